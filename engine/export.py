@@ -1,0 +1,60 @@
+"""Export StyleNet to ONNX with the style vector as a second input.
+
+γ/β are computed inside the graph from ``style_weights`` (a MatMul with each table) and fed to a
+native InstanceNormalization op, which ONNX Runtime and TensorRT (≥ 10) run as one fused kernel.
+Exports are cached by weights digest + opset, so a style switch or a restart never re-exports.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+from .errors import ModelError
+from .paths import cache_dir
+from .styles import StylePack
+
+log = logging.getLogger(__name__)
+DEFAULT_OPSET = 17
+
+
+
+def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: bool = True) -> Path:
+    import torch
+
+    net = pack.build()
+    net.set_native_norm(True)
+    image = torch.rand(1, 3, 64, 96)
+    weights = torch.full((pack.num_styles,), 1.0 / pack.num_styles)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (image, weights), str(tmp), opset_version=opset, dynamo=False,
+            input_names=["image", "style_weights"], output_names=["stylized"],
+            dynamic_axes={"image": {2: "height", 3: "width"}, "stylized": {2: "height", 3: "width"}},
+        )
+    if check:
+        import onnx
+
+        onnx.checker.check_model(str(tmp))
+    os.replace(tmp, out)
+    log.info("exported ONNX model to %s", out)
+    return out
+
+
+def cached_onnx(pack: StylePack, opset: int = DEFAULT_OPSET) -> Path:
+    """The exported model for this pack, exporting once into the cache dir."""
+    path = cache_dir() / "onnx" / f"stylenet-{pack.digest[:16]}-op{opset}.onnx"
+    if not path.is_file():
+        try:
+            export_onnx(pack, path, opset)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"ONNX export failed: {type(exc).__name__}: {exc}") from None
+    return path

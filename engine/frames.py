@@ -1,0 +1,79 @@
+"""Frame conversions and the cheap per-pixel effects applied after the network.
+
+Frames are uint8 H×W×3 RGB numpy arrays everywhere in the engine; OpenCV's BGR stays inside
+capture and the sinks. Conversions use cv2 because it is several times faster than numpy here.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+
+def pad_amounts(h: int, w: int, multiple: int) -> tuple[int, int]:
+    """Bottom/right padding that makes both sides a multiple of the network's downsampling."""
+    return (-h) % multiple, (-w) % multiple
+
+
+def to_input(frame: np.ndarray, multiple: int) -> np.ndarray:
+    """uint8 H×W×3 → float32 [1,3,H',W'] in 0..1, reflect-padded to a multiple of ``multiple``."""
+    check_frame(frame)
+    h, w = frame.shape[:2]
+    ph, pw = pad_amounts(h, w, multiple)
+    if ph or pw:
+        frame = cv2.copyMakeBorder(frame, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
+    x = np.empty((1, 3, h + ph, w + pw), dtype=np.float32)
+    for c in range(3):
+        x[0, c] = frame[:, :, c]
+    x *= 1.0 / 255.0
+    return x
+
+
+def from_output(y: np.ndarray, h: int, w: int) -> np.ndarray:
+    """float [1,3,H',W'] in 0..1 → uint8 H×W×3, cropped back to the frame's size (rounded)."""
+    planes = [cv2.convertScaleAbs(y[0, c, :h, :w], alpha=255.0) for c in range(3)]
+    return cv2.merge(planes)
+
+
+def check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        got = getattr(frame, "shape", type(frame).__name__), getattr(frame, "dtype", "")
+        raise InputError(f"expected a uint8 H×W×3 RGB frame, got {got}")
+    if min(frame.shape[:2]) < 16:
+        raise InputError(f"frame is too small ({frame.shape[1]}x{frame.shape[0]}); both sides need ≥ 16 px")
+
+
+def preserve_colors(stylized: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Stylized luminance with the original's chroma (YCrCb recombination)."""
+    if original.shape != stylized.shape:
+        original = cv2.resize(original, (stylized.shape[1], stylized.shape[0]), interpolation=cv2.INTER_AREA)
+    ycc = cv2.cvtColor(original, cv2.COLOR_RGB2YCrCb)
+    ycc[:, :, 0] = cv2.cvtColor(stylized, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+
+def mix(stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
+    """strength·stylized + (1−strength)·original; 1 returns ``stylized`` untouched."""
+    if strength >= 1.0:
+        return stylized
+    if original.shape != stylized.shape:
+        original = cv2.resize(original, (stylized.shape[1], stylized.shape[0]), interpolation=cv2.INTER_AREA)
+    return cv2.addWeighted(stylized, strength, original, 1.0 - strength, 0.0)
+
+
+def check_strength(strength: float) -> float:
+    if not 0.0 <= strength <= 1.0:
+        raise InputError(f"strength must be between 0 and 1, got {strength}")
+    return float(strength)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' → (640, 480)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"bad size {text!r}: use WIDTHxHEIGHT, e.g. 640x480") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise InputError(f"size {text} out of range: each side must be 16 to 8192")
+    return w, h

@@ -1,0 +1,118 @@
+"""The feed-forward transformer network of the stock multi-style model, built from a config.
+
+Layout (names match ``multistyle26.onnx``): ``contract`` (9×9 conv, then stride-2 3×3 convs),
+``res`` (residual blocks of two 3×3 convs), ``expand`` (nearest ×2 upsample + 3×3 conv, then a
+final 9×9 conv), every conv reflection-padded, bias-free and followed by conditional instance norm;
+ReLU everywhere but the residual second halves and the last layer, which ends in a sigmoid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .cin import ConditionalInstanceNorm
+
+
+@dataclass(frozen=True)
+class StyleNetConfig:
+    """Sizes of every layer; the stock model is the default."""
+
+    num_styles: int = 26
+    in_channels: int = 3
+    contract: tuple[int, ...] = (32, 32, 32)  # first is the 9×9 conv, the rest stride 2
+    residual_blocks: int = 6
+    expand: tuple[int, ...] = (8, 4)  # each after a ×2 upsample
+    out_channels: int = 3
+    big_kernel: int = 9
+
+    @property
+    def downsample(self) -> int:
+        """Input sides must be a multiple of this to come out the same size."""
+        return 2 ** (len(self.contract) - 1)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleNetConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+class ConvCIN(nn.Module):
+    """Reflection pad → bias-free conv → CIN (→ ReLU)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, num_styles: int,
+                 relu: bool = True, upsample: bool = False):
+        super().__init__()
+        self.pad = kernel // 2
+        self.stride = stride
+        self.relu = relu
+        self.upsample = upsample
+        self.w = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
+        nn.init.kaiming_normal_(self.w, nonlinearity="relu")
+        self.norm = ConditionalInstanceNorm(cout, num_styles)
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        x = F.conv2d(x, self.w.to(x.dtype), stride=self.stride)
+        x = self.norm(x, style_weights)
+        return F.relu(x) if self.relu else x
+
+
+class ResidualBlock(nn.ModuleList):
+    """x + CIN(conv(ReLU(CIN(conv(x))))); a ModuleList so weights are named ``res.K.0.w`` like the stock file."""
+
+    def __init__(self, channels: int, num_styles: int):
+        super().__init__([
+            ConvCIN(channels, channels, 3, 1, num_styles, relu=True),
+            ConvCIN(channels, channels, 3, 1, num_styles, relu=False),
+        ])
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        return x + self[1](self[0](x, style_weights), style_weights)
+
+
+class StyleNet(nn.Module):
+    """``forward(image [B,3,H,W] in 0..1, style_weights [N] or [B,N]) → [B,3,H',W']`` in 0..1.
+
+    H' = H when H is a multiple of ``config.downsample``; callers pad to that (see engine.frames).
+    """
+
+    def __init__(self, config: StyleNetConfig = StyleNetConfig()):
+        super().__init__()
+        self.config = config
+        n, k = config.num_styles, config.big_kernel
+        chans = [config.in_channels, *config.contract]
+        self.contract = nn.ModuleList(
+            ConvCIN(chans[i], chans[i + 1], k if i == 0 else 3, 1 if i == 0 else 2, n)
+            for i in range(len(config.contract))
+        )
+        c = config.contract[-1]
+        self.res = nn.ModuleList(ResidualBlock(c, n) for _ in range(config.residual_blocks))
+        chans = [c, *config.expand]
+        expand = [ConvCIN(chans[i], chans[i + 1], 3, 1, n, upsample=True) for i in range(len(config.expand))]
+        expand.append(ConvCIN(chans[-1], config.out_channels, k, 1, n, relu=False))
+        self.expand = nn.ModuleList(expand)
+
+    def norms(self) -> list[ConditionalInstanceNorm]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
+
+    def set_native_norm(self, native: bool) -> None:
+        """Use ``F.instance_norm`` in every CIN (for ONNX/TensorRT export)."""
+        for norm in self.norms():
+            norm.native = native
+
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        x = image
+        for layer in self.contract:
+            x = layer(x, style_weights)
+        for block in self.res:
+            x = block(x, style_weights)
+        for layer in self.expand:
+            x = layer(x, style_weights)
+        return torch.sigmoid(x)

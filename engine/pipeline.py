@@ -1,0 +1,154 @@
+"""source → preprocess → infer → postprocess → sinks, one frame at a time, every stage timed.
+
+Settings (style, strength, colours) go into a latest-wins slot that the next frame picks up, so
+the GUI, the HTTP server or a CLI flag can change them from any thread without touching the model.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+import numpy as np
+
+from .backends.base import Backend
+from .capture import Source
+from .errors import SourceLost
+from .frames import check_strength, mix, preserve_colors
+from .sinks.base import Sink
+from .styles import StylePack
+
+log = logging.getLogger(__name__)
+STAGES = ("capture", "preprocess", "infer", "postprocess", "output")
+
+
+@dataclass(frozen=True)
+class StyleSettings:
+    style: str = "0"
+    strength: float = 1.0
+    preserve_colors: bool = False
+
+
+@dataclass
+class FrameResult:
+    index: int
+    original: np.ndarray
+    stylized: np.ndarray
+    times_ms: dict[str, float]
+
+
+@dataclass
+class StageStats:
+    """Per-stage durations in ms, kept for percentiles."""
+
+    samples: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*STAGES, "total")})
+
+    def add(self, times_ms: dict[str, float]) -> None:
+        for name, value in times_ms.items():
+            self.samples.setdefault(name, []).append(value)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {"p50_ms": float(np.percentile(v, 50)), "p95_ms": float(np.percentile(v, 95))}
+            for name, v in self.samples.items() if v
+        }
+
+    def reset(self) -> None:
+        for v in self.samples.values():
+            v.clear()
+
+
+class Pipeline:
+    def __init__(self, source: Source, backend: Backend, pack: StylePack, sinks: list[Sink] = (),
+                 settings: StyleSettings = StyleSettings()):
+        self.source = source
+        self.backend = backend
+        self.pack = pack
+        self.sinks = list(sinks)
+        self.stats = StageStats()
+        self._lock = threading.Lock()
+        self._pending: Optional[StyleSettings] = None
+        self._apply(settings)
+
+    # -- settings: latest wins, applied at the next frame ------------------------------------
+    def _apply(self, settings: StyleSettings) -> None:
+        weights = self.pack.weights(settings.style)  # raises StyleError on a bad spec
+        check_strength(settings.strength)
+        self.settings, self.weights = settings, weights
+
+    def update(self, **changes) -> StyleSettings:
+        """Change style/strength/preserve_colors from any thread; validated now, used next frame."""
+        with self._lock:
+            new = replace(self._pending or self.settings, **changes)
+            self.pack.weights(new.style)
+            check_strength(new.strength)
+            self._pending = new
+        return new
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Blend with an explicit weight vector (GUI sliders)."""
+        self.update(style=",".join(f"{i}:{w:.6g}" for i, w in enumerate(weights) if w > 0))
+
+    # -- frames ----------------------------------------------------------------------------
+    def step(self) -> Optional[FrameResult]:
+        """Process one frame; None when the source has ended. Raises SourceLost while a camera is away."""
+        with self._lock:
+            if self._pending is not None:
+                self._apply(self._pending)
+                self._pending = None
+        settings, weights = self.settings, self.weights
+        t0 = time.perf_counter()
+        frame = self.source.read()
+        if frame is None:
+            return None
+        t1 = time.perf_counter()
+        x = self.backend.preprocess(frame.image)
+        t2 = time.perf_counter()
+        y = self.backend.infer(x, weights)
+        t3 = time.perf_counter()
+        h, w = frame.image.shape[:2]
+        out = self.backend.postprocess(y, h, w)
+        if settings.preserve_colors:
+            out = preserve_colors(out, frame.image)
+        out = mix(out, frame.image, settings.strength)
+        t4 = time.perf_counter()
+        for sink in self.sinks:
+            sink.write(out)
+        t5 = time.perf_counter()
+        times = {"capture": t1 - t0, "preprocess": t2 - t1, "infer": t3 - t2, "postprocess": t4 - t3,
+                 "output": t5 - t4, "total": t5 - t0}
+        times = {k: v * 1000.0 for k, v in times.items()}
+        self.stats.add(times)
+        return FrameResult(frame.index, frame.image, out, times)
+
+    def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
+            on_frame: Callable[[FrameResult], None] = lambda r: None,
+            on_status: Callable[[str], None] = lambda s: None) -> int:
+        """Loop until the source ends, ``max_frames`` or ``stop``; survives a camera that comes and goes."""
+        done, lost = 0, False
+        while (max_frames is None or done < max_frames) and not (stop and stop.is_set()):
+            try:
+                result = self.step()
+            except SourceLost as exc:
+                if not lost:
+                    log.warning("%s", exc)
+                    on_status(str(exc))
+                lost = True
+                continue
+            if result is None:
+                break
+            if lost:
+                on_status("camera is back")
+                lost = False
+            done += 1
+            on_frame(result)
+        return done
+
+    def close(self) -> None:
+        """Close sinks, backend and source (each exactly once)."""
+        for sink in self.sinks:
+            sink.close()
+        self.backend.close()
+        self.source.close()

@@ -1,0 +1,168 @@
+"""The style pack: network weights + a manifest naming each row of the CIN tables, and style specs.
+
+A spec is an id (``7``), a name (``"starry swirl"`` or its slug ``starry-swirl``), or a blend
+(``3:0.5,12:0.5``, names allowed). It becomes a weight vector over the table rows, which every
+backend takes as an input, so switching or blending never rebuilds a model.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError, StyleError
+from .model.stylenet import StyleNetConfig
+from .paths import REPO_MODELS
+
+STOCK_MANIFEST = REPO_MODELS / "stock26.json"
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    id: int
+    name: str
+    source: str
+    licence: str
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+
+def slugify(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_pack(manifest_path: Path, config: StyleNetConfig, state: dict[str, np.ndarray],
+              styles: list[StyleInfo]) -> None:
+    """Write ``<name>.safetensors`` beside ``<name>.json`` (the manifest records its hash)."""
+    from safetensors.numpy import save_file
+
+    weights_path = manifest_path.with_suffix(".safetensors")
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sorted(state.items())},
+              str(weights_path))
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "weights": weights_path.name,
+        "sha256": file_sha256(weights_path),
+        "config": config.to_dict(),
+        "styles": [asdict(s) for s in styles],
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+class StylePack:
+    """Weights, config and style names, loaded from a manifest."""
+
+    def __init__(self, config: StyleNetConfig, state: dict[str, np.ndarray], styles: list[StyleInfo],
+                 digest: str):
+        self.config = config
+        self.state = state
+        self.styles = styles
+        self.digest = digest  # identifies the weights (cache keys for exported models)
+
+    @classmethod
+    def load(cls, manifest_path: Path = STOCK_MANIFEST) -> "StylePack":
+        from safetensors.numpy import load_file
+
+        try:
+            manifest = json.loads(Path(manifest_path).read_text())
+            weights_path = Path(manifest_path).parent / manifest["weights"]
+            config = StyleNetConfig.from_dict(manifest["config"])
+            styles = [StyleInfo(**s) for s in manifest["styles"]]
+        except FileNotFoundError:
+            raise ModelError(f"style pack not found: {manifest_path}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"corrupt style manifest {manifest_path}: {exc}") from None
+        try:
+            digest = file_sha256(weights_path)
+        except OSError:
+            raise ModelError(f"model weights not found: {weights_path}") from None
+        if digest != manifest.get("sha256"):
+            raise ModelError(f"corrupt model weights {weights_path}: checksum does not match its manifest")
+        try:
+            state = load_file(str(weights_path))
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise ModelError(f"corrupt model weights {weights_path}: {exc}") from None
+        if len(styles) != config.num_styles:
+            raise ModelError(f"{manifest_path} names {len(styles)} styles but the model has {config.num_styles}")
+        return cls(config, state, styles, digest)
+
+    @property
+    def num_styles(self) -> int:
+        return len(self.styles)
+
+    def build(self):
+        """A StyleNet (torch, eval mode) holding these weights."""
+        import torch
+        from .model.stylenet import StyleNet
+
+        net = StyleNet(self.config)
+        try:
+            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state.items()})
+        except RuntimeError as exc:
+            raise ModelError(f"weights do not fit the model config: {str(exc).splitlines()[0]}") from None
+        return net.eval().requires_grad_(False)
+
+    def lookup(self, key: str) -> int:
+        """Row index of an id or a (case/spacing-insensitive) name."""
+        key = key.strip()
+        if re.fullmatch(r"\d+", key):
+            idx = int(key)
+            if idx < self.num_styles:
+                return idx
+            raise StyleError(f"style id {idx} out of range: use 0 to {self.num_styles - 1} (see `stylecam styles`)")
+        slug = slugify(key)
+        for s in self.styles:
+            if s.slug == slug:
+                return s.id
+        raise StyleError(f"unknown style {key!r}: use an id 0-{self.num_styles - 1} or a name from `stylecam styles`")
+
+    def weights(self, spec: "str | int | dict[int, float] | np.ndarray") -> np.ndarray:
+        """Normalised float32 weight vector [N] for a spec."""
+        w = np.zeros(self.num_styles, dtype=np.float32)
+        if isinstance(spec, np.ndarray):
+            if spec.shape != (self.num_styles,):
+                raise StyleError(f"a style vector needs {self.num_styles} values, got shape {spec.shape}")
+            w = spec.astype(np.float32)
+        elif isinstance(spec, (int, np.integer)):
+            w[self.lookup(str(int(spec)))] = 1.0
+        elif isinstance(spec, dict):
+            for k, v in spec.items():
+                w[self.lookup(str(k))] += float(v)
+        else:
+            text = str(spec)
+            if not text.strip():
+                raise StyleError("empty style spec: use an id like 7, a name, or a blend like 3:0.5,12:0.5")
+            for part in text.split(","):
+                key, sep, amount = part.rpartition(":") if ":" in part else (part, "", "1")
+                try:
+                    value = float(amount)
+                except ValueError:
+                    raise StyleError(f"bad weight {amount!r} in style spec {text!r}: use e.g. 3:0.5,12:0.5") from None
+                w[self.lookup(key)] += value
+        if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+            raise StyleError(f"style weights must be non-negative and not all zero, got {spec!r}")
+        return w / w.sum()
+
+    def describe(self, spec) -> str:
+        """Human label for a spec: 'Starry Swirl' or 'Stained Glass 50% + Lilac Pastel 50%'."""
+        w = self.weights(spec)
+        parts = [(self.styles[i].name, w[i]) for i in np.flatnonzero(w)]
+        if len(parts) == 1:
+            return parts[0][0]
+        return " + ".join(f"{n} {v:.0%}" for n, v in parts)
