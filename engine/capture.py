@@ -65,11 +65,31 @@ class Source(ABC):
     def __init__(self, settings: SourceSettings):
         self.settings = settings
         self._index = 0
-        self._next_due = 0.0
 
     @property
     def fps(self) -> float:
         return self.settings.fps
+
+    @abstractmethod
+    def read(self, timeout: float = 2.0) -> Optional[Frame]:
+        """The next frame; None at the end; SourceLost while a live device is away."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PacedSource(Source):
+    """A source that makes frames on demand, paced at ``fps`` unless ``settings.paced`` is off."""
+
+    def __init__(self, settings: SourceSettings):
+        super().__init__(settings)
+        self._next_due = 0.0
 
     @abstractmethod
     def _grab(self) -> Optional[np.ndarray]:
@@ -87,17 +107,8 @@ class Source(ABC):
         self._index += 1
         return Frame(image, self._index, time.perf_counter())
 
-    def close(self) -> None:
-        pass
 
-    def __enter__(self) -> "Source":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class StillSource(Source):
+class StillSource(PacedSource):
     """One picture, repeated at ``fps`` (a live-like source from a photo)."""
 
     name = "image"
@@ -122,7 +133,7 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-class SyntheticSource(Source):
+class SyntheticSource(PacedSource):
     """A moving test pattern: colour gradients, a bouncing disc and stripes that drift."""
 
     name = "synthetic"
@@ -151,7 +162,7 @@ class SyntheticSource(Source):
         return img
 
 
-class VideoFileSource(Source):
+class VideoFileSource(PacedSource):
     """A video file, looping or not, paced at its own frame rate or as fast as possible."""
 
     name = "video"

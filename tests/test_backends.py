@@ -1,0 +1,66 @@
+"""Every registered backend against the PyTorch reference; unavailable ones skip with their reason."""
+import numpy as np
+import pytest
+
+from engine.backends import available_backends, create_backend, known_backends
+from engine.errors import BackendUnavailable, InputError
+from tests.conftest import run_stock
+
+
+@pytest.fixture(scope="module")
+def availability(pack):
+    return available_backends(pack)
+
+
+@pytest.mark.parametrize("name", ["torch-cpu", "onnxruntime", "torch-cuda", "onnxruntime-cuda", "tensorrt"])
+def test_backend_matches_original_model(name, pack, photos, stock_session, availability):
+    if availability[name] != "ok":
+        pytest.skip(f"{name} unavailable here: {availability[name]}")
+    tol = 2 if name.endswith("cpu") or name == "onnxruntime" else 4  # fp16 GPUs get a little more
+    with create_backend(name, pack=pack) as backend:
+        for spec in ["7", "3:0.5,12:0.5"]:
+            w = pack.weights(spec)
+            for img in photos.values():
+                out = backend.run(img, w)
+                ref = run_stock(stock_session, img, w)
+                assert out.shape == img.shape and out.dtype == np.uint8
+                assert np.abs(out.astype(int) - ref).max() <= tol, (name, spec)
+
+
+def test_switching_style_is_an_input_not_a_rebuild(pack, photos):
+    with create_backend("onnxruntime", pack=pack) as backend:
+        session = backend.session
+        a = backend.run(photos["coffee"], pack.weights("3"))
+        b = backend.run(photos["coffee"], pack.weights("12"))
+        assert backend.session is session
+        assert np.abs(a.astype(int) - b).mean() > 10
+
+
+def test_auto_picks_a_working_backend(pack, photos):
+    with create_backend("auto", pack=pack) as backend:
+        assert backend.name in known_backends()
+        assert backend.run(photos["chelsea"], pack.weights("0")).shape == photos["chelsea"].shape
+
+
+def test_unknown_backend_lists_known_ones(pack):
+    with pytest.raises(InputError, match="onnxruntime"):
+        create_backend("nope", pack=pack)
+
+
+def test_unavailable_backend_says_why(pack, availability):
+    missing = [n for n, s in availability.items() if s != "ok"]
+    if not missing:
+        pytest.skip("every backend is available here")
+    with pytest.raises(BackendUnavailable) as err:
+        create_backend(missing[0], pack=pack)
+    assert str(err.value) == availability[missing[0]]
+
+
+def test_bad_frames_and_weights_are_rejected(pack):
+    with create_backend("torch-cpu", pack=pack) as backend:
+        with pytest.raises(InputError, match="uint8"):
+            backend.run(np.zeros((32, 32, 3), np.float32), pack.weights("1"))
+        with pytest.raises(InputError, match="too small"):
+            backend.run(np.zeros((8, 32, 3), np.uint8), pack.weights("1"))
+        with pytest.raises(InputError, match="style weights"):
+            backend.run(np.zeros((32, 32, 3), np.uint8), np.ones(5, np.float32))
