@@ -62,8 +62,9 @@ class StageStats:
 
 class Pipeline:
     def __init__(self, source: Source, backend: Backend, pack: StylePack, sinks: list[Sink] = (),
-                 settings: StyleSettings = StyleSettings()):
+                 settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0):
         self.source = source
+        self.read_timeout = read_timeout  # how long a live source may stay silent before SourceLost
         self.backend = backend
         self.pack = pack
         self.sinks = list(sinks)
@@ -100,7 +101,7 @@ class Pipeline:
                 self._pending = None
         settings, weights = self.settings, self.weights
         t0 = time.perf_counter()
-        frame = self.source.read()
+        frame = self.source.read(self.read_timeout)
         if frame is None:
             return None
         t1 = time.perf_counter()

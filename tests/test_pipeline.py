@@ -65,3 +65,35 @@ def test_video_and_image_sequence_sinks(pack, clip, tmp_path):
     first = cv2.cvtColor(cv2.imread(str(pngs[0])), cv2.COLOR_BGR2RGB)
     src_first = open_source(SourceSettings(str(clip), paced=False)).read().image
     assert np.abs(first.astype(int) - src_first).mean() > 10  # stylized, not a copy
+
+
+def test_running_stream_survives_camera_unplug(pack, clip, tmp_path):
+    """Pipeline.run keeps going through SourceLost and reports lost/back (camera stand-in: a moved file)."""
+    import shutil
+    import threading
+
+    from engine.capture import CameraSource
+
+    device = tmp_path / "video0.mp4"
+    shutil.copy(clip, device)
+    cam = CameraSource(SourceSettings("camera", size=(64, 48)), str(device), retry_s=0.05)
+    pipe = Pipeline(cam, create_backend("onnxruntime", pack=pack), pack, [], read_timeout=0.3)
+    statuses, frames = [], []
+
+    def on_frame(result):
+        frames.append(result.index)
+        if len(frames) == 3:
+            device.rename(tmp_path / "away.mp4")  # unplug
+
+    def on_status(text):
+        statuses.append(text)
+        if "not delivering" in text:
+            (tmp_path / "away.mp4").rename(device)  # plug back in
+
+    stop = threading.Event()
+    threading.Timer(20, stop.set).start()  # a bound, should the stream never recover
+    pipe.run(max_frames=60, stop=stop, on_frame=on_frame, on_status=on_status)
+    stop.set()
+    pipe.close()
+    assert any("not delivering" in s for s in statuses) and "camera is back" in statuses
+    assert len(frames) == 60

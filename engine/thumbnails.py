@@ -1,0 +1,47 @@
+"""Style thumbnails: a reference photo stylized once per style, cached as PNGs (never shipped)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .backends.base import Backend
+from .paths import cache_dir
+from .sinks.video import write_image
+from .styles import StylePack
+
+log = logging.getLogger(__name__)
+THUMB_SIZE = (112, 84)
+
+
+def reference_photo(size: tuple[int, int] = THUMB_SIZE) -> np.ndarray:
+    """scikit-image's astronaut, cropped to the face and shoulders: shows texture and colour well."""
+    from skimage import data
+
+    from .capture import fit_cover
+
+    photo = data.astronaut()[0:400, 60:460]
+    return fit_cover(photo, (size[0] * 2, size[1] * 2))
+
+
+def thumbnail_path(pack: StylePack, style_id: int) -> Path:
+    return cache_dir() / "thumbs" / f"{pack.digest[:16]}-{style_id}.png"
+
+
+def make_thumbnails(pack: StylePack, backend: Backend,
+                    on_progress: Callable[[int, Path], None] = lambda i, p: None) -> Iterator[Path]:
+    """Yield each style's thumbnail path, stylizing only those not cached yet."""
+    photo = None
+    for style in pack.styles:
+        path = thumbnail_path(pack, style.id)
+        if not path.is_file():
+            if photo is None:
+                photo = reference_photo()
+            out = backend.run(photo, pack.weights(style.id))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_image(path, cv2.resize(out, THUMB_SIZE, interpolation=cv2.INTER_AREA))
+        on_progress(style.id, path)
+        yield path
