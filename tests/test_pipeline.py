@@ -91,9 +91,10 @@ def test_running_stream_survives_camera_unplug(pack, clip, tmp_path):
             (tmp_path / "away.mp4").rename(device)  # plug back in
 
     stop = threading.Event()
-    threading.Timer(20, stop.set).start()  # a bound, should the stream never recover
+    bound = threading.Timer(20, stop.set)  # should the stream never recover
+    bound.start()
     pipe.run(max_frames=60, stop=stop, on_frame=on_frame, on_status=on_status)
-    stop.set()
+    bound.cancel()
     pipe.close()
     assert any("not delivering" in s for s in statuses) and "camera is back" in statuses
     assert len(frames) == 60
