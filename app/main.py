@@ -1,0 +1,66 @@
+"""`stylecam gui`: start the window, optionally save a screenshot and quit (docs, tests)."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from engine.devices import list_cameras
+from engine.frames import parse_size
+from engine.styles import StylePack
+
+from .main_window import MainWindow
+from .settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def apply_style_spec(settings, pack: StylePack, spec: str) -> None:
+    """Map a CLI style spec onto the GUI's two-style blend (the two heaviest styles)."""
+    w = pack.weights(spec)
+    order = [int(i) for i in w.argsort()[::-1] if w[i] > 0]
+    settings.style_a = order[0]
+    settings.blend = 0
+    if len(order) > 1:
+        settings.style_b = order[1]
+        settings.blend = round(100 * w[order[1]] / (w[order[0]] + w[order[1]]))
+
+
+def run(args, pack: StylePack) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("stylecam")
+    settings = load_settings()
+    if args.size:
+        settings.size = "x".join(map(str, parse_size(args.size)))
+    if args.backend:
+        settings.backend = args.backend
+    if args.style:
+        apply_style_spec(settings, pack, args.style)
+    notice = ""
+    if args.source:
+        settings.source = args.source
+    elif not settings.source:
+        cameras = list_cameras()
+        if cameras:
+            settings.source = cameras[0][0]
+        else:
+            settings.source = "demo"
+            notice = "No camera found — showing the bundled demo clip (pick a source on the right)"
+    window = MainWindow(pack, settings, notice)
+    window.show()
+    if args.screenshot:
+        shot = Path(args.screenshot)
+
+        def grab_and_quit():
+            window.grab().save(str(shot))
+            log.info("screenshot saved to %s", shot)
+            window.close()
+
+        QTimer.singleShot(int(args.quit_after * 1000), grab_and_quit)
+    elif args.quit_after:
+        QTimer.singleShot(int(args.quit_after * 1000), window.close)
+    app.exec()
+    return 0

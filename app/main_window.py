@@ -1,0 +1,227 @@
+"""The main window: live view, style gallery and controls, source pickers, HUD in the status bar."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from engine.backends import available_backends
+from engine.frames import parse_size
+from engine.pipeline import StyleSettings
+from engine.sinks import write_image
+from engine.styles import StylePack
+
+from .settings import GuiSettings, save_settings
+from .source_panel import SourcePanel
+from .styles_panel import StylesPanel
+from .view import FrameView
+from .workers import EngineRequest, EngineWorker
+
+
+def _default_dir(kind) -> Path:
+    found = QStandardPaths.writableLocation(kind)
+    return Path(found) if found else Path.home()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, pack: StylePack, settings: GuiSettings, notice: str = ""):
+        super().__init__()
+        self.pack = pack
+        self.settings = settings
+        self.setWindowTitle("stylecam")
+        self.resize(1280, 760)
+
+        self.view = FrameView()
+        self.view.side_by_side = settings.side_by_side
+        self.sources = SourcePanel(available_backends(pack), settings.source, settings.size, settings.backend)
+        self.styles = StylesPanel(pack, settings.style_a, settings.style_b, settings.blend, settings.strength,
+                                  settings.preserve_colors)
+        self.compare = QCheckBox("Side by side: original | stylized")
+        self.compare.setChecked(settings.side_by_side)
+        self.snap_button = QPushButton("Snapshot (PNG)")
+        self.record_button = QPushButton("Record MP4")
+        self.record_button.setCheckable(True)
+        self.full_button = QPushButton("Fullscreen (F11)")
+
+        side = QVBoxLayout()
+        side.addWidget(self.sources)
+        side.addWidget(self.styles, 1)
+        side.addWidget(self.compare)
+        row = QHBoxLayout()
+        for b in (self.snap_button, self.record_button, self.full_button):
+            row.addWidget(b)
+        side.addLayout(row)
+        self.side_panel = QWidget()
+        self.side_panel.setLayout(side)
+        self.side_panel.setFixedWidth(3 * 156 + 60)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.side_panel)
+        self.setCentralWidget(central)
+        self.hud = QLabel()
+        self.statusBar().addPermanentWidget(self.hud)
+
+        self.worker = EngineWorker(pack, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
+                                   self._style_settings())
+        self.worker.status.connect(self._on_status)
+        self.worker.errored.connect(self._on_error)
+        self.worker.started.connect(self._on_started)
+        self.worker.thumbnail.connect(self.styles.set_thumbnail)
+        self.sources.sourceChosen.connect(lambda s: self._request(source=s))
+        self.sources.sizeChosen.connect(lambda s: self._request(size=parse_size(s)))
+        self.sources.backendChosen.connect(lambda b: self._request(backend=b))
+        self.styles.changed.connect(self._style_changed)
+        self.compare.toggled.connect(self._toggle_compare)
+        self.snap_button.clicked.connect(lambda: self.snapshot())
+        self.record_button.toggled.connect(self._toggle_record)
+        self.full_button.clicked.connect(self.toggle_fullscreen)
+        self.view.doubleClicked.connect(self.toggle_fullscreen)
+        QShortcut(QKeySequence(Qt.Key.Key_F11), self, self.toggle_fullscreen)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, lambda: self.isFullScreen() and self.toggle_fullscreen())
+        for n in range(1, 10):
+            QShortcut(QKeySequence(str(n)), self, lambda n=n: self.styles.select(n - 1))
+        QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.styles.select(self.styles.style_a + 1))
+        QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.styles.select(self.styles.style_a - 1))
+
+        self._shown_seq = 0
+        self._shown_result = None
+        self._frame_times: deque[float] = deque(maxlen=60)  # when source frames arrived (capture FPS)
+        self._paint_times: deque[float] = deque(maxlen=60)
+        self._recording: Optional[Path] = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(16)
+        self._timer.timeout.connect(self._poll)
+        if notice:
+            self.statusBar().showMessage(notice, 10000)
+        self.worker.start()
+        self._timer.start()
+
+    # -- engine -> view ---------------------------------------------------------------------
+    def _poll(self) -> None:
+        seq, result = self.worker.latest()
+        if seq == self._shown_seq or result is None or self.isMinimized():
+            return
+        now = time.perf_counter()
+        self._frame_times.append(now)
+        self._shown_seq, self._shown_result = seq, result
+        self.view.message = ""
+        self.view.show_frame(result.original, result.stylized)
+        self._paint_times.append(now)
+        self._update_hud(result)
+
+    @staticmethod
+    def _rate(times: deque) -> float:
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+    def _update_hud(self, result) -> None:
+        pipe = self.worker.pipeline
+        h, w = result.stylized.shape[:2]
+        backend = pipe.backend.describe() if pipe else "?"
+        self.hud.setText(f"source {self.worker.source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
+                         f"displayed {self._rate(self._paint_times):.1f} fps · {backend} · {w}×{h}")
+
+    # -- controls -> engine -----------------------------------------------------------------
+    def _style_settings(self) -> StyleSettings:
+        return StyleSettings(style=self.styles.spec(), strength=self.styles.strength.value() / 100.0,
+                             preserve_colors=self.styles.keep_colors.isChecked())
+
+    def _style_changed(self) -> None:
+        self.styles.show_error("")
+        self.worker.set_style(self._style_settings())
+
+    def _request(self, **changes) -> None:
+        self.sources.show_error("")
+        self.worker.request(**changes)
+
+    def _toggle_compare(self, on: bool) -> None:
+        self.view.side_by_side = on
+        if self._shown_result is not None:
+            self.view.show_frame(self._shown_result.original, self._shown_result.stylized)
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+            self.side_panel.show()
+            self.statusBar().show()
+        else:
+            self.side_panel.hide()
+            self.statusBar().hide()
+            self.showFullScreen()
+
+    def snapshot(self, path: Optional[Path] = None) -> Optional[Path]:
+        """Save exactly the displayed frame as PNG."""
+        if self.view.displayed is None:
+            return None
+        path = Path(path) if path else _default_dir(QStandardPaths.StandardLocation.PicturesLocation) / \
+            time.strftime("stylecam-%Y%m%d-%H%M%S.png")
+        write_image(path, self.view.displayed)
+        self.statusBar().showMessage(f"snapshot saved to {path}", 5000)
+        return path
+
+    def _toggle_record(self, on: bool, path: Optional[Path] = None) -> None:
+        if on:
+            path = Path(path) if path else _default_dir(QStandardPaths.StandardLocation.MoviesLocation) / \
+                time.strftime("stylecam-%Y%m%d-%H%M%S.mp4")
+            self._recording = path
+            self.record_button.setText("Stop recording")
+        else:
+            self.record_button.setText("Record MP4")
+        self.worker.set_recording(path if on else None)
+
+    def start_recording(self, path: Path) -> None:
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(True)
+        self.record_button.blockSignals(False)
+        self._toggle_record(True, path)
+
+    def stop_recording(self) -> None:
+        self.record_button.setChecked(False)
+
+    # -- engine news ------------------------------------------------------------------------
+    def _on_status(self, text: str) -> None:
+        self.view.message = text if "back" not in text else ""
+        self.view.update()
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_error(self, component: str, message: str) -> None:
+        if component in ("source", "backend"):
+            self.sources.show_error(message)
+            if self.worker.current is not None:  # the old pipeline keeps running: show what is really in use
+                cur = self.worker.current
+                self.sources.set_current(cur.source, f"{cur.size[0]}x{cur.size[1]}" if cur.size else self.settings.size,
+                                         cur.backend)
+            elif component == "source" and self.worker.current is None:
+                self.sources.show_error(f"{message} — showing the bundled demo clip instead")
+                self.worker.request(source="demo")
+        else:
+            self.styles.show_error(message)
+        self.statusBar().showMessage(message, 10000)
+
+    def _on_started(self, source: str, backend: str) -> None:
+        cur = self.worker.current
+        self.sources.set_current(cur.source, f"{cur.size[0]}x{cur.size[1]}" if cur.size else self.settings.size,
+                                 cur.backend)
+        self.statusBar().showMessage(f"{source} · {backend}", 5000)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def current_settings(self) -> GuiSettings:
+        cur = self.worker.current
+        return GuiSettings(
+            source=cur.source if cur else self.settings.source,
+            size=self.sources.size.currentText(), backend=self.sources.backend.currentData() or "auto",
+            style_a=self.styles.style_a, style_b=self.styles.style_b, blend=self.styles.blend.value(),
+            strength=self.styles.strength.value(), preserve_colors=self.styles.keep_colors.isChecked(),
+            side_by_side=self.compare.isChecked())
+
+    def closeEvent(self, event) -> None:
+        self._timer.stop()
+        save_settings(self.current_settings())
+        self.worker.stop(timeout=1.0)
+        super().closeEvent(event)

@@ -1,0 +1,47 @@
+"""GUI settings: one typed dataclass, remembered between runs with QSettings (an INI file in the data dir)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from PySide6.QtCore import QSettings
+
+from engine.paths import data_dir
+
+
+@dataclass
+class GuiSettings:
+    source: str = ""  # "" = first camera, else the demo clip
+    size: str = "640x480"
+    backend: str = "auto"
+    style_a: int = 19
+    style_b: int = 3
+    blend: int = 0  # 0..100: share of style_b
+    strength: int = 100  # 0..100
+    preserve_colors: bool = False
+    side_by_side: bool = False
+
+
+def _store() -> QSettings:
+    path = data_dir() / "settings.ini"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+def load_settings() -> GuiSettings:
+    store, s = _store(), GuiSettings()
+    for f in fields(GuiSettings):
+        if store.contains(f.name):
+            raw = store.value(f.name)
+            try:
+                value = (str(raw).lower() in ("true", "1")) if f.type in (bool, "bool") else type(getattr(s, f.name))(raw)
+            except (TypeError, ValueError):
+                continue  # a damaged entry keeps its default
+            setattr(s, f.name, value)
+    return s
+
+
+def save_settings(s: GuiSettings) -> None:
+    store = _store()
+    for key, value in asdict(s).items():
+        store.setValue(key, value)
+    store.sync()

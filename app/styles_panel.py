@@ -1,0 +1,100 @@
+"""Style gallery (thumbnail per style) and the blend / strength / colour controls."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem,
+                               QSlider, QVBoxLayout, QWidget)
+
+from engine.styles import StylePack
+from engine.thumbnails import THUMB_SIZE
+
+
+def _slider(value: int) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(0, 100)
+    s.setValue(value)
+    return s
+
+
+class StylesPanel(QWidget):
+    """Emits ``changed`` whenever the style vector, strength or colour switch changes."""
+
+    changed = Signal()
+
+    def __init__(self, pack: StylePack, style_a: int, style_b: int, blend: int, strength: int,
+                 preserve_colors: bool, parent=None):
+        super().__init__(parent)
+        self.pack = pack
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(*THUMB_SIZE))
+        self.gallery.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.gallery.setMovement(QListWidget.Movement.Static)
+        self.gallery.setWordWrap(True)
+        self.gallery.setGridSize(QSize(THUMB_SIZE[0] + 44, THUMB_SIZE[1] + 34))
+        for s in pack.styles:
+            item = QListWidgetItem(f"{s.id} · {s.name}")
+            item.setToolTip(f"{s.name}\n{s.source} ({s.licence})")
+            item.setData(Qt.ItemDataRole.UserRole, s.id)
+            self.gallery.addItem(item)
+        self.second = QComboBox()
+        for s in pack.styles:
+            self.second.addItem(f"{s.id} · {s.name}", s.id)
+        self.blend = _slider(blend)
+        self.strength = _slider(strength)
+        self.keep_colors = QCheckBox("Keep original colours")
+        self.keep_colors.setChecked(preserve_colors)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #e06c75")
+        self.error.setWordWrap(True)
+        self.error.hide()
+
+        form = QFormLayout()
+        form.addRow("Blend with", self.second)
+        form.addRow("Blend", self.blend)
+        form.addRow("Strength", self.strength)
+        form.addRow(self.keep_colors)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Styles"))
+        layout.addWidget(self.gallery, 1)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+
+        self.gallery.setCurrentRow(style_a)
+        self.second.setCurrentIndex(style_b)
+        self.gallery.currentRowChanged.connect(lambda _: self.changed.emit())
+        self.second.currentIndexChanged.connect(lambda _: self.changed.emit())
+        for w in (self.blend, self.strength):
+            w.valueChanged.connect(lambda _: self.changed.emit())
+        self.keep_colors.toggled.connect(lambda _: self.changed.emit())
+
+    def set_thumbnail(self, style_id: int, path: str) -> None:
+        self.gallery.item(style_id).setIcon(QIcon(QPixmap(path)))
+
+    @property
+    def style_a(self) -> int:
+        return max(self.gallery.currentRow(), 0)
+
+    @property
+    def style_b(self) -> int:
+        return self.second.currentData()
+
+    def select(self, style_id: int) -> None:
+        self.gallery.setCurrentRow(style_id % self.pack.num_styles)
+
+    def weights(self) -> np.ndarray:
+        """(1−t)·A + t·B: interpolates every CIN γ/β between the two styles."""
+        t = self.blend.value() / 100.0
+        w = np.zeros(self.pack.num_styles, np.float32)
+        w[self.style_a] += 1.0 - t
+        w[self.style_b] += t
+        return w
+
+    def spec(self) -> str:
+        return ",".join(f"{i}:{v:.4g}" for i, v in enumerate(self.weights()) if v > 0)
+
+    def show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.setVisible(bool(message))

@@ -1,0 +1,201 @@
+"""The only place where Qt meets the engine: a worker thread that owns source, backend and pipeline.
+
+The GUI never waits on the model. The worker publishes each result into a one-slot "latest"
+(frame + sequence number) that the view polls; requests from the GUI (source, size, backend,
+style, recording) go into latest-wins slots the worker applies before its next frame.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from engine.backends import create_backend
+from engine.capture import SourceSettings, open_source
+from engine.errors import SourceLost, StylecamError
+from engine.pipeline import FrameResult, Pipeline, StyleSettings
+from engine.sinks import VideoFileSink
+from engine.styles import StylePack
+from engine.thumbnails import make_thumbnails
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    source: str
+    size: Optional[tuple[int, int]]
+    backend: str
+
+
+class EngineWorker(QObject):
+    """Runs the pipeline on a Python thread; signals are delivered to the GUI thread (queued)."""
+
+    status = Signal(str)  # transient news: camera lost/back, recording saved
+    errored = Signal(str, str)  # (component, message): shown next to the component that failed
+    started = Signal(str, str)  # (source description, backend description) after a (re)build
+    thumbnail = Signal(int, str)  # (style id, png path)
+
+    def __init__(self, pack: StylePack, request: EngineRequest, style: StyleSettings):
+        super().__init__()
+        self.pack = pack
+        self._lock = threading.Lock()
+        self._request: Optional[EngineRequest] = request  # pending, applied by the worker
+        self._wanted = request  # the newest request ever made (the base for the next change)
+        self._style = style
+        self._style_dirty = True
+        self._record: Optional[Path] = None
+        self._record_dirty = False
+        self._stop = threading.Event()
+        self._latest: Optional[FrameResult] = None
+        self._seq = 0
+        self.current: Optional[EngineRequest] = None
+        self.pipeline: Optional[Pipeline] = None
+        self.source_fps = 0.0
+        self._thread = threading.Thread(target=self._run, name="stylecam-engine", daemon=True)
+
+    # -- GUI side -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self, **changes) -> None:
+        """Rebuild with a new source/size/backend; the worker applies the newest request."""
+        with self._lock:
+            self._wanted = self._request = replace(self._wanted, **changes)
+
+    def set_style(self, style: StyleSettings) -> None:
+        with self._lock:
+            self._style, self._style_dirty = style, True
+
+    def set_recording(self, path: Optional[Path]) -> None:
+        with self._lock:
+            self._record, self._record_dirty = path, True
+
+    def latest(self) -> tuple[int, Optional[FrameResult]]:
+        with self._lock:
+            return self._seq, self._latest
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Ask the thread to quit and join it; False (and a log line) if it did not stop in time."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        alive = self._thread.is_alive()
+        if alive:
+            log.error("engine worker did not stop within %.1fs", timeout)
+        return not alive
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- worker thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # one catch around the loop: report, never take the GUI down
+            log.exception("engine worker failed")
+            self.errored.emit("engine", f"{type(exc).__name__}: {exc}")
+        finally:
+            if self.pipeline is not None:
+                self.pipeline.close()
+
+    def _loop(self) -> None:
+        lost = False
+        while not self._stop.is_set():
+            self._apply_requests()
+            if self.pipeline is None:
+                self._stop.wait(0.05)
+                continue
+            try:
+                result = self.pipeline.step()
+            except SourceLost as exc:
+                if not lost:
+                    self.status.emit(f"{exc} — showing the last frame")
+                lost = True
+                continue
+            except StylecamError as exc:
+                self.errored.emit("style", str(exc))
+                self._stop.wait(0.2)
+                continue
+            if result is None:  # a non-looping source ended: keep the last frame on screen
+                self._stop.wait(0.05)
+                continue
+            if lost:
+                self.status.emit("camera is back")
+                lost = False
+            with self._lock:
+                self._latest, self._seq = result, self._seq + 1
+
+    def _apply_requests(self) -> None:
+        with self._lock:
+            request, self._request = self._request, None
+            style, style_dirty, self._style_dirty = self._style, self._style_dirty, False
+            record, record_dirty, self._record_dirty = self._record, self._record_dirty, False
+        if request is not None and request != self.current:
+            self._rebuild(request)
+        if self.pipeline is None:
+            return
+        if style_dirty:
+            try:
+                self.pipeline.update(style=style.style, strength=style.strength,
+                                     preserve_colors=style.preserve_colors)
+            except StylecamError as exc:
+                self.errored.emit("style", str(exc))
+        if record_dirty:
+            self._set_record_sink(record)
+
+    def _rebuild(self, request: EngineRequest) -> None:
+        """Open what changed; on failure keep the running pipeline and report the component."""
+        old = self.pipeline
+        source = backend = None
+        try:
+            if old is None or self.current is None or (request.source, request.size) != (
+                    self.current.source, self.current.size):
+                source = open_source(SourceSettings(spec=request.source, size=request.size, loop=True))
+            if old is None or self.current is None or request.backend != self.current.backend:
+                backend = create_backend(request.backend, pack=self.pack)
+        except StylecamError as exc:
+            if source is not None:
+                source.close()
+            self.errored.emit("backend" if source is not None else "source", str(exc))
+            return
+        if old is not None:
+            for part, new in ((old.source, source), (old.backend, backend)):
+                if new is not None:
+                    part.close()
+        pipe = Pipeline(source or old.source, backend or old.backend, self.pack,
+                        old.sinks if old else [], old.settings if old else StyleSettings(), read_timeout=0.25)
+        self.pipeline, self.current = pipe, request
+        self._style_dirty = True
+        self.source_fps = getattr(pipe.source, "fps", 0.0)
+        label = request.source if request.size is None else f"{request.source} @ {request.size[0]}x{request.size[1]}"
+        self.started.emit(label, pipe.backend.describe())
+        if old is None:
+            self._make_thumbnails()
+
+    def _make_thumbnails(self) -> None:
+        try:
+            for style_id, path in enumerate(make_thumbnails(self.pack, self.pipeline.backend)):
+                self.thumbnail.emit(style_id, str(path))
+                if self._stop.is_set():
+                    return
+        except StylecamError as exc:
+            self.errored.emit("gallery", str(exc))
+
+    def _set_record_sink(self, path: Optional[Path]) -> None:
+        sinks = self.pipeline.sinks
+        for sink in [s for s in sinks if isinstance(s, VideoFileSink)]:
+            sink.close()
+            sinks.remove(sink)
+            self.status.emit(f"saved {sink.frames} frames to {sink.path}")
+        if path is not None:
+            try:
+                sinks.append(VideoFileSink(path, fps=self.source_fps or 30.0))
+            except StylecamError as exc:
+                self.errored.emit("record", str(exc))

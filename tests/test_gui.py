@@ -1,0 +1,164 @@
+"""The desktop app with real widgets, offscreen: styles, blends, snapshot, recording, shutdown."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6", reason="PySide6 is not installed (pip install '.[gui]')")
+
+from app.main_window import MainWindow  # noqa: E402
+from app.settings import GuiSettings, load_settings  # noqa: E402
+from engine.backends import create_backend  # noqa: E402
+
+
+@pytest.fixture
+def photo_file(tmp_path, photos):
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), cv2.cvtColor(photos["coffee"], cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.fixture
+def window(qtbot, pack, photo_file):
+    settings = GuiSettings(source=str(photo_file), size="200x134", backend="onnxruntime", style_a=3, style_b=12)
+    win = MainWindow(pack, settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.view.displayed is not None, timeout=20000)
+    yield win
+    win.close()
+
+
+def settle(qtbot, win, frames=3):
+    """Wait until a few frames computed after the last change are on screen."""
+    seq = win._shown_seq
+    qtbot.waitUntil(lambda: win._shown_seq >= seq + frames, timeout=10000)
+    return win.view.displayed.copy()
+
+
+@pytest.fixture(scope="module")
+def reference(pack):
+    backend = create_backend("onnxruntime", pack=pack)
+    yield lambda img, spec: backend.run(img, pack.weights(spec))
+    backend.close()
+
+
+def test_switching_style_changes_the_displayed_image(qtbot, window, reference, photos):
+    first = settle(qtbot, window)
+    assert np.abs(first.astype(int) - reference(photos["coffee"], "3")).max() <= 1
+    qtbot.keyClick(window, "9")  # keys 1–9 pick styles 0–8
+    assert window.styles.style_a == 8
+    second = settle(qtbot, window)
+    assert np.abs(second.astype(int) - first).mean() > 10
+    assert np.abs(second.astype(int) - reference(photos["coffee"], "8")).max() <= 1
+
+
+def test_blend_slider_ends_equal_the_pure_styles(qtbot, window, reference, photos):
+    window.styles.blend.setValue(0)
+    assert np.abs(settle(qtbot, window).astype(int) - reference(photos["coffee"], "3")).max() <= 1
+    window.styles.blend.setValue(100)
+    assert np.abs(settle(qtbot, window).astype(int) - reference(photos["coffee"], "12")).max() <= 1
+    window.styles.blend.setValue(50)
+    mid = settle(qtbot, window)
+    assert np.abs(mid.astype(int) - reference(photos["coffee"], "3:0.5,12:0.5")).max() <= 1
+
+
+def test_strength_colours_and_side_by_side(qtbot, window, photos):
+    window.styles.strength.setValue(0)
+    assert np.array_equal(settle(qtbot, window), photos["coffee"])
+    window.compare.setChecked(True)
+    both = settle(qtbot, window)
+    assert both.shape == (134, 400, 3) and np.array_equal(both[:, :200], photos["coffee"])
+
+
+def test_snapshot_writes_the_displayed_frame(qtbot, window, tmp_path):
+    shown = settle(qtbot, window)
+    window._timer.stop()  # freeze the view so "displayed" cannot move on under us
+    path = window.snapshot(tmp_path / "snap.png")
+    saved = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(saved, window.view.displayed)
+    assert np.abs(saved.astype(int) - shown).max() <= 1
+
+
+def test_record_writes_an_mp4(qtbot, window, tmp_path):
+    window.start_recording(tmp_path / "rec.mp4")
+    settle(qtbot, window, frames=8)
+    window.stop_recording()
+    qtbot.waitUntil(lambda: (tmp_path / "rec.mp4").exists() and "saved" in window.statusBar().currentMessage(),
+                    timeout=5000)
+    cap = cv2.VideoCapture(str(tmp_path / "rec.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= 5
+
+
+def test_bad_source_is_shown_inline_and_the_stream_keeps_running(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"nope")
+    window.sources.sourceChosen.emit(str(bad))
+    qtbot.waitUntil(lambda: window.sources.error.isVisible(), timeout=5000)
+    assert "cannot read video" in window.sources.error.text()
+    settle(qtbot, window)  # still streaming the photo
+
+
+def test_closing_stops_every_thread_within_a_second(qtbot, window):
+    settle(qtbot, window)
+    start = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - start < 1.0
+    assert not window.worker.is_alive()
+
+
+def test_settings_are_remembered(qtbot, window, pack, photo_file):
+    window.styles.select(5)
+    window.styles.strength.setValue(70)
+    window.close()
+    saved = load_settings()
+    assert (saved.style_a, saved.strength, saved.source) == (5, 70, str(photo_file))
+
+
+def test_camera_unplug_is_shown_last_frame_kept_and_stream_resumes(qtbot, pack, clip, tmp_path, monkeypatch):
+    """No webcam here: a real cv2.VideoCapture on a file stands in for /dev/video0; moving the file
+    away is the unplug, moving it back the replug."""
+    import shutil
+
+    import app.workers as workers
+    from engine.capture import CameraSource
+
+    device = tmp_path / "video0.mp4"
+    shutil.copy(clip, device)
+    monkeypatch.setattr(workers, "open_source",
+                        lambda s: CameraSource(s, str(device), retry_s=0.05))
+    win = MainWindow(pack, GuiSettings(source="camera", size="160x120", backend="onnxruntime"))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.view.displayed is not None, timeout=20000)
+    device.rename(tmp_path / "away.mp4")
+    qtbot.waitUntil(lambda: "not delivering" in win.view.message, timeout=10000)
+    last = win.view.displayed
+    assert last is not None  # the last frame stays on screen
+    (tmp_path / "away.mp4").rename(device)
+    qtbot.waitUntil(lambda: win.view.message == "" and win.view.displayed is not last, timeout=10000)
+    win.close()
+    assert not win.worker.is_alive()
+
+
+def test_gui_command_saves_a_screenshot(tmp_path, clip):
+    from engine.cli import main
+
+    shot = tmp_path / "shot.png"
+    assert main(["gui", "--source", str(clip), "--style", "7", "--size", "320x240",
+                 "--screenshot", str(shot), "--quit-after", "3"]) == 0
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[1] >= 800  # the whole window: view, gallery and HUD
+
+
+def test_engine_never_imports_qt():
+    import subprocess
+    import sys
+
+    code = ("import sys, pkgutil, importlib, engine\n"
+            "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
+            "    if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
+            "print(any(k.startswith('PySide6') for k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
