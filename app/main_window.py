@@ -124,7 +124,8 @@ class MainWindow(QMainWindow):
         pipe = self.worker.pipeline
         h, w = result.stylized.shape[:2]
         backend = pipe.backend.describe() if pipe else "?"
-        self.hud.setText(f"source {self.worker.source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
+        source_fps = pipe.source.fps if pipe else 0.0
+        self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
                          f"displayed {self._rate(self._paint_times):.1f} fps · {backend} · {w}×{h}")
 
     # -- controls -> engine -----------------------------------------------------------------

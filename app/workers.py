@@ -57,7 +57,6 @@ class EngineWorker(QObject):
         self._seq = 0
         self.current: Optional[EngineRequest] = None
         self.pipeline: Optional[Pipeline] = None
-        self.source_fps = 0.0
         self._thread = threading.Thread(target=self._run, name="stylecam-engine", daemon=True)
 
     # -- GUI side -----------------------------------------------------------------------------
@@ -173,7 +172,6 @@ class EngineWorker(QObject):
                         old.sinks if old else [], old.settings if old else StyleSettings(), read_timeout=0.25)
         self.pipeline, self.current = pipe, request
         self._style_dirty = True
-        self.source_fps = getattr(pipe.source, "fps", 0.0)
         label = request.source if request.size is None else f"{request.source} @ {request.size[0]}x{request.size[1]}"
         self.started.emit(label, pipe.backend.describe())
         if old is None:
@@ -196,6 +194,6 @@ class EngineWorker(QObject):
             self.status.emit(f"saved {sink.frames} frames to {sink.path}")
         if path is not None:
             try:
-                sinks.append(VideoFileSink(path, fps=self.source_fps or 30.0))
+                sinks.append(VideoFileSink(path, fps=self.pipeline.source.fps or 30.0))
             except StylecamError as exc:
                 self.errored.emit("record", str(exc))

@@ -7,6 +7,7 @@ never a backlog. A camera that stops delivering is reopened in the background; `
 """
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -225,6 +226,7 @@ class CameraSource(Source):
         self._stop = threading.Event()
         self.connected = False
         self.reconnects = 0
+        self._grab_times: "collections.deque[float]" = collections.deque(maxlen=30)
         cap = self._open()
         if cap is None:
             raise SourceError(f"camera {device} not found or busy (try --source synthetic, a video file, "
@@ -252,10 +254,19 @@ class CameraSource(Source):
     def _publish(self, bgr: np.ndarray) -> None:
         rgb = fit_cover(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.settings.size)
         with self._cond:
+            self._grab_times.append(time.perf_counter())
             self._latest = rgb
             self._seq += 1
             self.connected = True
             self._cond.notify_all()
+
+    @property
+    def fps(self) -> float:
+        """Measured delivery rate (what the camera really gives), else the requested one."""
+        t = self._grab_times
+        if len(t) > 2 and t[-1] > t[0]:
+            return (len(t) - 1) / (t[-1] - t[0])
+        return self.settings.fps
 
     def _loop(self, cap) -> None:
         while not self._stop.is_set():
