@@ -54,6 +54,7 @@ def machine_info() -> dict:
     try:
         import torch
 
+        info["torch_cuda"] = torch.version.cuda or "none (CPU build)"
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:
@@ -63,7 +64,8 @@ def machine_info() -> dict:
 
 def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings: BenchSettings) -> dict:
     source = open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True))
-    backend = create_backend(backend_name, pack=pack, options=BackendOptions(threads=settings.threads))
+    backend = create_backend(backend_name, pack=pack,
+                             options=BackendOptions(threads=settings.threads, max_size=size))
     pipe = Pipeline(source, backend, pack, [NullSink()], StyleSettings(style=settings.style))
     label = f"{backend.name} {size[0]}x{size[1]}"
     try:

@@ -24,7 +24,11 @@ class BackendOptions:
     """What every backend may be asked for; each uses what applies to it."""
 
     threads: int = 0  # 0 = library default
-    precision: str = "auto"  # auto | fp32 | fp16
+    precision: str = "auto"  # auto | fp32 | fp16 (GPUs default to fp16)
+    channels_last: bool = True  # torch-cuda
+    cuda_graphs: bool = True  # torch-cuda: one graph per resolution
+    compile: bool = False  # torch: torch.compile (slow first frame)
+    max_size: tuple[int, int] | None = None  # tensorrt: largest frame the engine must take
 
 
 class Backend(ABC):
@@ -97,7 +101,7 @@ def known_backends() -> list[str]:
 
 def _load_all() -> None:
     # Importing registers; heavy libraries are imported inside each backend's constructor.
-    from . import ort, torch_eager, trt  # noqa: F401
+    from . import ort, tensorrt, torch_eager  # noqa: F401
 
 
 def create_backend(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions()) -> Backend:

@@ -1,15 +1,17 @@
-"""PyTorch backends: CPU (fp32) and CUDA (fp16 convs, instance-norm statistics in fp32).
-
-On CUDA the uint8 frame is uploaded as is and converted, padded and cropped on the GPU, so only
-1 byte per pixel crosses the bus each way.
-"""
+"""PyTorch backends: CPU (fp32) and CUDA (fp16 convs with instance-norm statistics in fp32,
+channels_last, one CUDA graph per resolution, optional torch.compile)."""
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
 from ..errors import BackendUnavailable
-from ..frames import check_frame, from_output, to_input
+from ..frames import from_output, to_input
 from .base import Backend, BackendOptions, register
+from .torch_frames import TorchFrameIO
+
+log = logging.getLogger(__name__)
 
 
 class TorchBackend(Backend):
@@ -23,58 +25,97 @@ class TorchBackend(Backend):
             raise BackendUnavailable("no CUDA GPU visible to PyTorch")
         self.torch = torch
         self.device = torch.device(device)
-        if device == "cpu" and options.threads:
+        cuda = device == "cuda"
+        if not cuda and options.threads:
             torch.set_num_threads(options.threads)
-        self.half = device == "cuda" and options.precision != "fp32"
-        self.net = pack.build().to(self.device)
+        self.half = cuda and options.precision != "fp32"
+        self.channels_last = cuda and options.channels_last
+        self.use_graphs = cuda and options.cuda_graphs
+        net = pack.build().to(self.device)
         if self.half:
-            # Conv weights in fp16; CIN tables stay fp32 and statistics are taken in fp32.
-            for layer in self.net.modules():
+            # Conv weights in fp16; CIN tables stay fp32 and statistics are taken in fp32 (cin.py).
+            for layer in net.modules():
                 if hasattr(layer, "w"):
                     layer.w.data = layer.w.data.half()
-        self.name = f"torch-{device}"
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+        self.fn = torch.compile(net, dynamic=False) if options.compile else net
+        self.io = TorchFrameIO(device, self.multiple, "float16" if self.half else "float32", self.channels_last)
+        self._graphs: dict[tuple, tuple] = {}  # (H, W) → (graph, static input, static output)
         self._weights_key: bytes | None = None
         self._weights_t = None
+        self.name = f"torch-{device}"
 
     def describe(self) -> str:
-        return f"{self.name} ({'fp16' if self.half else 'fp32'})"
+        parts = ["fp16" if self.half else "fp32"]
+        if self.channels_last:
+            parts.append("channels_last")
+        if self.use_graphs:
+            parts.append("cuda-graphs")
+        if self.fn is not self.net:
+            parts.append("compiled")
+        return f"{self.name} ({', '.join(parts)})"
 
     def _weights(self, style_weights: np.ndarray):
         w = self.check_weights(style_weights)
         key = w.tobytes()
         if key != self._weights_key:  # upload only when the style changes
-            self._weights_t = self.torch.from_numpy(w.copy()).to(self.device)
+            t = self.torch.from_numpy(w.copy()).to(self.device)
+            if self._weights_t is None:
+                self._weights_t = t
+            else:
+                self._weights_t.copy_(t)  # in place: CUDA graphs captured this tensor
             self._weights_key = key
         return self._weights_t
 
     def preprocess(self, frame: np.ndarray):
-        torch = self.torch
         if self.device.type == "cpu":
-            return torch.from_numpy(to_input(frame, self.multiple))
-        check_frame(frame)
-        t = torch.from_numpy(frame).to(self.device, non_blocking=True)
-        x = t.permute(2, 0, 1)[None].float().div_(255.0)
-        h, w = frame.shape[:2]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
-        return x.half() if self.half else x
+            return self.torch.from_numpy(to_input(frame, self.multiple))
+        return self.io.upload(frame)
+
+    def _graph_for(self, x, w):
+        """Capture one CUDA graph per input shape; later frames of that size just replay it."""
+        torch = self.torch
+        key = tuple(x.shape)
+        if key not in self._graphs:
+            static_x = x.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):  # warm-up (and compilation) outside the capture
+                    self.fn(static_x, w)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_y = self.fn(static_x, w)
+            self._graphs[key] = (graph, static_x, static_y)
+            log.info("captured a CUDA graph for %s", key)
+        return self._graphs[key]
 
     def infer(self, x, style_weights: np.ndarray):
-        with self.torch.inference_mode():
-            y = self.net(x, self._weights(style_weights))
+        torch = self.torch
+        with torch.inference_mode():
+            w = self._weights(style_weights)
+            if self.use_graphs:
+                graph, static_x, static_y = self._graph_for(x, w)
+                static_x.copy_(x)
+                graph.replay()
+                y = static_y
+            else:
+                y = self.fn(x, w)
         if self.device.type == "cuda":
-            self.torch.cuda.synchronize()
+            torch.cuda.synchronize()
         return y
 
     def postprocess(self, y, height: int, width: int) -> np.ndarray:
         if self.device.type == "cpu":
             return from_output(y.numpy(), height, width)
-        out = y[0, :, :height, :width].float().mul(255.0).add_(0.5).clamp_(0, 255).to(self.torch.uint8)
-        return out.permute(1, 2, 0).contiguous().cpu().numpy()
+        return self.io.download(y, height, width)
 
     def _release(self) -> None:
-        self.net = None
+        self._graphs.clear()
+        self.net = self.fn = None
         if self.device.type == "cuda":
             self.torch.cuda.empty_cache()
 

@@ -1,0 +1,96 @@
+"""GPU paths. Marked `cuda`: they run on a machine with an NVIDIA GPU (scripts/gpu_check.sh) and skip
+elsewhere with the reason; the CPU-reachable parts (frame I/O, profiles, cache keys) run everywhere."""
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from engine.backends import BackendOptions, create_backend
+from engine.backends.torch_frames import TorchFrameIO
+from engine.backends.trt_plan import EngineKey, engine_path, profile_for, timing_cache_path
+from engine.frames import from_output, to_input
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
+has_trt = importlib.util.find_spec("tensorrt") is not None
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_torch_frame_io_matches_numpy_path(photos):
+    """The GPU upload/download code, run on the CPU: same padding, scaling and rounding as frames.py."""
+    io = TorchFrameIO("cpu", 4)
+    for img in photos.values():
+        x = io.upload(img)
+        assert np.abs(x.numpy() - to_input(img, 4)).max() < 1e-6
+        y = np.random.default_rng(0).random(x.shape, dtype=np.float32)
+        h, w = img.shape[:2]
+        assert np.abs(io.download(torch.from_numpy(y), h, w).astype(int) - from_output(y, h, w)).max() <= 1
+
+
+def test_shape_profiles():
+    p = profile_for(1920, 1080, 4)
+    assert p.opt == (1, 3, 1080, 1920) and p.max == p.opt and p.min == (1, 3, 64, 64)
+    assert p.covers(720, 1280) and not p.covers(2160, 3840)
+    odd = profile_for(641, 481, 4, max_size=(1280, 720))
+    assert odd.opt == (1, 3, 484, 644) and odd.max == (1, 3, 720, 1280)
+    assert all(s[2] % 4 == 0 and s[3] % 4 == 0 for s in (odd.min, odd.opt, odd.max))
+
+
+def test_engine_cache_key_changes_with_everything_that_matters(tmp_path):
+    base = dict(gpu="NVIDIA H100 80GB HBM3", trt_version="10.9.0", model_sha256="ab" * 32, precision="fp16",
+                profile=profile_for(1920, 1080, 4))
+    key = EngineKey(**base)
+    assert EngineKey(**base).filename() == key.filename()  # stable
+    for field, other in [("gpu", "NVIDIA H200"), ("trt_version", "10.10.0"), ("model_sha256", "cd" * 32),
+                         ("precision", "fp32"), ("profile", profile_for(1280, 720, 4))]:
+        assert EngineKey(**{**base, field: other}).filename() != key.filename(), field
+    assert engine_path(key, tmp_path).parent == tmp_path
+    assert "1920x1080" in key.filename() and key.filename().endswith(".engine")
+    assert timing_cache_path("NVIDIA H100 80GB HBM3", "10.9.0", tmp_path).name == \
+        "timing-nvidia-h100-80gb-hbm3-trt10.9.0.cache"
+
+
+@pytest.mark.cuda
+@cuda
+def test_fp16_cuda_matches_fp32_reference(pack, photos):
+    ref = create_backend("torch-cpu", pack=pack)
+    with create_backend("torch-cuda", pack=pack) as gpu:
+        for spec in ["3", "15", "17", "19", "3:0.5,12:0.5"]:
+            for img in photos.values():
+                assert psnr(gpu.run(img, pack.weights(spec)), ref.run(img, pack.weights(spec))) >= 35, spec
+
+
+@pytest.mark.cuda
+@cuda
+def test_cuda_graphs_follow_style_switches(pack, photos):
+    eager = create_backend("torch-cuda", pack=pack, options=BackendOptions(cuda_graphs=False))
+    graphs = create_backend("torch-cuda", pack=pack, options=BackendOptions(cuda_graphs=True))
+    img = photos["coffee"]
+    for spec in ["3", "12", "3", "0:0.2,25:0.8"]:  # the captured graph must see each new weight vector
+        a, b = eager.run(img, pack.weights(spec)), graphs.run(img, pack.weights(spec))
+        assert np.abs(a.astype(int) - b).max() <= 1, spec
+    assert len(graphs._graphs) == 1
+    graphs.run(photos["chelsea"], pack.weights("3"))
+    assert len(graphs._graphs) == 2  # one graph per resolution
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not has_trt, reason="TensorRT is not installed (it cannot be installed in this workplace)")
+def test_tensorrt_engine_is_cached_and_styles_switch_without_rebuild(pack, photos):
+    from engine.backends.tensorrt import TensorRTBackend
+
+    opts = BackendOptions(max_size=(256, 256))
+    first = TensorRTBackend(pack=pack, options=opts)
+    ref = create_backend("torch-cpu", pack=pack)
+    engine = first.engine
+    for spec in ["3", "19"]:
+        out = first.run(photos["coffee"], pack.weights(spec))
+        assert psnr(out, ref.run(photos["coffee"], pack.weights(spec))) >= 35
+        assert first.engine is engine
+    second = TensorRTBackend(pack=pack, options=opts)  # from the engine cache, no rebuild
+    assert np.array_equal(second.run(photos["coffee"], pack.weights("3")),
+                          first.run(photos["coffee"], pack.weights("3")))
