@@ -26,6 +26,8 @@ class TorchBackend(Backend):
         self.torch = torch
         self.device = torch.device(device)
         cuda = device == "cuda"
+        if cuda:
+            torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithm per shape (once)
         if not cuda and options.threads:
             torch.set_num_threads(options.threads)
         self.half = cuda and options.precision != "fp32"
