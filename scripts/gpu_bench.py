@@ -19,10 +19,10 @@ from engine.backends import BackendOptions, create_backend
 from engine.styles import StylePack
 
 VARIANTS = {
-    "torch fp32 eager": ("torch-cuda", dict(precision="fp32", channels_last=False, cuda_graphs=False)),
-    "torch fp16 eager": ("torch-cuda", dict(channels_last=False, cuda_graphs=False)),
-    "torch fp16 channels_last": ("torch-cuda", dict(cuda_graphs=False)),
-    "torch fp16 + CUDA graphs": ("torch-cuda", dict(cuda_graphs=True)),
+    "torch fp32 eager": ("torch-cuda", dict(precision="fp32", channels_last=False, cuda_graphs=False, compile=False)),
+    "torch fp16 eager": ("torch-cuda", dict(channels_last=False, cuda_graphs=False, compile=False)),
+    "torch fp16 channels_last": ("torch-cuda", dict(cuda_graphs=False, compile=False)),
+    "torch fp16 + CUDA graphs": ("torch-cuda", dict(cuda_graphs=True, compile=False)),
     "torch fp16 + compile + CUDA graphs": ("torch-cuda", dict(cuda_graphs=True, compile=True)),
     "onnxruntime-cuda": ("onnxruntime-cuda", {}),
     "tensorrt fp16": ("tensorrt", {}),

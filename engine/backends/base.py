@@ -27,7 +27,7 @@ class BackendOptions:
     precision: str = "auto"  # auto | fp32 | fp16 (GPUs default to fp16)
     channels_last: bool = True  # torch-cuda
     cuda_graphs: bool = True  # torch-cuda: one graph per resolution
-    compile: bool = False  # torch: torch.compile (slow first frame)
+    compile: bool | None = None  # torch.compile; None = on for CUDA when Triton is there (4x faster, ~15 s first frame)
     max_size: tuple[int, int] | None = None  # tensorrt: largest frame the engine must take
 
 

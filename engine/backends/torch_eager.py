@@ -42,7 +42,14 @@ class TorchBackend(Backend):
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.net = net
-        self.fn = torch.compile(net, dynamic=False) if options.compile else net
+        use_compile = options.compile
+        if use_compile is None:
+            import importlib.util
+
+            use_compile = cuda and importlib.util.find_spec("triton") is not None
+        if use_compile:
+            log.warning("torch.compile: the first frame at each resolution takes a while (fused kernels after)")
+        self.fn = torch.compile(net, dynamic=False) if use_compile else net
         self.io = TorchFrameIO(device, self.multiple, "float16" if self.half else "float32", self.channels_last)
         self._graphs: dict[tuple, tuple] = {}  # (H, W) → (graph, static input, static output)
         self._weights_key: bytes | None = None
