@@ -13,20 +13,9 @@ from engine.frames import parse_size
 from engine.styles import StylePack
 
 from .main_window import MainWindow
-from .settings import load_settings
+from .settings import apply_style_spec, load_settings
 
 log = logging.getLogger(__name__)
-
-
-def apply_style_spec(settings, pack: StylePack, spec: str) -> None:
-    """Map a CLI style spec onto the GUI's two-style blend (the two heaviest styles)."""
-    w = pack.weights(spec)
-    order = [int(i) for i in w.argsort()[::-1] if w[i] > 0]
-    settings.style_a = order[0]
-    settings.blend = 0
-    if len(order) > 1:
-        settings.style_b = order[1]
-        settings.blend = round(100 * w[order[1]] / (w[order[0]] + w[order[1]]))
 
 
 def run(args, pack: StylePack) -> int:

@@ -17,7 +17,7 @@ from engine.pipeline import StyleSettings
 from engine.sinks import write_image
 from engine.styles import StylePack
 
-from .settings import GuiSettings, save_settings
+from .settings import GuiSettings, apply_style_spec, save_settings
 from .source_panel import SourcePanel
 from .styles_panel import StylesPanel
 from .view import FrameView
@@ -48,11 +48,20 @@ class MainWindow(QMainWindow):
         self.record_button = QPushButton("Record MP4")
         self.record_button.setCheckable(True)
         self.full_button = QPushButton("Fullscreen (F11)")
+        self.vcam_box = QCheckBox("Virtual camera (Zoom, Meet, OBS)")
+        self.stream_box = QCheckBox("Network stream (MJPEG, http://127.0.0.1:8080)")
+        self.output_error = QLabel()
+        self.output_error.setStyleSheet("color: #e06c75")
+        self.output_error.setWordWrap(True)
+        self.output_error.hide()
 
         side = QVBoxLayout()
         side.addWidget(self.sources)
         side.addWidget(self.styles, 1)
         side.addWidget(self.compare)
+        side.addWidget(self.vcam_box)
+        side.addWidget(self.stream_box)
+        side.addWidget(self.output_error)
         row = QHBoxLayout()
         for b in (self.snap_button, self.record_button, self.full_button):
             row.addWidget(b)
@@ -74,6 +83,10 @@ class MainWindow(QMainWindow):
         self.worker.errored.connect(self._on_error)
         self.worker.started.connect(self._on_started)
         self.worker.thumbnail.connect(self.styles.set_thumbnail)
+        self.worker.outputChanged.connect(self._on_output)
+        self.worker.remoteStyle.connect(self._apply_remote_style)
+        self.vcam_box.toggled.connect(lambda on: self.worker.set_output("vcam", on))
+        self.stream_box.toggled.connect(lambda on: self.worker.set_output("stream", on))
         self.sources.sourceChosen.connect(lambda s: self._request(source=s))
         self.sources.sizeChosen.connect(lambda s: self._request(size=parse_size(s)))
         self.sources.backendChosen.connect(lambda b: self._request(backend=b))
@@ -186,6 +199,27 @@ class MainWindow(QMainWindow):
         self.record_button.setChecked(False)
 
     # -- engine news ------------------------------------------------------------------------
+    def _on_output(self, name: str, on: bool, message: str) -> None:
+        box = self.vcam_box if name == "vcam" else self.stream_box
+        box.blockSignals(True)
+        box.setChecked(on)
+        box.blockSignals(False)
+        failed = not on and "off" not in message
+        self.output_error.setText(message if failed else "")
+        self.output_error.setVisible(failed)
+        self.statusBar().showMessage(message, 8000)
+
+    def _apply_remote_style(self, spec: str) -> None:
+        """A style picked over the network: show it in the gallery and blend controls."""
+        s = self.current_settings()
+        apply_style_spec(s, self.pack, spec)
+        self.styles.blockSignals(True)
+        self.styles.select(s.style_a)
+        self.styles.second.setCurrentIndex(s.style_b)
+        self.styles.blend.setValue(s.blend)
+        self.styles.blockSignals(False)
+        self._style_changed()
+
     def _on_status(self, text: str) -> None:
         self.view.message = text if "back" not in text else ""
         self.view.update()

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from PySide6.QtCore import QSettings
 
 from engine.paths import data_dir
+from engine.styles import StylePack
 
 
 @dataclass
@@ -45,3 +46,14 @@ def save_settings(s: GuiSettings) -> None:
     for key, value in asdict(s).items():
         store.setValue(key, value)
     store.sync()
+
+
+def apply_style_spec(settings, pack: StylePack, spec: str) -> None:
+    """Map a CLI style spec onto the GUI's two-style blend (the two heaviest styles)."""
+    w = pack.weights(spec)
+    order = [int(i) for i in w.argsort()[::-1] if w[i] > 0]
+    settings.style_a = order[0]
+    settings.blend = 0
+    if len(order) > 1:
+        settings.style_b = order[1]
+        settings.blend = round(100 * w[order[1]] / (w[order[0]] + w[order[1]]))

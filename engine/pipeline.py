@@ -5,6 +5,7 @@ the GUI, the HTTP server or a CLI flag can change them from any thread without t
 """
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -69,6 +70,7 @@ class Pipeline:
         self.pack = pack
         self.sinks = list(sinks)
         self.stats = StageStats()
+        self._done_times: collections.deque[float] = collections.deque(maxlen=90)
         self._lock = threading.Lock()
         self._pending: Optional[StyleSettings] = None
         self._apply(settings)
@@ -87,6 +89,18 @@ class Pipeline:
             check_strength(new.strength)
             self._pending = new
         return new
+
+    @property
+    def requested(self) -> StyleSettings:
+        """The newest settings asked for (applied at the next frame if still pending)."""
+        with self._lock:
+            return self._pending or self.settings
+
+    @property
+    def fps(self) -> float:
+        """Frames finished per second over the last few seconds."""
+        t = self._done_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
 
     def set_weights(self, weights: np.ndarray) -> None:
         """Blend with an explicit weight vector (GUI sliders)."""
@@ -122,6 +136,7 @@ class Pipeline:
                  "output": t5 - t4, "total": t5 - t0}
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
+        self._done_times.append(t5)
         return FrameResult(frame.index, frame.image, out, times)
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,

@@ -162,3 +162,34 @@ def test_engine_never_imports_qt():
             "print(any(k.startswith('PySide6') for k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_network_stream_toggle_serves_and_remote_style_updates_the_gallery(qtbot, window, reference, photos):
+    import json
+    import urllib.request
+
+    from engine.server import ServeSettings
+
+    window.worker.serve_settings = ServeSettings(port=0)
+    window.stream_box.setChecked(True)
+    qtbot.waitUntil(lambda: window.worker.server is not None, timeout=5000)
+    url = window.worker.server.url
+    styles = json.loads(urllib.request.urlopen(url + "styles", timeout=5).read())
+    assert len(styles["styles"]) == 26
+    req = urllib.request.Request(url + "style", data=json.dumps({"style": "12"}).encode(), method="POST")
+    assert urllib.request.urlopen(req, timeout=5).status == 200
+    qtbot.waitUntil(lambda: window.styles.style_a == 12, timeout=5000)
+    assert np.abs(settle(qtbot, window).astype(int) - reference(photos["coffee"], "12")).max() <= 1
+    jpeg = urllib.request.urlopen(url + "frame.jpg", timeout=5).read()
+    assert jpeg[:2] == b"\xff\xd8"
+    window.stream_box.setChecked(False)
+    qtbot.waitUntil(lambda: window.worker.server is None, timeout=5000)
+
+
+def test_virtual_camera_toggle_without_a_device_explains_inline(qtbot, window):
+    """Real pyvirtualcam; no v4l2loopback here, so the toggle must say what to run and turn itself off."""
+    window.vcam_box.setChecked(True)
+    qtbot.waitUntil(lambda: window.output_error.isVisible(), timeout=5000)
+    assert "v4l2loopback" in window.output_error.text() or "OBS" in window.output_error.text()
+    assert not window.vcam_box.isChecked()
+    settle(qtbot, window)  # the stream runs on
