@@ -17,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine.backends import create_backend
+from engine.backends.base import COMPILED_CPU
 from engine.capture import SourceSettings, open_source
 from engine.errors import SourceLost, StylecamError
 from engine.pipeline import FrameResult, Pipeline, StyleSettings
@@ -59,6 +60,7 @@ class EngineWorker(QObject):
         self._record_dirty = False
         self._outputs: dict[str, bool] = {}  # "vcam"/"stream" → wanted on
         self._outputs_dirty = False
+        self._upgrade = None  # a warmed-up faster backend, swapped in at the next frame
         self.server: Optional[StreamServer] = None
         self.serve_settings = ServeSettings(port=8080)
         self._stop = threading.Event()
@@ -158,6 +160,16 @@ class EngineWorker(QObject):
             self._rebuild(request)
         if self.pipeline is None:
             return
+        with self._lock:
+            upgrade, self._upgrade = self._upgrade, None
+        if upgrade is not None:
+            if self.current.backend == "auto":
+                old, self.pipeline.backend = self.pipeline.backend, upgrade
+                old.close()
+                self.started.emit(self.current.source, upgrade.describe())
+                self.status.emit(f"fast path ready: {upgrade.describe()}")
+            else:
+                upgrade.close()
         if style_dirty:
             try:
                 self.pipeline.update(style=style.style, strength=style.strength,
@@ -178,7 +190,12 @@ class EngineWorker(QObject):
                     self.current.source, self.current.size):
                 source = open_source(SourceSettings(spec=request.source, size=request.size, loop=True))
             if old is None or self.current is None or request.backend != self.current.backend:
-                backend = create_backend(request.backend, pack=self.pack)
+                # "auto" starts on a backend that needs no compile; a compiled CPU path warms up
+                # in the background and replaces it when ready (see _prepare_upgrade).
+                backend = create_backend(request.backend, pack=self.pack, oneshot=request.backend == "auto")
+                if request.backend == "auto":
+                    threading.Thread(target=self._prepare_upgrade, args=(backend.name,),
+                                     name="backend-warmup", daemon=True).start()
         except StylecamError as exc:
             if source is not None:
                 source.close()
@@ -196,6 +213,31 @@ class EngineWorker(QObject):
         self.started.emit(label, pipe.backend.describe())
         if old is None:
             self._make_thumbnails()
+
+    def _prepare_upgrade(self, current_name: str) -> None:
+        """Build the full `auto` choice; if it is a compiled CPU path, warm it on a real frame."""
+        try:
+            best = create_backend("auto", pack=self.pack)
+        except StylecamError:
+            return
+        if best.name == current_name or best.name not in COMPILED_CPU:
+            best.close()
+            return
+        self.status.emit(f"preparing {best.name} (compiles once per size, about 10–30 s)…")
+        while not self._stop.is_set():
+            _, result = self.latest()
+            if result is not None:
+                try:
+                    best.run(result.original, self.pack.weights(0))  # compiles for this size
+                except Exception as exc:  # a failed upgrade keeps the running backend
+                    log.warning("fast path failed to start: %s", exc)
+                    best.close()
+                    return
+                with self._lock:
+                    self._upgrade = best
+                return
+            self._stop.wait(0.1)
+        best.close()
 
     def _make_thumbnails(self) -> None:
         try:

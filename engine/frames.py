@@ -77,3 +77,26 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (16 <= w <= 8192 and 16 <= h <= 8192):
         raise InputError(f"size {text} out of range: each side must be 16 to 8192")
     return w, h
+
+
+def guided_upscale(stylized_small: np.ndarray, original: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
+    """Upscale a low-resolution stylization to the original's size, re-snapping it to the original's
+    edges with a guided filter (He et al. 2010; luminance of the original as the guide)."""
+    h, w = original.shape[:2]
+    up = cv2.resize(stylized_small, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) * (1 / 255.0)
+    guide = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1 / 255.0)
+    k = (2 * radius + 1, 2 * radius + 1)
+    mean_i = cv2.boxFilter(guide, -1, k)
+    var_i = cv2.boxFilter(guide * guide, -1, k) - mean_i * mean_i
+    mean_p = cv2.boxFilter(up, -1, k)
+    cov_ip = cv2.boxFilter(up * guide[:, :, None], -1, k) - mean_i[:, :, None] * mean_p
+    a = cov_ip / (var_i[:, :, None] + eps)
+    b = mean_p - a * mean_i[:, :, None]
+    q = cv2.boxFilter(a, -1, k) * guide[:, :, None] + cv2.boxFilter(b, -1, k)
+    return cv2.convertScaleAbs(q, alpha=255.0)
+
+
+def check_render_scale(scale: float) -> float:
+    if not 0.25 <= scale <= 1.0:
+        raise InputError(f"--render-scale must be between 0.25 and 1, got {scale}")
+    return float(scale)

@@ -17,7 +17,9 @@ import numpy as np
 from .backends.base import Backend
 from .capture import Source
 from .errors import SourceLost
-from .frames import check_strength, mix, preserve_colors
+import cv2
+
+from .frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
 from .sinks.base import Sink
 from .styles import StylePack
 
@@ -30,6 +32,31 @@ class StyleSettings:
     style: str = "0"
     strength: float = 1.0
     preserve_colors: bool = False
+    render_scale: float = 1.0  # < 1: run the network smaller, upscale edge-aware (lower quality, faster)
+
+
+def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
+    """The frame the network sees: the frame itself, or a smaller copy for --render-scale."""
+    if render_scale >= 1.0:
+        return frame
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (max(16, round(w * render_scale)), max(16, round(h * render_scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings) -> np.ndarray:
+    """Back to the frame's size (edge-aware when scaled), then colours and strength."""
+    if out.shape != frame.shape:
+        out = guided_upscale(out, frame)
+    if settings.preserve_colors:
+        out = preserve_colors(out, frame)
+    return mix(out, frame, settings.strength)
+
+
+def stylize_frame(backend: Backend, frame: np.ndarray, weights: np.ndarray, settings: StyleSettings) -> np.ndarray:
+    """One frame through the whole fast path, untimed (stylize, fidelity checks)."""
+    small = scaled_input(frame, settings.render_scale)
+    return finish(backend.run(small, weights), frame, settings)
 
 
 @dataclass
@@ -79,6 +106,7 @@ class Pipeline:
     def _apply(self, settings: StyleSettings) -> None:
         weights = self.pack.weights(settings.style)  # raises StyleError on a bad spec
         check_strength(settings.strength)
+        check_render_scale(settings.render_scale)
         self.settings, self.weights = settings, weights
 
     def update(self, **changes) -> StyleSettings:
@@ -87,6 +115,7 @@ class Pipeline:
             new = replace(self._pending or self.settings, **changes)
             self.pack.weights(new.style)
             check_strength(new.strength)
+            check_render_scale(new.render_scale)
             self._pending = new
         return new
 
@@ -119,15 +148,12 @@ class Pipeline:
         if frame is None:
             return None
         t1 = time.perf_counter()
-        x = self.backend.preprocess(frame.image)
+        small = scaled_input(frame.image, settings.render_scale)
+        x = self.backend.preprocess(small)
         t2 = time.perf_counter()
         y = self.backend.infer(x, weights)
         t3 = time.perf_counter()
-        h, w = frame.image.shape[:2]
-        out = self.backend.postprocess(y, h, w)
-        if settings.preserve_colors:
-            out = preserve_colors(out, frame.image)
-        out = mix(out, frame.image, settings.strength)
+        out = finish(self.backend.postprocess(y, small.shape[0], small.shape[1]), frame.image, settings)
         t4 = time.perf_counter()
         for sink in self.sinks:
             sink.write(out)

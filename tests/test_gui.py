@@ -146,7 +146,7 @@ def test_gui_command_saves_a_screenshot(tmp_path, clip):
     from engine.cli import main
 
     shot = tmp_path / "shot.png"
-    assert main(["gui", "--source", str(clip), "--style", "7", "--size", "320x240",
+    assert main(["gui", "--source", str(clip), "--style", "7", "--size", "320x240", "--backend", "onnxruntime",
                  "--screenshot", str(shot), "--quit-after", "3"]) == 0
     img = cv2.imread(str(shot))
     assert img is not None and img.shape[1] >= 800  # the whole window: view, gallery and HUD

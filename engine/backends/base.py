@@ -83,8 +83,13 @@ class Backend(ABC):
 
 # name → factory; factories raise BackendUnavailable when they cannot run here.
 _REGISTRY: dict[str, Callable[..., Backend]] = {}
-# `auto` tries these in order: fastest first (measured; see docs/performance.md).
-AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "onnxruntime", "torch-cpu"]
+# `auto` tries these in order: fastest first whose fidelity is ≥ 35 dB on every stock style
+# (measured; see docs/performance.md). torch-cpu-int8 is faster still but only just reaches 35 dB
+# on the hardest style, so it is opt-in. Compiled paths pay ~10 s on their first frame.
+AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-bf16", "onnxruntime", "torch-cpu"]
+# One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
+AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n != "torch-cpu-bf16"]
+COMPILED_CPU = {"torch-cpu-bf16", "torch-cpu-compiled", "torch-cpu-int8"}
 
 
 def register(name: str):
@@ -101,15 +106,16 @@ def known_backends() -> list[str]:
 
 def _load_all() -> None:
     # Importing registers; heavy libraries are imported inside each backend's constructor.
-    from . import ort, tensorrt, torch_eager  # noqa: F401
+    from . import ort, tensorrt, torch_eager, torch_int8  # noqa: F401
 
 
-def create_backend(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions()) -> Backend:
+def create_backend(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions(),
+                   oneshot: bool = False) -> Backend:
     """Backend by name, or the first in AUTO_ORDER that starts for ``auto``."""
     _load_all()
     if name == "auto":
         reasons = []
-        for candidate in AUTO_ORDER:
+        for candidate in AUTO_ORDER_ONESHOT if oneshot else AUTO_ORDER:
             try:
                 backend = _REGISTRY[candidate](pack=pack, options=options)
                 log.info("auto picked backend %s", candidate)

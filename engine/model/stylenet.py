@@ -59,7 +59,8 @@ class ConvCIN(nn.Module):
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = F.pad(x, (self.pad,) * 4, mode="reflect")
-        x = F.conv2d(x, self.w.to(x.dtype), stride=self.stride)
+        w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
+        x = F.conv2d(x, w, stride=self.stride)
         x = self.norm(x, style_weights)
         return F.relu(x) if self.relu else x
 
@@ -116,3 +117,26 @@ class StyleNet(nn.Module):
         for layer in self.expand:
             x = layer(x, style_weights)
         return torch.sigmoid(x)
+
+
+class FramedStyleNet(nn.Module):
+    """uint8 H×W×3 frame in, uint8 H×W×3 frame out, around a StyleNet.
+
+    Lets a compiler fuse the conversion, padding and rounding into the network's first and last
+    kernels instead of separate passes over the frame (CPU compiled paths).
+    """
+
+    def __init__(self, net: StyleNet):
+        super().__init__()
+        self.net = net
+        self.multiple = net.config.downsample
+
+    def forward(self, frame: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        h, w = frame.shape[0], frame.shape[1]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        x = frame.permute(2, 0, 1).unsqueeze(0).float() * (1.0 / 255.0)
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = self.net(x, style_weights)[0, :, :h, :w].float()
+        return (y * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()

@@ -1,0 +1,46 @@
+"""Process-wide CPU tuning for the PyTorch CPU paths.
+
+glibc hands every large buffer out freshly mmapped and unmaps it on free, so each frame pays
+~10k page faults; keeping freed memory in the heap (no mmap for big blocks, a high trim threshold)
+made the torch CPU paths 20–40% faster on the 2-core machine. Linux/glibc only; a no-op elsewhere.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import platform
+from functools import lru_cache
+
+log = logging.getLogger(__name__)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+@lru_cache(maxsize=1)
+def tune_malloc() -> bool:
+    if platform.system() != "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    log.info("malloc tuned for large per-frame buffers: %s", ok)
+    return ok
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_fast_bf16() -> bool:
+    """bf16 that runs faster than fp32: AVX-512 BF16 or AMX (x86)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

