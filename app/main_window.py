@@ -8,8 +8,8 @@ from typing import Optional
 
 from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMainWindow, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from engine.backends import available_backends
 from engine.frames import parse_size
@@ -21,7 +21,8 @@ from .settings import GuiSettings, apply_style_spec, save_settings
 from .source_panel import SourcePanel
 from .styles_panel import StylesPanel
 from .view import FrameView
-from .workers import EngineRequest, EngineWorker
+from .view import to_qimage
+from .workers import EngineRequest, EngineWorker, StyleTrainer
 
 
 def _default_dir(kind) -> Path:
@@ -91,6 +92,9 @@ class MainWindow(QMainWindow):
         self.sources.sizeChosen.connect(lambda s: self._request(size=parse_size(s)))
         self.sources.backendChosen.connect(lambda b: self._request(backend=b))
         self.styles.changed.connect(self._style_changed)
+        self.styles.add_button.clicked.connect(self._ask_for_style_picture)
+        self.setAcceptDrops(True)
+        self.trainer: Optional[StyleTrainer] = None
         self.compare.toggled.connect(self._toggle_compare)
         self.snap_button.clicked.connect(lambda: self.snapshot())
         self.record_button.toggled.connect(self._toggle_record)
@@ -198,6 +202,75 @@ class MainWindow(QMainWindow):
     def stop_recording(self) -> None:
         self.record_button.setChecked(False)
 
+    # -- your own styles --------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.add_style(Path(urls[0]))
+
+    def _ask_for_style_picture(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Picture for a new style", "",
+                                              "Pictures (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)")
+        if path:
+            self.add_style(Path(path))
+
+    def add_style(self, picture: Path, name: Optional[str] = None, settings=None) -> Optional[StyleTrainer]:
+        """Train a new style in the background; preview with the teacher meanwhile."""
+        if self.trainer is not None:
+            self.styles.show_error("a style is already being added; wait for it to finish")
+            return None
+        if name is None:
+            name, ok = QInputDialog.getText(self, "New style", "Name:", text=picture.stem.replace("_", " ").title())
+            if not ok or not name.strip():
+                return None
+        frame = self._shown_result.original if self._shown_result is not None else None
+        self.trainer = StyleTrainer(picture, name.strip(), frame, settings)
+        self.trainer.preview.connect(self._show_teacher_preview)
+        self.trainer.progress.connect(self._train_progress)
+        self.trainer.finished.connect(self._style_added)
+        self.trainer.failed.connect(self._style_failed)
+        self.styles.show_error("")
+        self.styles.train_progress.setFormat(f"adding '{name}' … %p%")
+        self.styles.train_progress.setValue(0)
+        self.styles.train_progress.show()
+        self.trainer.start()
+        return self.trainer
+
+    def _show_teacher_preview(self, image) -> None:
+        from PySide6.QtGui import QPixmap
+
+        self._preview_array = image  # keep the buffer alive for the QImage
+        pix = QPixmap.fromImage(to_qimage(image)).scaledToWidth(240)
+        self.styles.train_preview.setPixmap(pix)
+        self.styles.train_preview.setToolTip("preview by the arbitrary-style teacher; the real style is training")
+        self.styles.train_preview.show()
+
+    def _train_progress(self, done: int, total: int) -> None:
+        self.styles.train_progress.setMaximum(total)
+        self.styles.train_progress.setValue(done)
+
+    def _style_added(self, name: str) -> None:
+        from engine.user_styles import load_pack
+
+        self.trainer = None
+        self.styles.train_progress.hide()
+        self.styles.train_preview.hide()
+        self.pack = load_pack()
+        self.styles.set_pack(self.pack)
+        self.worker.set_pack(self.pack)
+        self.styles.select(self.pack.num_styles - 1)
+        self.statusBar().showMessage(f"new style '{name}' is ready", 8000)
+
+    def _style_failed(self, message: str) -> None:
+        self.trainer = None
+        self.styles.train_progress.hide()
+        self.styles.train_preview.hide()
+        self.styles.show_error(message)
+
     # -- engine news ------------------------------------------------------------------------
     def _on_output(self, name: str, on: bool, message: str) -> None:
         box = self.vcam_box if name == "vcam" else self.stream_box
@@ -257,6 +330,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self._timer.stop()
+        if self.trainer is not None:
+            self.trainer.join(0.2)  # a daemon thread: an unfinished style is simply not saved
         save_settings(self.current_settings())
         self.worker.stop(timeout=1.0)
         super().closeEvent(event)

@@ -5,7 +5,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem,
-                               QSlider, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from engine.styles import StylePack
 from engine.thumbnails import THUMB_SIZE
@@ -34,18 +34,19 @@ class StylesPanel(QWidget):
         self.gallery.setMovement(QListWidget.Movement.Static)
         self.gallery.setWordWrap(True)
         self.gallery.setGridSize(QSize(THUMB_SIZE[0] + 44, THUMB_SIZE[1] + 34))
-        for s in pack.styles:
-            item = QListWidgetItem(f"{s.id} · {s.name}")
-            item.setToolTip(f"{s.name}\n{s.source} ({s.licence})")
-            item.setData(Qt.ItemDataRole.UserRole, s.id)
-            self.gallery.addItem(item)
         self.second = QComboBox()
         for s in pack.styles:
-            self.second.addItem(f"{s.id} · {s.name}", s.id)
+            self._add_item(s)
         self.blend = _slider(blend)
         self.strength = _slider(strength)
         self.keep_colors = QCheckBox("Keep original colours")
         self.keep_colors.setChecked(preserve_colors)
+        self.add_button = QPushButton("Add style from a picture…")
+        self.add_button.setToolTip("or drop a picture on the window")
+        self.train_preview = QLabel()
+        self.train_preview.hide()
+        self.train_progress = QProgressBar()
+        self.train_progress.hide()
         self.error = QLabel()
         self.error.setStyleSheet("color: #e06c75")
         self.error.setWordWrap(True)
@@ -60,6 +61,9 @@ class StylesPanel(QWidget):
         layout.addWidget(QLabel("Styles"))
         layout.addWidget(self.gallery, 1)
         layout.addLayout(form)
+        layout.addWidget(self.add_button)
+        layout.addWidget(self.train_preview)
+        layout.addWidget(self.train_progress)
         layout.addWidget(self.error)
 
         self.gallery.setCurrentRow(style_a)
@@ -70,7 +74,22 @@ class StylesPanel(QWidget):
             w.valueChanged.connect(lambda _: self.changed.emit())
         self.keep_colors.toggled.connect(lambda _: self.changed.emit())
 
+    def _add_item(self, s) -> None:
+        item = QListWidgetItem(f"{s.id} · {s.name}")
+        item.setToolTip(f"{s.name}\n{s.source} ({s.licence})")
+        item.setData(Qt.ItemDataRole.UserRole, s.id)
+        self.gallery.addItem(item)
+        self.second.addItem(f"{s.id} · {s.name}", s.id)
+
+    def set_pack(self, pack: StylePack) -> None:
+        """Styles were added: extend the gallery (ids of existing styles never change)."""
+        self.pack = pack
+        for s in pack.styles[self.gallery.count():]:
+            self._add_item(s)
+
     def set_thumbnail(self, style_id: int, path: str) -> None:
+        if style_id >= self.gallery.count():
+            return
         self.gallery.item(style_id).setIcon(QIcon(QPixmap(path)))
 
     @property

@@ -61,6 +61,7 @@ class EngineWorker(QObject):
         self._outputs: dict[str, bool] = {}  # "vcam"/"stream" → wanted on
         self._outputs_dirty = False
         self._upgrade = None  # a warmed-up faster backend, swapped in at the next frame
+        self._new_pack: Optional[StylePack] = None
         self.server: Optional[StreamServer] = None
         self.serve_settings = ServeSettings(port=8080)
         self._stop = threading.Event()
@@ -86,6 +87,11 @@ class EngineWorker(QObject):
     def set_recording(self, path: Optional[Path]) -> None:
         with self._lock:
             self._record, self._record_dirty = path, True
+
+    def set_pack(self, pack: StylePack) -> None:
+        """A new style pack (a user style was added): the worker rebuilds its backend with it."""
+        with self._lock:
+            self._new_pack = pack
 
     def set_output(self, name: str, on: bool) -> None:
         """Turn the virtual camera ("vcam") or the network stream ("stream") on or off."""
@@ -162,6 +168,12 @@ class EngineWorker(QObject):
             return
         with self._lock:
             upgrade, self._upgrade = self._upgrade, None
+            new_pack, self._new_pack = self._new_pack, None
+        if new_pack is not None:
+            self._swap_pack(new_pack)
+        if upgrade is not None and upgrade.pack is not self.pack:
+            upgrade.close()
+            upgrade = None
         if upgrade is not None:
             if self.current.backend == "auto":
                 old, self.pipeline.backend = self.pipeline.backend, upgrade
@@ -213,6 +225,16 @@ class EngineWorker(QObject):
         self.started.emit(label, pipe.backend.describe())
         if old is None:
             self._make_thumbnails()
+
+    def _swap_pack(self, pack: StylePack) -> None:
+        try:
+            backend = create_backend(self.current.backend, pack=pack, oneshot=self.current.backend == "auto")
+        except StylecamError as exc:
+            self.errored.emit("backend", str(exc))
+            return
+        self.pack = pack
+        self.pipeline.set_pack(pack, backend).close()
+        self._make_thumbnails()
 
     def _prepare_upgrade(self, current_name: str) -> None:
         """Build the full `auto` choice; if it is a compiled CPU path, warm it on a real frame."""
@@ -315,3 +337,46 @@ class _WorkerControl:
     def fps(self) -> float:
         pipe = self.worker.pipeline
         return pipe.fps if pipe else 0.0
+
+
+class StyleTrainer(QObject):
+    """Adds a user style on a background thread: an instant teacher preview first, then progress,
+    then the new pack (the app swaps it in; the gallery gains the style)."""
+
+    preview = Signal(object)  # RGB uint8: the current frame through the 384² teacher
+    progress = Signal(int, int)
+    finished = Signal(str)  # the new style's name
+    failed = Signal(str)
+
+    def __init__(self, picture: Path, name: str, frame: Optional[np.ndarray], settings=None):
+        super().__init__()
+        from engine.training.fit_row import FitSettings
+
+        self.picture, self.name, self.frame = Path(picture), name, frame
+        self.settings = settings or FitSettings()
+        self._thread = threading.Thread(target=self._run, name="style-trainer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        from engine.capture import read_image
+        from engine.training.teacher import ArbitraryTeacher
+        from engine.user_styles import add_style
+
+        try:
+            if self.frame is not None:
+                teacher = ArbitraryTeacher()
+                self.preview.emit(teacher.preview(self.frame, teacher.style_code(read_image(self.picture))))
+            add_style(self.picture, self.name, self.settings, progress=lambda i, n, loss: self.progress.emit(i, n))
+        except StylecamError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # report, never take the app down
+            log.exception("adding a style failed")
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            return
+        self.finished.emit(self.name)

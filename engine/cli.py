@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--steps", type=int, help="training steps (default 300 fast, 2000 full)")
     a.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a.add_argument("--content", help="a folder of your own photos to train on (besides the bundled ones)")
-    a.add_argument("--gram-weight", type=float, default=0.0, help="fast mode: weight of a VGG Gram loss")
+    a.add_argument("--gram-weight", type=float, default=0.03,
+                   help="fast mode: weight of the VGG Gram loss that brings strokes back (0 = pixels only)")
     a.add_argument("-q", "--quiet", action="store_true")
     a.set_defaults(func=cmd_style_add)
     r = ssub.add_parser("remove", help="delete one of your styles")

@@ -49,7 +49,7 @@ class PerceptualMetrics:
             fp = self.vgg(self._t(photo), (CONTENT_LAYER,))
             out = {"content_loss": F.mse_loss(fs[CONTENT_LAYER], fp[CONTENT_LAYER]).item()}
             if self.style_grams is not None:
-                out["style_loss"] = sum(F.mse_loss(self.gram(fs[k]), self.style_grams[k]).item() * 1e6
+                out["style_loss"] = sum(F.mse_loss(self.gram(fs[k]), self.style_grams[k]).item()
                                         for k in self.style_grams)
         return out
 
@@ -79,8 +79,9 @@ class WarpError:
         if self._prev_src is not None:
             back = _flow(source, self._prev_src)  # for each pixel of t: where it was in t−1
             fwd = _flow(self._prev_src, source)
-            consistency = np.linalg.norm(back + _warp(fwd, back), axis=2)
-            mask = consistency < 0.01 * (np.linalg.norm(back, axis=2) ** 2 + np.linalg.norm(_warp(fwd, back), axis=2) ** 2) + 0.5
+            fwd_at_t = _warp(fwd, back)  # forward flow sampled where each pixel of t came from
+            mismatch = np.sum((back + fwd_at_t) ** 2, axis=2)
+            mask = mismatch < 0.01 * (np.sum(back ** 2, axis=2) + np.sum(fwd_at_t ** 2, axis=2)) + 0.5
             warped = _warp(self._prev_out, back).astype(np.float32)
             diff = np.abs(warped - stylized.astype(np.float32)).mean(axis=2) / 255.0
             if mask.any():

@@ -119,6 +119,15 @@ class Pipeline:
             self._pending = new
         return new
 
+    def set_pack(self, pack: StylePack, backend: Backend) -> Backend:
+        """Switch to a pack with more (or fewer) styles and its backend; returns the old backend."""
+        with self._lock:
+            current = self._pending or self.settings
+            self._pending = None
+            old, self.pack, self.backend = self.backend, pack, backend
+            self._apply(current)
+        return old
+
     @property
     def requested(self) -> StyleSettings:
         """The newest settings asked for (applied at the next frame if still pending)."""

@@ -133,13 +133,13 @@ def add_style(picture: Path, name: str, settings, store: UserStyleStore | None =
         raise InputError(f"--mode must be fast or full, got {settings.mode!r}")
     if settings.steps < 1:
         raise InputError("--steps must be at least 1")
-    image = read_image(Path(picture))  # one clear error for a missing or corrupt picture
-    if min(image.shape[:2]) < 32:
-        raise InputError(f"picture {picture} is too small ({image.shape[1]}x{image.shape[0]}); use ≥ 32 px a side")
     pack = load_pack(store=store)
     taken = {s.slug for s in pack.styles}
     if slugify(name) in taken:
         raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
+    image = read_image(Path(picture))  # one clear error for a missing or corrupt picture
+    if min(image.shape[:2]) < 32:
+        raise InputError(f"picture {picture} is too small ({image.shape[1]}x{image.shape[0]}); use ≥ 32 px a side")
     stock = StylePack.load()
     fit = fit_fast if settings.mode == "fast" else (lambda *a, **k: fit_full(*a, slug=slugify(name), **k))
     rows, info = fit(stock, image, settings, progress=progress)

@@ -26,24 +26,16 @@ def _min_psnr(backend, reference, pack, frames, styles):
 
 
 @pytest.mark.slow
-def test_bf16_compiled_keeps_35db_on_every_style(pack, frames_320):
+@pytest.mark.parametrize("name", ["torch-cpu-bf16", "torch-cpu-int8"])
+def test_fast_path_keeps_35db_on_every_style(name, pack, frames_320):
+    """int8 is built from our own export (torch.export + PT2E, calibrated on package photos)."""
     try:
-        fast = create_backend("torch-cpu-bf16", pack=pack)
-    except BackendUnavailable as exc:
-        pytest.skip(str(exc))
-    with fast, create_backend("onnxruntime", pack=pack) as ref:
-        assert _min_psnr(fast, ref, pack, frames_320, range(26)) >= 35
-
-
-@pytest.mark.slow
-def test_int8_is_built_from_our_export_and_keeps_35db(pack, frames_320):
-    try:
-        fast = create_backend("torch-cpu-int8", pack=pack)
+        fast = create_backend(name, pack=pack)
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
     with fast, create_backend("onnxruntime", pack=pack) as ref:
         worst = _min_psnr(fast, ref, pack, frames_320, range(26))
-        print(f"int8 worst PSNR over 26 styles × 2 photos at 320x240: {worst:.1f} dB")
+        print(f"{name}: worst PSNR over 26 styles × 2 photos at 320x240: {worst:.1f} dB")
         assert worst >= 35
 
 

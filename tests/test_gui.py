@@ -193,3 +193,27 @@ def test_virtual_camera_toggle_without_a_device_explains_inline(qtbot, window):
     assert "v4l2loopback" in window.output_error.text() or "OBS" in window.output_error.text()
     assert not window.vcam_box.isChecked()
     settle(qtbot, window)  # the stream runs on
+
+
+def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, window, tmp_path):
+    from engine.training.fit_row import FitSettings
+    from engine.user_styles import UserStyleStore
+
+    pytest.importorskip("h5py")
+    yy, xx = np.mgrid[0:64, 0:64]
+    stripes = (np.where(((xx + yy) // 8) % 2 == 0, 1, 0)[..., None] * np.array([40, 200, 90])).astype(np.uint8)
+    pic = tmp_path / "stripes.png"
+    cv2.imwrite(str(pic), stripes)
+    try:
+        with qtbot.waitSignal(window.worker.thumbnail, timeout=5000, raising=False):
+            pass
+        trainer = window.add_style(pic, "GUI Stripes", FitSettings(steps=3, crops=2))
+        with qtbot.waitSignals([trainer.preview, trainer.finished], order="strict", timeout=60000):
+            pass
+        assert window.styles.gallery.count() == 27 and window.styles.style_a == 26
+        qtbot.waitUntil(lambda: window.worker.pack.num_styles == 27, timeout=10000)
+        settle(qtbot, window)
+        assert window.worker.pipeline.weights.shape == (27,) and window.worker.pipeline.weights[26] == 1
+    finally:
+        window.close()
+        UserStyleStore().remove("GUI Stripes")
