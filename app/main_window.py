@@ -148,7 +148,8 @@ class MainWindow(QMainWindow):
     # -- controls -> engine -----------------------------------------------------------------
     def _style_settings(self) -> StyleSettings:
         return StyleSettings(style=self.styles.spec(), strength=self.styles.strength.value() / 100.0,
-                             preserve_colors=self.styles.keep_colors.isChecked())
+                             preserve_colors=self.styles.keep_colors.isChecked(),
+                             stabilize=self.styles.steady.isChecked())
 
     def _style_changed(self) -> None:
         self.styles.show_error("")

@@ -41,6 +41,7 @@ class StylesPanel(QWidget):
         self.strength = _slider(strength)
         self.keep_colors = QCheckBox("Keep original colours")
         self.keep_colors.setChecked(preserve_colors)
+        self.steady = QCheckBox("Steady video (less flicker)")
         self.add_button = QPushButton("Add style from a picture…")
         self.add_button.setToolTip("or drop a picture on the window")
         self.train_preview = QLabel()
@@ -57,6 +58,7 @@ class StylesPanel(QWidget):
         form.addRow("Blend", self.blend)
         form.addRow("Strength", self.strength)
         form.addRow(self.keep_colors)
+        form.addRow(self.steady)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Styles"))
         layout.addWidget(self.gallery, 1)
@@ -73,6 +75,7 @@ class StylesPanel(QWidget):
         for w in (self.blend, self.strength):
             w.valueChanged.connect(lambda _: self.changed.emit())
         self.keep_colors.toggled.connect(lambda _: self.changed.emit())
+        self.steady.toggled.connect(lambda _: self.changed.emit())
 
     def _add_item(self, s) -> None:
         item = QListWidgetItem(f"{s.id} · {s.name}")

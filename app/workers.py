@@ -185,7 +185,7 @@ class EngineWorker(QObject):
         if style_dirty:
             try:
                 self.pipeline.update(style=style.style, strength=style.strength,
-                                     preserve_colors=style.preserve_colors)
+                                     preserve_colors=style.preserve_colors, stabilize=style.stabilize)
             except StylecamError as exc:
                 self.errored.emit("style", str(exc))
         if record_dirty:

