@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
     def _style_settings(self) -> StyleSettings:
         return StyleSettings(style=self.styles.spec(), strength=self.styles.strength.value() / 100.0,
                              preserve_colors=self.styles.keep_colors.isChecked(),
-                             stabilize=self.styles.steady.isChecked())
+                             stabilize=self.styles.steady.isChecked(), mask=self.styles.layer.currentData())
 
     def _style_changed(self) -> None:
         self.styles.show_error("")

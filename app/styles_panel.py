@@ -42,6 +42,10 @@ class StylesPanel(QWidget):
         self.keep_colors = QCheckBox("Keep original colours")
         self.keep_colors.setChecked(preserve_colors)
         self.steady = QCheckBox("Steady video (less flicker)")
+        self.layer = QComboBox()
+        self.layer.addItem("the whole picture", "none")
+        self.layer.addItem("only the person", "person")
+        self.layer.addItem("only the background", "background")
         self.add_button = QPushButton("Add style from a picture…")
         self.add_button.setToolTip("or drop a picture on the window")
         self.train_preview = QLabel()
@@ -59,6 +63,7 @@ class StylesPanel(QWidget):
         form.addRow("Strength", self.strength)
         form.addRow(self.keep_colors)
         form.addRow(self.steady)
+        form.addRow("Stylize", self.layer)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Styles"))
         layout.addWidget(self.gallery, 1)
@@ -76,6 +81,7 @@ class StylesPanel(QWidget):
             w.valueChanged.connect(lambda _: self.changed.emit())
         self.keep_colors.toggled.connect(lambda _: self.changed.emit())
         self.steady.toggled.connect(lambda _: self.changed.emit())
+        self.layer.currentIndexChanged.connect(lambda _: self.changed.emit())
 
     def _add_item(self, s) -> None:
         item = QListWidgetItem(f"{s.id} · {s.name}")

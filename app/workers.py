@@ -185,7 +185,8 @@ class EngineWorker(QObject):
         if style_dirty:
             try:
                 self.pipeline.update(style=style.style, strength=style.strength,
-                                     preserve_colors=style.preserve_colors, stabilize=style.stabilize)
+                                     preserve_colors=style.preserve_colors, stabilize=style.stabilize,
+                                     mask=style.mask)
             except StylecamError as exc:
                 self.errored.emit("style", str(exc))
         if record_dirty:

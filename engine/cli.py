@@ -52,7 +52,7 @@ def cmd_stylize(args) -> int:
 
     pack = _pack(args)
     settings = StyleSettings(style=args.style, strength=check_strength(args.strength),
-                             preserve_colors=args.preserve_colors, stabilize=args.stabilize)
+                             preserve_colors=args.preserve_colors, stabilize=args.stabilize, mask=args.mask)
     pack.weights(settings.style)  # fail on a bad spec before any heavy work
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
     out = Path(args.output)
@@ -134,7 +134,7 @@ def _live_pipeline(args, pack, sinks, default_source: str):
     from .pipeline import Pipeline, StyleSettings
 
     size = parse_size(args.size) if args.size else None
-    settings = StyleSettings(style=args.style, stabilize=args.stabilize)
+    settings = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
     pack.weights(settings.style)
     source = open_source(SourceSettings(spec=args.source or default_source, size=size,
                                         fps=getattr(args, "fps", None) or 30.0))
@@ -362,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strength", type=float, default=1.0, help="0..1 mix with the original")
     s.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
     s.add_argument("--stabilize", action="store_true", help="videos: reduce flicker between frames")
+    s.add_argument("--mask", choices=["none", "person", "background"], default="none",
+                   help="style only the person or only the background")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stylize)
 
@@ -401,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--backend", default="auto")
         s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
         s.add_argument("--stabilize", action="store_true", help="reduce flicker between frames")
+        s.add_argument("--mask", choices=["none", "person", "background"], default="none",
+                       help="style only the person or only the background")
 
     s = sub.add_parser("vcam", help="stream the stylized camera into a virtual camera (Zoom, Meet, OBS)")
     live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")

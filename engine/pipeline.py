@@ -20,6 +20,7 @@ from .errors import SourceLost
 import cv2
 
 from .frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
+from .segment import check_mask, composite
 from .sinks.base import Sink
 from .styles import StylePack
 
@@ -34,6 +35,7 @@ class StyleSettings:
     preserve_colors: bool = False
     render_scale: float = 1.0  # < 1: run the network smaller, upscale edge-aware (lower quality, faster)
     stabilize: bool = False  # anti-flicker: blend the flow-warped previous output where the scene agrees
+    mask: str = "none"  # none | person | background: which layer gets the style
 
 
 def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
@@ -104,6 +106,7 @@ class Pipeline:
         self.stabilizer = Stabilizer()
         self._lock = threading.Lock()
         self._pending: Optional[StyleSettings] = None
+        self.segmenter = None
         self._apply(settings)
 
     # -- settings: latest wins, applied at the next frame ------------------------------------
@@ -111,7 +114,15 @@ class Pipeline:
         weights = self.pack.weights(settings.style)  # raises StyleError on a bad spec
         check_strength(settings.strength)
         check_render_scale(settings.render_scale)
+        self._ensure_segmenter(settings.mask)
         self.settings, self.weights = settings, weights
+
+    def _ensure_segmenter(self, mask: str) -> None:
+        check_mask(mask)
+        if mask != "none" and self.segmenter is None:
+            from .segment import PersonSegmenter
+
+            self.segmenter = PersonSegmenter()  # BackendUnavailable/ModelError if LiteRT or the model is missing
 
     def update(self, **changes) -> StyleSettings:
         """Change style/strength/preserve_colors from any thread; validated now, used next frame."""
@@ -120,6 +131,7 @@ class Pipeline:
             self.pack.weights(new.style)
             check_strength(new.strength)
             check_render_scale(new.render_scale)
+            self._ensure_segmenter(new.mask)
             self._pending = new
         return new
 
@@ -171,6 +183,8 @@ class Pipeline:
             out = self.stabilizer(frame.image, out)
         else:
             self.stabilizer.reset()  # switching it on later starts from a clean frame
+        if settings.mask != "none":
+            out = composite(out, frame.image, self.segmenter.mask(frame.image), settings.mask)
         t4 = time.perf_counter()
         for sink in self.sinks:
             sink.write(out)

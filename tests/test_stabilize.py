@@ -49,3 +49,36 @@ def test_pipeline_stabilize_setting(pack):
     pipe.step()
     assert pipe.stabilizer._prev_out is None  # off means reset: no stale frame when switched back on
     pipe.close()
+
+
+@pytest.mark.parametrize("mode", ["person", "background"])
+def test_mask_keeps_the_other_layer_untouched(mode, pack, photos):
+    """astronaut: a person in front of a background. Where the mask says 'not this layer', the output
+    must be the original pixels exactly; where it fully is, the stylized ones."""
+    pytest.importorskip("ai_edge_litert", reason="LiteRT (ai-edge-litert) is not installed")
+    from engine.capture import StillSource
+    from engine.segment import PersonSegmenter
+
+    img = np.ascontiguousarray(photos["astronaut"])
+    person = PersonSegmenter().mask(img)
+    assert (person == 0).mean() > 0.05 and (person == 1).mean() > 0.05  # both layers present
+    src = StillSource(SourceSettings("image", paced=False), img)
+    pipe = Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], StyleSettings("19", mask=mode))
+    out = pipe.step().stylized
+    pipe.update(mask="none")
+    full = pipe.step().stylized
+    pipe.close()
+    keep, styled = (person == 0, person == 1) if mode == "person" else (person == 1, person == 0)
+    assert np.array_equal(out[keep], img[keep])
+    assert np.array_equal(out[styled], full[styled])
+
+
+def test_bad_mask_is_refused(pack, photos):
+    from engine.capture import StillSource
+    from engine.errors import InputError
+
+    pipe = Pipeline(StillSource(SourceSettings("image", paced=False), photos["coffee"]),
+                    create_backend("onnxruntime", pack=pack), pack, [])
+    with pytest.raises(InputError, match="--mask"):
+        pipe.update(mask="cat")
+    pipe.close()
