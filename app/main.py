@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -52,4 +53,12 @@ def run(args, pack: StylePack) -> int:
     elif args.quit_after:
         QTimer.singleShot(int(args.quit_after * 1000), window.close)
     app.exec()
+    warmup = window.worker.warmup
+    if warmup is not None and warmup.is_alive():
+        # A compile cannot be interrupted, and a C++ thread still running at interpreter exit aborts
+        # the process; settings are saved and the engine stopped, so leave without the teardown.
+        log.info("leaving while the fast path is still compiling")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

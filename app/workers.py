@@ -62,6 +62,7 @@ class EngineWorker(QObject):
         self._outputs_dirty = False
         self._upgrade = None  # a warmed-up faster backend, swapped in at the next frame
         self._new_pack: Optional[StylePack] = None
+        self.warmup: Optional[threading.Thread] = None  # compiles the fast path in the background
         self.server: Optional[StreamServer] = None
         self.serve_settings = ServeSettings(port=8080)
         self._stop = threading.Event()
@@ -207,8 +208,9 @@ class EngineWorker(QObject):
                 # in the background and replaces it when ready (see _prepare_upgrade).
                 backend = create_backend(request.backend, pack=self.pack, oneshot=request.backend == "auto")
                 if request.backend == "auto":
-                    threading.Thread(target=self._prepare_upgrade, args=(backend.name,),
-                                     name="backend-warmup", daemon=True).start()
+                    self.warmup = threading.Thread(target=self._prepare_upgrade, args=(backend.name,),
+                                                   name="backend-warmup", daemon=True)
+                    self.warmup.start()
         except StylecamError as exc:
             if source is not None:
                 source.close()

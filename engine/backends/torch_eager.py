@@ -66,7 +66,7 @@ class TorchBackend(Backend):
             net = net.to(memory_format=torch.channels_last)
         self.net = net
         if use_compile:
-            log.warning("torch.compile: the first frame at each resolution takes a while (fused kernels after)")
+            log.info("torch.compile: the first frame at each resolution takes a while (fused kernels after)")
         # Compiled on the CPU: uint8 frames go straight into the graph (fused pre/post-processing).
         self.framed = use_compile and not cuda
         if self.framed:
