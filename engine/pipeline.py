@@ -156,10 +156,6 @@ class Pipeline:
         t = self._done_times
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
 
-    def set_weights(self, weights: np.ndarray) -> None:
-        """Blend with an explicit weight vector (GUI sliders)."""
-        self.update(style=",".join(f"{i}:{w:.6g}" for i, w in enumerate(weights) if w > 0))
-
     # -- frames ----------------------------------------------------------------------------
     def step(self) -> Optional[FrameResult]:
         """Process one frame; None when the source has ended. Raises SourceLost while a camera is away."""

@@ -117,11 +117,6 @@ def load_pack(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None = No
     return with_rows(pack, extra)
 
 
-def row_of(pack: StylePack, index: int) -> dict[str, np.ndarray]:
-    """One style's row of every CIN table, in the user-style file format."""
-    return {k: np.asarray(v)[index] for k, v in pack.state.items() if k.endswith((".norm.gamma", ".norm.beta"))}
-
-
 def add_style(picture: Path, name: str, settings, store: UserStyleStore | None = None,
               progress=lambda i, n, loss: None) -> tuple[UserStyle, dict]:
     """Fit a new row to ``picture`` and save it as the user style ``name``."""

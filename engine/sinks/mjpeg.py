@@ -77,10 +77,6 @@ class MjpegHub(Sink):
             frame = self._raw
         return None if frame is None else self._encode(frame)
 
-    @property
-    def watchers(self) -> int:
-        return self._watchers
-
     def close(self) -> None:
         self._stop.set()
         with self._cond:
