@@ -306,9 +306,12 @@ class MainWindow(QMainWindow):
                 cur = self.worker.current
                 self.sources.set_current(cur.source, f"{cur.size[0]}x{cur.size[1]}" if cur.size else self.settings.size,
                                          cur.backend)
-            elif component == "source" and self.worker.current is None:
+            elif component == "source":
                 self.sources.show_error(f"{message} — showing the bundled demo clip instead")
                 self.worker.request(source="demo")
+            elif self.worker.current is None:  # a remembered backend that cannot run here any more
+                self.sources.show_error(f"{message} — using auto instead")
+                self.worker.request(backend="auto")
         else:
             self.styles.show_error(message)
         self.statusBar().showMessage(message, 10000)

@@ -241,6 +241,8 @@ class EngineWorker(QObject):
 
     def _prepare_upgrade(self, current_name: str) -> None:
         """Build the full `auto` choice; if it is a compiled CPU path, warm it on a real frame."""
+        if self._stop.wait(2.0):  # a window closed right away never starts an (uninterruptible) compile
+            return
         try:
             best = create_backend("auto", pack=self.pack)
         except StylecamError:

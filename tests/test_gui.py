@@ -217,3 +217,12 @@ def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, wind
     finally:
         window.close()
         UserStyleStore().remove("GUI Stripes")
+
+
+def test_unavailable_remembered_backend_falls_back_to_auto(qtbot, pack, photo_file):
+    win = MainWindow(pack, GuiSettings(source=str(photo_file), size="200x134", backend="tensorrt"))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.view.displayed is not None, timeout=30000)
+    assert "auto instead" in win.sources.error.text() and win.worker.current.backend == "auto"
+    win.close()
