@@ -2,9 +2,9 @@
 
 Feed-forward style networks flicker on video: each frame's textures are re-invented. Where the scene
 is consistent (the previous source frame, warped by the flow, matches the current one) we keep
-``strength`` of the warped previous output; where it is not (new content, occlusions, fast motion)
+``strength`` (0.85) of the warped previous output; where it is not (new content, occlusions, fast motion)
 the new frame shows through, so nothing ghosts. A scene cut (the whole frame changes) resets it.
-Flow: OpenCV's DIS at half resolution (ultrafast preset), ~1 ms at 640×480.
+Flow: OpenCV's DIS at half resolution (ultrafast preset); ~1.9 ms in all at 640×480 on 2 cores.
 """
 from __future__ import annotations
 
@@ -17,11 +17,16 @@ CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that coun
 
 
 class Stabilizer:
-    def __init__(self, strength: float = 0.8, sigma: float = 12.0):
+    def __init__(self, strength: float = 0.85, sigma: float = 16.0):
         self.strength = strength
         self.sigma = sigma
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._dis.setVariationalRefinementIterations(0)  # patch flow is enough for blending; saves ~0.1 ms
+        # From 640×480 up, nearest-neighbour warping: 0.4 ms cheaper than bilinear there, and it does not
+        # soften the texture cumulatively the way re-warping the blended frame bilinearly does. Smaller
+        # frames (cheap anyway) keep bilinear: there a pixel is coarse next to the strokes (measured:
+        # −35% warp error with nearest at 320×240 vs −59% at 640×480).
+        self.nearest_from = 640 * 480
         self.reset()
 
     def reset(self) -> None:
@@ -55,7 +60,8 @@ class Stabilizer:
             # exactly the full-res grid plus the interpolated flow (pixel centres line up).
             full_map = cv2.resize(half_map * 2.0 + 0.5, (w, h),
                                   interpolation=cv2.INTER_LINEAR)
-            warped_out = cv2.remap(self._prev_out, full_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            interp = cv2.INTER_NEAREST if w * h >= self.nearest_from else cv2.INTER_LINEAR
+            warped_out = cv2.remap(self._prev_out, full_map, None, interp, borderMode=cv2.BORDER_REPLICATE)
             # trust the warp where the source itself matches: weight = strength · exp(−|Δ|/σ)
             err = cv2.absdiff(warped_gray, gray).astype(np.float32)
             weight = cv2.exp(err * (-1.0 / self.sigma)) * self.strength

@@ -9,18 +9,23 @@ from engine.pipeline import Pipeline, StyleSettings
 from engine.stabilize import Stabilizer
 
 
-@pytest.fixture(scope="module")
-def moving(pack):
-    """30 frames of the demo clip (a pan/zoom over package photos) at 320×240, stylized."""
-    with open_source(SourceSettings("demo", size=(320, 240), paced=False, loop=False)) as src:
-        frames = [src.read().image for _ in range(30)]
+def _clip(pack, size, n=30):
+    """n frames of the demo clip (a pan/zoom over package photos), stylized."""
+    with open_source(SourceSettings("demo", size=size, paced=False, loop=False)) as src:
+        frames = [src.read().image for _ in range(n)]
     with create_backend("onnxruntime", pack=pack) as b:
         outs = [b.run(f, pack.weights("19")) for f in frames]
     return frames, outs
 
 
-def test_stabilization_halves_the_warp_error(moving):
-    frames, outs = moving
+@pytest.fixture(scope="module")
+def moving(pack):
+    return _clip(pack, (320, 240))
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480)])  # bilinear and nearest warping
+def test_stabilization_halves_the_warp_error(size, pack, moving):
+    frames, outs = moving if size == (320, 240) else _clip(pack, size, 20)
     raw, steady, stab = WarpError(), WarpError(), Stabilizer()
     for f, o in zip(frames, outs):
         raw.add(f, o)
