@@ -109,7 +109,6 @@ class MainWindow(QMainWindow):
 
         self._shown_seq = 0
         self._shown_result = None
-        self._frame_times: deque[float] = deque(maxlen=60)  # when source frames arrived (capture FPS)
         self._paint_times: deque[float] = deque(maxlen=60)
         self._recording: Optional[Path] = None
         self._timer = QTimer(self)
@@ -126,7 +125,6 @@ class MainWindow(QMainWindow):
         if seq == self._shown_seq or result is None or self.isMinimized():
             return
         now = time.perf_counter()
-        self._frame_times.append(now)
         self._shown_seq, self._shown_result = seq, result
         self.view.message = ""
         self.view.show_frame(result.original, result.stylized)

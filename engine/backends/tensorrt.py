@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendUnavailable, ModelError
+from ..frames import pad_amounts
 from ..styles import file_sha256
 from .base import Backend, BackendOptions, register
 from .torch_frames import TorchFrameIO
@@ -136,8 +137,8 @@ class TensorRTBackend(Backend):
 
     def preprocess(self, frame: np.ndarray):
         h, w = frame.shape[:2]
-        ph, pw = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
-        if not self.profile.covers(ph, pw):
+        dh, dw = pad_amounts(h, w, self.multiple)
+        if not self.profile.covers(h + dh, w + dw):
             raise BackendUnavailable(f"{w}x{h} is outside this TensorRT engine's profile "
                                      f"({self.profile.min[3]}x{self.profile.min[2]}..{self.profile.max[3]}x"
                                      f"{self.profile.max[2]}); restart with that size")

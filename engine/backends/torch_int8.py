@@ -16,7 +16,7 @@ import numpy as np
 
 from ..cpu_tuning import cpu_flags, has_fast_bf16, tune_malloc
 from ..errors import BackendUnavailable
-from ..frames import check_frame
+from ..frames import check_frame, from_output, to_input
 from .base import Backend, BackendOptions, register
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS):
     import torch
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    from ..frames import to_input
 
     net = pack.build()
     net.set_native_norm(True)
@@ -92,8 +90,6 @@ class TorchInt8Backend(Backend):
         return self._models[key]
 
     def preprocess(self, frame: np.ndarray):
-        from ..frames import to_input
-
         check_frame(frame)
         return self.torch.from_numpy(to_input(frame, self.multiple))
 
@@ -108,8 +104,6 @@ class TorchInt8Backend(Backend):
             return model(x, w).float()
 
     def postprocess(self, y, height: int, width: int) -> np.ndarray:
-        from ..frames import from_output
-
         return from_output(y.contiguous().numpy(), height, width)
 
     def _release(self) -> None:
