@@ -222,9 +222,10 @@ def cmd_style_add(args) -> int:
 
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA GPU visible to PyTorch")
-    steps = args.steps or (300 if args.mode == "fast" else 2000)
+    steps = args.steps or (FitSettings.steps if args.mode == "fast" else 2000)
     settings = FitSettings(mode=args.mode, steps=steps, device=args.device,
-                           content_dir=Path(args.content) if args.content else None, gram_weight=args.gram_weight)
+                           content_dir=Path(args.content) if args.content else None, gram_weight=args.gram_weight,
+                           picture_weight=args.picture_weight)
     with tqdm(total=steps, desc=f"style {args.name} ({args.mode})", unit="step", disable=args.quiet) as bar:
         def progress(i, n, loss):
             bar.update(i - bar.n)
@@ -428,11 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--name", required=True)
     a.add_argument("--mode", choices=["fast", "full"], default="fast",
                    help="fast: imitate Magenta's arbitrary-style model (minutes on a CPU); full: perceptual training")
-    a.add_argument("--steps", type=int, help="training steps (default 300 fast, 2000 full)")
+    a.add_argument("--steps", type=int, help="training steps (default 250 fast, 2000 full)")
     a.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a.add_argument("--content", help="a folder of your own photos to train on (besides the bundled ones)")
     a.add_argument("--gram-weight", type=float, default=0.03,
-                   help="fast mode: weight of the VGG Gram loss that brings strokes back (0 = pixels only)")
+                   help="fast mode: weight of the Gram loss against the teacher's outputs (0 = off)")
+    a.add_argument("--picture-weight", type=float, default=0.02,
+                   help="fast mode: weight of the Gram loss against the picture itself (strokes; 0 = off)")
     a.add_argument("-q", "--quiet", action="store_true")
     a.set_defaults(func=cmd_style_add)
     r = ssub.add_parser("remove", help="delete one of your styles")
@@ -468,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="stylecam: %(message)s")
+    if not args.verbose:  # import-time noise from torchao (unused CUDA kernels) and torch's pytree
+        for noisy in ("torchao", "torch.utils._pytree"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return args.func(args)
     except StylecamError as exc:

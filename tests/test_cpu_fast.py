@@ -9,7 +9,6 @@ from engine.backends import create_backend
 from engine.backends.base import BackendUnavailable
 from engine.bench import psnr
 from engine.cli import main
-from engine.cpu_tuning import has_fast_bf16
 from engine.frames import guided_upscale
 from engine.pipeline import StyleSettings, stylize_frame
 
@@ -42,8 +41,34 @@ def test_fast_path_keeps_35db_on_every_style(name, pack, frames_320):
 def test_auto_prefers_the_fast_cpu_path_but_not_for_one_shot_work(pack):
     with create_backend("auto", pack=pack, oneshot=True) as b:
         assert b.name == "onnxruntime"
+    expected = "onnxruntime"
+    for name in ("torch-cpu-int8", "torch-cpu-bf16"):  # fastest first; both build lazily, so this is cheap
+        try:
+            create_backend(name, pack=pack).close()
+        except BackendUnavailable:
+            continue
+        expected = name
+        break
     with create_backend("auto", pack=pack) as b:
-        assert b.name == ("torch-cpu-bf16" if has_fast_bf16() else "onnxruntime")
+        assert b.name == expected
+
+
+@pytest.mark.slow
+def test_int8_quality_guard_moves_layers_out_of_int8_until_it_passes(pack, monkeypatch, caplog):
+    """An unreachable guard walks the whole escalation; each step keeps more layers in float and the
+    result is closer to fp32 than the plain recipe."""
+    from engine.backends import torch_int8
+
+    try:
+        create_backend("torch-cpu-int8", pack=pack).close()
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    plain = torch_int8.guard_psnr(torch_int8.quantize(pack, 128, 160), pack, 128, 160)
+    monkeypatch.setattr(torch_int8, "GUARD_DB", 99.0)
+    with caplog.at_level("WARNING", logger="engine.backends.torch_int8"):
+        model = torch_int8.guarded_quantize(pack, 128, 160)
+    assert sum("keeping more layers in float" in r.message for r in caplog.records) == 1 + len(torch_int8.ESCALATION)
+    assert torch_int8.guard_psnr(model, pack, 128, 160) > plain
 
 
 def test_guided_upscale_recovers_edges_better_than_bilinear(photos):

@@ -84,12 +84,13 @@ class Backend(ABC):
 # name → factory; factories raise BackendUnavailable when they cannot run here.
 _REGISTRY: dict[str, Callable[..., Backend]] = {}
 # `auto` tries these in order: fastest first whose fidelity is ≥ 35 dB on every stock style
-# (measured; see docs/performance.md). torch-cpu-int8 is faster still but only just reaches 35 dB
-# on the hardest style, so it is opt-in. Compiled paths pay ~10 s on their first frame.
-AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-bf16", "onnxruntime", "torch-cpu"]
-# One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
-AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n != "torch-cpu-bf16"]
+# (measured; see docs/performance.md; int8 checks itself per size, see torch_int8.py). Compiled
+# paths pay 10–50 s on their first frame of each size.
+AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-int8", "torch-cpu-bf16", "onnxruntime",
+              "torch-cpu"]
 COMPILED_CPU = {"torch-cpu-bf16", "torch-cpu-compiled", "torch-cpu-int8"}
+# One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
+AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n not in COMPILED_CPU]
 
 
 def register(name: str):

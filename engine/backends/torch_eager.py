@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from ..cpu_tuning import has_fast_bf16, tune_malloc
+from ..cpu_tuning import has_fast_bf16, tune_process
 from ..errors import BackendUnavailable
 from ..frames import check_frame, from_output, to_input
 from .base import Backend, BackendOptions, register
@@ -59,7 +59,7 @@ class TorchBackend(Backend):
             import torch._inductor.config as inductor_config
 
             inductor_config.freezing = True  # weights become constants: oneDNN prepacks them
-            tune_malloc()
+            tune_process()
             self.channels_last = True
             net.set_native_norm(True)
         if self.channels_last:

@@ -54,13 +54,17 @@ class ConvCIN(nn.Module):
         self.w = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
         nn.init.kaiming_normal_(self.w, nonlinearity="relu")
         self.norm = ConditionalInstanceNorm(cout, num_styles)
+        self.conv_dtype: torch.dtype | None = None  # e.g. bf16 for the float convs of the int8 graph
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        out_dtype = x.dtype
+        if self.conv_dtype is not None:
+            x = x.to(self.conv_dtype)
         w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
-        x = F.conv2d(x, w, stride=self.stride)
+        x = F.conv2d(x, w, stride=self.stride).to(out_dtype)
         x = self.norm(x, style_weights)
         return F.relu(x) if self.relu else x
 
