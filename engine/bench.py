@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from .backends import BackendOptions, create_backend
 from .capture import SourceSettings, open_source
+from .evaluate import psnr
 from .pipeline import STAGES, Pipeline, StyleSettings, stylize_frame
 from .sinks import NullSink
 from .styles import StylePack
@@ -90,13 +91,6 @@ def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings:
         return run
     finally:
         pipe.close()
-
-
-def psnr(a, b) -> float:
-    import numpy as np
-
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 99.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def fidelity(pack: StylePack, backend, size: tuple[int, int], settings: BenchSettings) -> dict:

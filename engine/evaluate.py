@@ -15,6 +15,12 @@ import numpy as np
 EVAL_SIZE = 384  # long side for the perceptual losses
 
 
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two 0..255 images (99 when identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return 99.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
 def _fit_long(img: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
     h, w = img.shape[:2]
     s = size / max(h, w)

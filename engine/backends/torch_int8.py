@@ -43,8 +43,9 @@ def calibration_frames(height: int, width: int) -> list[np.ndarray]:
             for name in CALIBRATION_PHOTOS]
 
 
-def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS):
-    """The int8 graph module for frames of this size (calibrated, not yet compiled)."""
+def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf16: bool | None = None):
+    """The int8 graph module for frames of this size (calibrated, not yet compiled); the layers kept
+    out of int8 run in bf16 when the CPU has it (``float_bf16=None``)."""
     import torch
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -53,7 +54,9 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS):
 
     net = pack.build()
     net.set_native_norm(True)
-    if has_fast_bf16():  # the convolutions kept out of int8 run in bf16 (≥ 44 dB on its own)
+    if float_bf16 is None:
+        float_bf16 = has_fast_bf16()
+    if float_bf16:  # bf16 alone keeps ≥ 44 dB
         for name in float_layers:
             net.get_submodule(name).conv_dtype = torch.bfloat16
     framed = FramedStyleNet(net)
@@ -78,19 +81,17 @@ def guard_psnr(model, pack, height: int, width: int) -> float:
     import torch
     from skimage import data
 
+    from ..evaluate import psnr
     from ..model.stylenet import FramedStyleNet
 
     photo = getattr(data, GUARD_PHOTO)()
     photo = photo[0] if isinstance(photo, tuple) else photo
     frame = torch.from_numpy(cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA))
     reference = FramedStyleNet(pack.build())
-    worst = 99.0
+    styles = [s for s in GUARD_STYLES if s < pack.num_styles] or range(pack.num_styles)
     with torch.no_grad():
-        for style in GUARD_STYLES:
-            w = torch.from_numpy(pack.weights(style))
-            err = (model(frame, w).double() - reference(frame, w).double()).pow(2).mean().item()
-            worst = min(worst, 99.0 if err == 0 else 10 * np.log10(255.0 ** 2 / err))
-    return worst
+        return min(psnr(model(frame, w).numpy(), reference(frame, w).numpy())
+                   for w in (torch.from_numpy(pack.weights(s)) for s in styles))
 
 
 def guarded_quantize(pack, height: int, width: int):
@@ -131,7 +132,7 @@ class TorchInt8Backend(Backend):
         self._models: dict[tuple[int, int], object] = {}
 
     def describe(self) -> str:
-        return f"{self.name} (int8 + fp32, compiled, uint8 in/out fused)"
+        return f"{self.name} (int8 + {'bf16' if has_fast_bf16() else 'fp32'}, compiled, uint8 in/out fused)"
 
     def model_for(self, height: int, width: int):
         key = (height, width)
