@@ -126,3 +126,24 @@ def test_warp_error_is_low_for_steady_video_and_high_for_flicker(clip):
         steady.add(f, f)
         flicker.add(f, np.clip(f.astype(int) + rng.integers(-40, 40, f.shape), 0, 255).astype(np.uint8))
     assert steady.value < 0.03 < flicker.value
+
+
+def test_picture_gram_loss_pulls_the_row_towards_the_picture(picture, photos):
+    """Fast mode's Gram loss against the picture itself: with it, the fitted row scores a lower style
+    loss against the picture than the same fit without it."""
+    from engine.backends import create_backend
+    from engine.capture import read_image
+    from engine.evaluate import PerceptualMetrics
+    from engine.styles import StyleInfo
+    from engine.training.fit_row import fit_fast
+    from engine.user_styles import with_rows
+
+    stock, pic = StylePack.load(), read_image(picture)
+    metrics, photo = PerceptualMetrics(pic), cv2.resize(photos["coffee"], (256, 192))
+    scores = {}
+    for weight in (0.0, 1.0):
+        rows, _ = fit_fast(stock, pic, FitSettings(steps=12, crops=4, gram_weight=0.0, picture_weight=weight))
+        pack = with_rows(stock, [(StyleInfo(0, "new", "", ""), rows)])
+        with create_backend("onnxruntime", pack=pack) as b:
+            scores[weight] = metrics.losses(photo, b.run(photo, pack.weights(26)))["style_loss"]
+    assert scores[1.0] < 0.8 * scores[0.0], scores
