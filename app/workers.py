@@ -250,7 +250,7 @@ class EngineWorker(QObject):
         if best.name == current_name or best.name not in COMPILED_CPU:
             best.close()
             return
-        self.status.emit(f"preparing {best.name} (compiles once per size, about 10–30 s)…")
+        self.status.emit(f"preparing {best.name} (builds once per size, about 20–60 s)…")
         while not self._stop.is_set():
             _, result = self.latest()
             if result is not None:
