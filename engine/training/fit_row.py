@@ -44,6 +44,9 @@ class FitSettings:
     device: str = "cpu"
     seed: int = 0
     checkpoint_every: int = 100  # full mode
+    content_weight: float = 1e-5  # full mode loss: content (relu3_3 MSE) + style (Gram MSE) + total variation
+    style_weight: float = 5.0
+    tv_weight: float = 0.1
 
 
 def content_photos(content_dir: Optional[Path] = None) -> list[np.ndarray]:
@@ -199,7 +202,7 @@ def fit_full(pack: StylePack, picture: np.ndarray, settings: FitSettings, slug: 
         content = F.mse_loss(fo[CONTENT_LAYER], fc[CONTENT_LAYER])
         style_loss = sum(F.mse_loss(gram(fo[k]), style_grams[k].expand(x.shape[0], -1, -1)) for k in STYLE_LAYERS)
         tv = (out[..., 1:, :] - out[..., :-1, :]).abs().mean() + (out[..., 1:] - out[..., :-1]).abs().mean()
-        loss = 1e-5 * content + 5.0 * style_loss + 0.1 * tv
+        loss = settings.content_weight * content + settings.style_weight * style_loss + settings.tv_weight * tv
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
