@@ -252,7 +252,7 @@ def cmd_eval(args) -> int:
 
     from .backends import create_backend
     from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
-    from .evaluate import EVAL_SIZE, PerceptualMetrics, WarpError, _fit_long
+    from .evaluate import EVAL_SIZE, PerceptualMetrics, WarpError, fit_long
     from .pipeline import StyleSettings, stylize_frame
 
     pack = _pack(args)
@@ -277,7 +277,7 @@ def cmd_eval(args) -> int:
     rows = []
     with create_backend(args.backend, pack=pack, oneshot=True) as backend:
         for path in paths:
-            photo = _fit_long(read_image(path), EVAL_SIZE)
+            photo = fit_long(read_image(path), EVAL_SIZE)
             row = {"image": path.name, **metrics.losses(photo, stylize_frame(backend, photo, weights, settings))}
             if teacher is not None:
                 t = metrics.losses(photo, teacher.preview(photo, code))

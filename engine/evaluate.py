@@ -21,7 +21,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def _fit_long(img: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
+def fit_long(img: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
+    """Resized so the long side is ``size`` (losses are only comparable at one scale)."""
     h, w = img.shape[:2]
     s = size / max(h, w)
     return cv2.resize(img, (max(16, round(w * s)), max(16, round(h * s))), interpolation=cv2.INTER_AREA)
@@ -38,7 +39,7 @@ class PerceptualMetrics:
         self.style_grams = None
         if style_picture is not None:
             with torch.no_grad():
-                f = self.vgg(self._t(_fit_long(style_picture, 256)))
+                f = self.vgg(self._t(fit_long(style_picture, 256)))
             self.style_grams = {k: gram(v) for k, v in f.items()}
 
     def _t(self, img: np.ndarray):

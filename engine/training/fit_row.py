@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..capture import IMAGE_EXTS, read_image
-from ..evaluate import _fit_long
+from ..evaluate import fit_long
 from ..errors import InputError
 from ..paths import data_dir
 from ..styles import StylePack
@@ -134,8 +134,10 @@ def fit_fast(pack: StylePack, picture: np.ndarray, settings: FitSettings,
         from .vgg import Vgg16Features, gram
 
         vgg = Vgg16Features().to(device)
-        with torch.no_grad():  # the picture at the same scale ratio as crops (half of 384) : eval (256 : 384)
-            picture_grams = {k: gram(v) for k, v in vgg(_to_tensor([_fit_long(picture, settings.crop // 3)], device)).items()}
+        # The picture at the same scale ratio to the (half-size) crops as `stylecam eval` uses (256 : 384).
+        small = _to_tensor([fit_long(picture, settings.crop // 3)], device)
+        with torch.no_grad():
+            picture_grams = {k: gram(v) for k, v in vgg(small).items()}
     opt = torch.optim.Adam(params, lr=settings.lr)
     loss_value = float("nan")
     for step in range(settings.steps):
