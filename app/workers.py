@@ -179,6 +179,7 @@ class EngineWorker(QObject):
             if self.current.backend == "auto":
                 old, self.pipeline.backend = self.pipeline.backend, upgrade
                 old.close()
+                log.info("switched to the warmed-up %s", upgrade.describe())
                 self.started.emit(self.current.source, upgrade.describe())
                 self.status.emit(f"fast path ready: {upgrade.describe()}")
             else:
