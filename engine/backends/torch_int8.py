@@ -8,7 +8,8 @@ which a per-layer sensitivity scan (docs/performance.md) found to be the noisies
 and run in bf16 where the CPU has it; the observers are calibrated on scikit-image photos under all
 26 styles, and the result is compiled with weight freezing. Not bf16 autocast over the whole graph:
 that made it slower (casts around every int8 conv) and export pins dtypes anyway.
-One model is built per input size, on the first frame of that size (~20 s on 2 cores).
+One model is built per input size, on the first frame of that size (calibrate, check, compile:
+20–60 s on 2 cores).
 """
 from __future__ import annotations
 
