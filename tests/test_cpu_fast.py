@@ -63,12 +63,13 @@ def test_int8_quality_guard_moves_layers_out_of_int8_until_it_passes(pack, monke
         create_backend("torch-cpu-int8", pack=pack).close()
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    plain = torch_int8.guard_psnr(torch_int8.quantize(pack, 128, 160), pack, 128, 160)
+    check = torch_int8.guard(pack, 128, 160)
+    plain = check(torch_int8.quantize(pack, 128, 160))
     monkeypatch.setattr(torch_int8, "GUARD_DB", 99.0)
     with caplog.at_level("WARNING", logger="engine.backends.torch_int8"):
         model = torch_int8.guarded_quantize(pack, 128, 160)
     assert sum("keeping more layers in float" in r.message for r in caplog.records) == 1 + len(torch_int8.ESCALATION)
-    assert torch_int8.guard_psnr(model, pack, 128, 160) > plain
+    assert check(model) > plain
 
 
 def test_guided_upscale_recovers_edges_better_than_bilinear(photos):

@@ -76,8 +76,9 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
         return convert_pt2e(prepared)
 
 
-def guard_psnr(model, pack, height: int, width: int) -> float:
-    """Worst PSNR (dB) of ``model`` against the fp32 network over GUARD_STYLES on the guard photo."""
+def guard(pack, height: int, width: int):
+    """A check ``model → worst PSNR (dB) against fp32`` over GUARD_STYLES on the guard photo; the
+    fp32 references are computed once, however many models it checks."""
     import cv2
     import torch
     from skimage import data
@@ -91,17 +92,22 @@ def guard_psnr(model, pack, height: int, width: int) -> float:
     reference = FramedStyleNet(pack.build())
     styles = [s for s in GUARD_STYLES if s < pack.num_styles] or range(pack.num_styles)
     with torch.no_grad():
-        return min(psnr(model(frame, w).numpy(), reference(frame, w).numpy())
-                   for w in (torch.from_numpy(pack.weights(s)) for s in styles))
+        refs = [(w, reference(frame, w).numpy()) for w in (torch.from_numpy(pack.weights(s)) for s in styles)]
+
+    def worst_db(model) -> float:
+        with torch.no_grad():
+            return min(psnr(model(frame, w).numpy(), ref) for w, ref in refs)
+    return worst_db
 
 
 def guarded_quantize(pack, height: int, width: int):
     """quantize(), moving layers out of int8 until the guard passes (or none are left to move)."""
+    check = guard(pack, height, width)
     layers = FLOAT_LAYERS
     for extra in ((), *ESCALATION):
         layers = layers + extra
         model = quantize(pack, height, width, layers)
-        db = guard_psnr(model, pack, height, width)
+        db = check(model)
         if db >= GUARD_DB:
             break
         log.warning("int8 at %dx%d: %.1f dB on the guard photo, keeping more layers in float", width, height, db)
