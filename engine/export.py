@@ -27,7 +27,8 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
     net = pack.build()
     net.set_native_norm(True)
     image = torch.rand(1, 3, 64, 96)
-    weights = torch.full((pack.num_styles,), 1.0 / pack.num_styles)
+    rows = pack.config.num_styles
+    weights = torch.full((rows,), 1.0 / rows)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
@@ -49,7 +50,7 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
 
 def cached_onnx(pack: StylePack, opset: int = DEFAULT_OPSET) -> Path:
     """The exported model for this pack, exporting once into the cache dir."""
-    path = cache_dir() / "onnx" / f"stylenet-{pack.digest[:16]}-op{opset}.onnx"
+    path = cache_dir() / "onnx" / f"{pack.family}net-{pack.digest[:16]}-op{opset}.onnx"
     if not path.is_file():
         try:
             export_onnx(pack, path, opset)

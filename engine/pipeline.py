@@ -15,8 +15,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from .backends.base import Backend
+from .backends.networks import blend_outputs
 from .capture import Source
-from .errors import SourceLost
+from .errors import SourceLost, StyleError
 import cv2
 
 from .frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
@@ -59,7 +60,7 @@ def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings) -> np.nd
 def stylize_frame(backend: Backend, frame: np.ndarray, weights: np.ndarray, settings: StyleSettings) -> np.ndarray:
     """One frame through the whole fast path, untimed (stylize, fidelity checks)."""
     small = scaled_input(frame, settings.render_scale)
-    return finish(backend.run(small, weights), frame, settings)
+    return finish(backend.run(small, weights), frame, settings)  # NetworkBackends.run blends networks
 
 
 @dataclass
@@ -141,7 +142,10 @@ class Pipeline:
             current = self._pending or self.settings
             self._pending = None
             old, self.pack, self.backend = self.backend, pack, backend
-            self._apply(current)
+            try:
+                self._apply(current)
+            except StyleError:  # the style in use was removed
+                self._apply(replace(current, style="0"))
         return old
 
     @property
@@ -170,11 +174,21 @@ class Pipeline:
             return None
         t1 = time.perf_counter()
         small = scaled_input(frame.image, settings.render_scale)
-        x = self.backend.preprocess(small)
-        t2 = time.perf_counter()
-        y = self.backend.infer(x, weights)
+        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
+        outputs = []
+        for backend, vector, share in self.backend.parts(weights):  # two when a mix spans both networks
+            ta = time.perf_counter()
+            x = backend.preprocess(small)
+            tb = time.perf_counter()
+            y = backend.infer(x, vector)
+            tc = time.perf_counter()
+            outputs.append((backend.postprocess(y, small.shape[0], small.shape[1]), share))
+            td = time.perf_counter()
+            times["preprocess"] += tb - ta
+            times["infer"] += tc - tb
+            times["postprocess"] += td - tc
         t3 = time.perf_counter()
-        out = finish(self.backend.postprocess(y, small.shape[0], small.shape[1]), frame.image, settings)
+        out = finish(blend_outputs(outputs), frame.image, settings)
         if settings.stabilize:
             out = self.stabilizer(frame.image, out)
         else:
@@ -185,8 +199,8 @@ class Pipeline:
         for sink in self.sinks:
             sink.write(out)
         t5 = time.perf_counter()
-        times = {"capture": t1 - t0, "preprocess": t2 - t1, "infer": t3 - t2, "postprocess": t4 - t3,
-                 "output": t5 - t4, "total": t5 - t0}
+        times["postprocess"] += t4 - t3
+        times.update(capture=t1 - t0, output=t5 - t4, total=t5 - t0)
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._done_times.append(t5)

@@ -1,7 +1,8 @@
 """The network stream: MJPEG over HTTP with remote style control.
 
 GET /stream.mjpg (multipart MJPEG: OBS Media Source, VLC, ffmpeg, browsers, cv2.VideoCapture),
-GET /frame.jpg, GET /styles, POST /style {"style": SPEC}, GET /stats (pipeline FPS, clients), GET /
+GET /frame.jpg, GET /styles, POST /style {"style": SPEC}, POST /style/picture?name=N (an image body:
+makes a picture style and selects it), GET /stats (pipeline FPS, clients), GET /
 (a page with the stream and style buttons). Loopback by default; any other address requires a token on every request.
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Callable, Optional, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, StylecamError
+from .pictures import MAX_BYTES as MAX_PICTURE
+from .pictures import PictureTooLarge
 from .sinks.mjpeg import MjpegHub
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,15 @@ class StyleControl(Protocol):
     def set_style(self, spec: str) -> str: ...  # raises StyleError; returns a label
     def current(self) -> str: ...
     def fps(self) -> float: ...
+    def add_picture(self, data: bytes, name: str) -> str: ...  # InputError/PictureTooLarge; returns the name
+
+
+def free_picture_name(catalog, wanted: str = "") -> str:
+    """The name asked for, or the first free 'Picture N'."""
+    if wanted.strip():
+        return wanted.strip()
+    taken = {s.slug for s in catalog.styles}
+    return next(f"Picture {k}" for k in range(1, 10_000) if f"picture-{k}" not in taken)
 
 
 class PipelineControl:
@@ -55,6 +67,22 @@ class PipelineControl:
 
     def __init__(self, pipeline):
         self.pipeline = pipeline
+        self._adding = threading.Lock()
+
+    def add_picture(self, data: bytes, name: str) -> str:
+        """A picture style from uploaded bytes, selected at once (the picture network needs no rebuild)."""
+        from .catalog import StyleCatalog
+        from .user_styles import add_picture_style, load_picture_pack
+
+        with self._adding:
+            pipe = self.pipeline
+            name = free_picture_name(pipe.pack, name)
+            style, _ = add_picture_style(data, name, taken={s.slug for s in pipe.pack.styles}, label=f"upload {name!r}")
+            catalog = StyleCatalog([pipe.pack.stock, load_picture_pack()])
+            backend = pipe.backend.adopt(catalog) if hasattr(pipe.backend, "adopt") else pipe.backend
+            pipe.set_pack(catalog, backend)
+            pipe.update(style=style.name)
+        return style.name
 
     def styles(self) -> list[dict]:
         return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.pipeline.pack.styles]
@@ -165,7 +193,8 @@ def _make_handler(server: StreamServer):
             path = urlsplit(self.path).path
             routes = {("GET", "/"): self._page, ("GET", "/stream.mjpg"): self._stream,
                       ("GET", "/frame.jpg"): self._frame, ("GET", "/styles"): self._styles,
-                      ("POST", "/style"): self._set_style, ("GET", "/stats"): self._stats}
+                      ("POST", "/style"): self._set_style, ("GET", "/stats"): self._stats,
+                      ("POST", "/style/picture"): self._add_picture}
             if not self._authorized():
                 self._error(401 if settings.token else 403, "missing or wrong token")
                 return
@@ -240,6 +269,35 @@ def _make_handler(server: StreamServer):
                 self._error(400, str(exc))
                 return
             self._json(200, {"style": spec, "name": label, "message": f"style: {label}"})
+
+        def _add_picture(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self._error(411, "Content-Length required")
+                return
+            if length > MAX_PICTURE:
+                log.warning("refused a %d-byte style picture from %s (limit %d)", length, self.client_address[0],
+                            MAX_PICTURE)
+                self._error(413, f"picture too large ({length >> 20} MiB; the limit is {MAX_PICTURE >> 20} MiB)")
+                return
+            if length <= 0:
+                log.warning("refused an empty style picture from %s", self.client_address[0])
+                self._error(400, "the body must be the picture (JPEG or PNG)")
+                return
+            data = self.rfile.read(length)
+            name = (parse_qs(urlsplit(self.path).query).get("name") or [""])[0]
+            try:
+                added = server.control.add_picture(data, name)
+            except PictureTooLarge as exc:
+                log.warning("refused a style picture from %s: %s", self.client_address[0], exc)
+                self._error(413, str(exc))
+                return
+            except StylecamError as exc:
+                log.warning("refused a style picture from %s: %s", self.client_address[0], exc)
+                self._error(400, str(exc))
+                return
+            self._json(200, {"style": added, "name": added, "message": f"new picture style: {added}"})
 
         def _stream(self) -> None:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer)

@@ -47,7 +47,7 @@ def file_sha256(path: Path) -> str:
 
 
 def save_pack(manifest_path: Path, config: StyleNetConfig, state: dict[str, np.ndarray],
-              styles: list[StyleInfo]) -> None:
+              styles: list[StyleInfo], family: str = "stock", extra: dict | None = None) -> None:
     """Write ``<name>.safetensors`` beside ``<name>.json`` (the manifest records its hash)."""
     from safetensors.numpy import save_file
 
@@ -57,66 +57,24 @@ def save_pack(manifest_path: Path, config: StyleNetConfig, state: dict[str, np.n
               str(weights_path))
     manifest = {
         "format": MANIFEST_FORMAT,
+        "family": family,
         "weights": weights_path.name,
         "sha256": file_sha256(weights_path),
         "config": config.to_dict(),
         "styles": [asdict(s) for s in styles],
+        **(extra or {}),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-class StylePack:
-    """Weights, config and style names, loaded from a manifest."""
+class StyleSpecs:
+    """Spec parsing over ``self.styles`` (ids are positions): shared by a pack and the catalog."""
 
-    def __init__(self, config: StyleNetConfig, state: dict[str, np.ndarray], styles: list[StyleInfo],
-                 digest: str):
-        self.config = config
-        self.state = state
-        self.styles = styles
-        self.digest = digest  # identifies the weights (cache keys for exported models)
-
-    @classmethod
-    def load(cls, manifest_path: Path = STOCK_MANIFEST) -> "StylePack":
-        from safetensors.numpy import load_file
-
-        try:
-            manifest = json.loads(Path(manifest_path).read_text())
-            weights_path = Path(manifest_path).parent / manifest["weights"]
-            config = StyleNetConfig.from_dict(manifest["config"])
-            styles = [StyleInfo(**s) for s in manifest["styles"]]
-        except FileNotFoundError:
-            raise ModelError(f"style pack not found: {manifest_path}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"corrupt style manifest {manifest_path}: {exc}") from None
-        try:
-            digest = file_sha256(weights_path)
-        except OSError:
-            raise ModelError(f"model weights not found: {weights_path}") from None
-        if digest != manifest.get("sha256"):
-            raise ModelError(f"corrupt model weights {weights_path}: checksum does not match its manifest")
-        try:
-            state = load_file(str(weights_path))
-        except Exception as exc:  # safetensors raises its own SafetensorError
-            raise ModelError(f"corrupt model weights {weights_path}: {exc}") from None
-        if len(styles) != config.num_styles:
-            raise ModelError(f"{manifest_path} names {len(styles)} styles but the model has {config.num_styles}")
-        return cls(config, state, styles, digest)
+    styles: list[StyleInfo]
 
     @property
     def num_styles(self) -> int:
         return len(self.styles)
-
-    def build(self):
-        """A StyleNet (torch, eval mode) holding these weights."""
-        import torch
-        from .model.stylenet import StyleNet
-
-        net = StyleNet(self.config)
-        try:
-            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state.items()})
-        except RuntimeError as exc:
-            raise ModelError(f"weights do not fit the model config: {str(exc).splitlines()[0]}") from None
-        return net.eval().requires_grad_(False)
 
     def lookup(self, key: str) -> int:
         """Row index of an id or a (case/spacing-insensitive) name."""
@@ -134,6 +92,8 @@ class StylePack:
 
     def weights(self, spec: "str | int | dict[int, float] | np.ndarray") -> np.ndarray:
         """Normalised float32 weight vector [N] for a spec."""
+        if not self.styles:
+            raise StyleError("no styles to choose from")
         w = np.zeros(self.num_styles, dtype=np.float32)
         if isinstance(spec, np.ndarray):
             if spec.shape != (self.num_styles,):
@@ -166,3 +126,77 @@ class StylePack:
         if len(parts) == 1:
             return parts[0][0]
         return " + ".join(f"{n} {v:.0%}" for n, v in parts)
+
+
+class StylePack(StyleSpecs):
+    """One network's weights and config, and the styles it carries.
+
+    A style is a vector over the network's CIN table rows (``config.num_styles`` of them): for the
+    stock family row i is style i (``vectors`` is None); for the picture family each style is its
+    code ``[code, 1]`` (``vectors`` [styles, 101]). ``weights(spec)`` is a spec's mix over the
+    styles, ``vector(spec)`` what the network takes; the two are the same for the stock family.
+    """
+
+    def __init__(self, config: StyleNetConfig, state: dict[str, np.ndarray], styles: list[StyleInfo],
+                 digest: str, family: str = "stock", vectors: np.ndarray | None = None,
+                 manifest: dict | None = None):
+        self.config = config
+        self.state = state
+        self.styles = styles
+        self.digest = digest  # identifies the weights (cache keys for exported models)
+        self.family = family
+        self.vectors = vectors
+        self.manifest = manifest or {}
+
+    @classmethod
+    def load(cls, manifest_path: Path = STOCK_MANIFEST) -> "StylePack":
+        from safetensors.numpy import load_file
+
+        try:
+            manifest = json.loads(Path(manifest_path).read_text())
+            weights_path = Path(manifest_path).parent / manifest["weights"]
+            config = StyleNetConfig.from_dict(manifest["config"])
+            styles = [StyleInfo(**s) for s in manifest["styles"]]
+        except FileNotFoundError:
+            raise ModelError(f"style pack not found: {manifest_path}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"corrupt style manifest {manifest_path}: {exc}") from None
+        try:
+            digest = file_sha256(weights_path)
+        except OSError:
+            raise ModelError(f"model weights not found: {weights_path}") from None
+        if digest != manifest.get("sha256"):
+            raise ModelError(f"corrupt model weights {weights_path}: checksum does not match its manifest")
+        try:
+            state = load_file(str(weights_path))
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise ModelError(f"corrupt model weights {weights_path}: {exc}") from None
+        family = manifest.get("family", "stock")
+        if family == "stock" and len(styles) != config.num_styles:
+            raise ModelError(f"{manifest_path} names {len(styles)} styles but the model has {config.num_styles}")
+        return cls(config, state, styles, digest, family, manifest=manifest)
+
+    def build(self):
+        """A StyleNet (torch, eval mode) holding these weights."""
+        import torch
+        from .model.stylenet import StyleNet
+
+        net = StyleNet(self.config)
+        try:
+            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state.items()})
+        except RuntimeError as exc:
+            raise ModelError(f"weights do not fit the model config: {str(exc).splitlines()[0]}") from None
+        return net.eval().requires_grad_(False)
+
+    def vector(self, spec) -> np.ndarray:
+        """The network's style input [rows] for a spec: a mix of the styles' vectors."""
+        w = self.weights(spec)
+        return w if self.vectors is None else (w @ self.vectors).astype(np.float32)
+
+    def calibration_vectors(self) -> list[np.ndarray]:
+        """Style inputs that span what the network sees (int8 calibration and its guard)."""
+        if self.family == "stock":
+            return list(np.eye(self.config.num_styles, dtype=np.float32))
+        from .model.picture import code_vector
+
+        return [code_vector(np.asarray(r["code"])) for r in self.manifest.get("reference_styles", [])]

@@ -1,8 +1,12 @@
-"""The user's own styles: one extra row of every CIN table each, stored in the user's data dir.
+"""The user's own styles, stored in the user's data dir, of two kinds:
 
-A user style is ~1k numbers (γ, β per normalization layer); the shared convolutions stay the stock
-ones, so every stock style is untouched and user styles blend with them like any other row.
-Layout: ``<data>/styles/index.json`` + ``<data>/styles/<slug>.safetensors``.
+- picture styles (the default): the 100-number code the style predictor reads off the picture,
+  run by the picture network. Made in about a second; they blend with each other through their codes.
+- fitted rows (``--mode fit``/``full``): one extra row of every stock CIN table (~1k numbers), fitted
+  in minutes; the only way to put a picture into the stock network, so it blends with stock rows.
+
+Layout: ``<data>/styles/index.json`` + ``<data>/styles/<slug>.safetensors`` (``code`` or the rows).
+A style is listed in the index only after its file is complete.
 """
 from __future__ import annotations
 
@@ -16,8 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, ModelError, StyleError
-from .paths import data_dir
+from .paths import REPO_MODELS, data_dir
 from .styles import STOCK_MANIFEST, StyleInfo, StylePack, slugify
+
+PICTURE_MANIFEST = REPO_MODELS / "picture.json"
+USER_LICENCE = "yours (made from your picture)"
+PICTURE_MODE = "picture"
+FIT_MODES = ("fit", "full")
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,7 @@ class UserStyle:
     source: str  # the picture it was made from
     mode: str
     created: str
-    licence: str = "yours (made from your picture)"
+    licence: str = "yours (made from your picture)"  # USER_LICENCE
 
     @property
     def slug(self) -> str:
@@ -65,7 +74,9 @@ class UserStyleStore:
         self.root.mkdir(parents=True, exist_ok=True)
         style = UserStyle(name=name, file=f"{slug}.safetensors", source=source, mode=mode,
                           created=time.strftime("%Y-%m-%d %H:%M"))
-        save_file({k: np.ascontiguousarray(v, np.float32) for k, v in rows.items()}, str(self.root / style.file))
+        tmp = self.root / f".{slug}.{os.getpid()}.tmp"
+        save_file({k: np.ascontiguousarray(v, np.float32) for k, v in rows.items()}, str(tmp))
+        os.replace(tmp, self.root / style.file)
         self._write([*self.list(), style])
         return style
 
@@ -108,35 +119,88 @@ def with_rows(pack: StylePack, extra: list[tuple[StyleInfo, dict[str, np.ndarray
     return StylePack(config, state, styles, digest)
 
 
+def _mode(style: UserStyle) -> str:
+    return {"fast": "fit"}.get(style.mode, style.mode)  # "fast" is what --mode fit was called before
+
+
 def load_pack(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None = None) -> StylePack:
-    """The stock pack plus the user's styles."""
+    """The stock pack plus the user's fitted rows."""
     pack = StylePack.load(manifest)
     store = store or UserStyleStore()
-    extra = [(StyleInfo(0, s.name, f"your picture {Path(s.source).name} ({s.mode} fit)", s.licence), store.rows(s))
-             for s in store.list()]
+    extra = [(StyleInfo(0, s.name, f"your picture {Path(s.source).name} ({_mode(s)} fit)", s.licence), store.rows(s))
+             for s in store.list() if _mode(s) in FIT_MODES]
     return with_rows(pack, extra)
+
+
+def load_picture_pack(store: UserStyleStore | None = None, manifest: Path = PICTURE_MANIFEST) -> StylePack:
+    """The picture network and the user's picture styles (their codes are the pack's vectors)."""
+    from .model.picture import code_vector
+
+    pack = StylePack.load(manifest)
+    store = store or UserStyleStore()
+    mine = [s for s in store.list() if _mode(s) == PICTURE_MODE]
+    codes = []
+    for s in mine:
+        try:
+            codes.append(code_vector(store.rows(s)["code"]))
+        except KeyError:
+            raise ModelError(f"corrupt user style {s.name!r}: it has no style code") from None
+    pack.styles = [StyleInfo(i, s.name, f"your picture {Path(s.source).name} (picture style)", s.licence)
+                   for i, s in enumerate(mine)]
+    pack.vectors = np.stack(codes) if codes else np.zeros((0, pack.config.num_styles), np.float32)
+    return pack
+
+
+def load_catalog(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None = None):
+    """Every style: stock and fitted rows, then the picture styles."""
+    from .catalog import StyleCatalog
+
+    store = store or UserStyleStore()
+    return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)])
+
+
+def add_picture_style(picture: "Path | bytes", name: str, store: UserStyleStore | None = None,
+                      taken: set[str] | None = None, label: str = "") -> tuple[UserStyle, dict]:
+    """A picture style: the predictor's code for ``picture``, saved as ``name`` (about a second)."""
+    from .model.predictor import StylePredictor
+    from .pictures import read_style_picture
+
+    t = time.perf_counter()
+    store = store or UserStyleStore()
+    if taken is None:
+        taken = {s.slug for s in load_catalog(store=store).styles}
+    if not slugify(name):
+        raise InputError(f"style name {name!r} needs at least one letter or digit")
+    if slugify(name) in taken:
+        raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
+    image = read_style_picture(picture, label=label)
+    code = StylePredictor().code(image)
+    source = label or (str(picture) if not isinstance(picture, (bytes, bytearray)) else "upload")
+    style = store.add(name, {"code": code}, source, PICTURE_MODE, taken)
+    return style, {"mode": PICTURE_MODE, "steps": 0, "seconds": time.perf_counter() - t}
 
 
 def add_style(picture: Path, name: str, settings, store: UserStyleStore | None = None,
               progress=lambda i, n, loss: None) -> tuple[UserStyle, dict]:
-    """Fit a new row to ``picture`` and save it as the user style ``name``."""
-    from .capture import read_image
+    """A new user style ``name`` from ``picture``: a picture style (``settings.mode == "picture"``),
+    or a row fitted to the stock network (``fit``, the former ``fast``; ``full``)."""
+    from .pictures import read_style_picture
     from .training.fit_row import fit_fast, fit_full
 
     store = store or UserStyleStore()
-    if settings.mode not in ("fast", "full"):
-        raise InputError(f"--mode must be fast or full, got {settings.mode!r}")
+    mode = {"fast": "fit"}.get(settings.mode, settings.mode)
+    if mode not in (PICTURE_MODE, *FIT_MODES):
+        raise InputError(f"--mode must be picture, fit or full, got {settings.mode!r}")
+    taken = {s.slug for s in load_catalog(store=store).styles}
+    if mode == PICTURE_MODE:
+        return add_picture_style(picture, name, store, taken)
     if settings.steps < 1:
         raise InputError("--steps must be at least 1")
-    pack = load_pack(store=store)
-    taken = {s.slug for s in pack.styles}
     if slugify(name) in taken:
         raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
-    image = read_image(Path(picture))  # one clear error for a missing or corrupt picture
-    if min(image.shape[:2]) < 32:
-        raise InputError(f"picture {picture} is too small ({image.shape[1]}x{image.shape[0]}); use ≥ 32 px a side")
+    image = read_style_picture(Path(picture))  # one clear error for a missing, corrupt or odd picture
     stock = StylePack.load()
-    fit = fit_fast if settings.mode == "fast" else (lambda *a, **k: fit_full(*a, slug=slugify(name), **k))
+    fit = fit_fast if mode == "fit" else (lambda *a, **k: fit_full(*a, slug=slugify(name), **k))
     rows, info = fit(stock, image, settings, progress=progress)
-    style = store.add(name, rows, str(picture), settings.mode, taken)
+    style = store.add(name, rows, str(picture), mode, taken)
     return style, info

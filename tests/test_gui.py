@@ -219,6 +219,36 @@ def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, wind
         UserStyleStore().remove("GUI Stripes")
 
 
+def test_a_picture_style_is_live_at_once_and_can_be_removed(qtbot, window, tmp_path, photos):
+    """Add style from a picture: the live view switches to it (the picture network, full size) within
+    seconds; it is in the gallery; removing it from the gallery falls back to a stock style."""
+    from engine.user_styles import UserStyleStore
+
+    yy, xx = np.mgrid[0:64, 0:64]
+    stripes = (np.where(((xx - yy) // 6) % 2 == 0, 1, 0)[..., None] * np.array([220, 40, 160])).astype(np.uint8)
+    pic = tmp_path / "pink.png"
+    cv2.imwrite(str(pic), stripes)
+    before = settle(qtbot, window)
+    try:
+        trainer = window.add_style(pic, "GUI Picture")
+        with qtbot.waitSignal(trainer.finished, timeout=15000):
+            pass
+        new_id = window.pack.lookup("GUI Picture")
+        assert window.pack.family_of(new_id) == "picture" and window.styles.style_a == new_id
+        assert window.styles.gallery.item(new_id).text().endswith("GUI Picture")
+        qtbot.waitUntil(lambda: window.worker.pipeline.weights.shape == (window.pack.num_styles,)
+                        and window.worker.pipeline.weights[new_id] == 1, timeout=10000)
+        after = settle(qtbot, window)
+        assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 10
+        window.remove_style(new_id)
+        assert "GUI Picture" not in [s.name for s in window.pack.styles]
+        assert window.styles.gallery.count() == window.pack.num_styles and window.styles.style_a == 0
+    finally:
+        window.close()
+        if any(s.name == "GUI Picture" for s in UserStyleStore().list()):
+            UserStyleStore().remove("GUI Picture")
+
+
 def test_unavailable_remembered_backend_falls_back_to_auto(qtbot, pack, photo_file):
     win = MainWindow(pack, GuiSettings(source=str(photo_file), size="200x134", backend="tensorrt"))
     qtbot.addWidget(win)

@@ -68,7 +68,7 @@ def test_bad_pictures_and_names(tmp_path, store):
 
 
 def test_cli_style_add_stylize_styles_remove(picture, tmp_path, photos, capsys):
-    assert main(["style", "add", str(picture), "--name", "My Stripes", "--steps", "2", "-q"]) == 0
+    assert main(["style", "add", str(picture), "--name", "My Stripes", "--mode", "fit", "--steps", "2", "-q"]) == 0
     assert "added style 26: My Stripes" in capsys.readouterr().out
     assert main(["styles"]) == 0
     assert "26  My Stripes" in capsys.readouterr().out

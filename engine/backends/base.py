@@ -58,9 +58,15 @@ class Backend(ABC):
 
     def check_weights(self, style_weights: np.ndarray) -> np.ndarray:
         w = np.asarray(style_weights, dtype=np.float32)
-        if w.shape != (self.pack.num_styles,):
-            raise InputError(f"style weights need shape ({self.pack.num_styles},), got {w.shape}")
+        rows = self.pack.config.num_styles
+        if w.shape != (rows,):
+            raise InputError(f"style weights need shape ({rows},), got {w.shape}")
         return w
+
+    def parts(self, style_weights: np.ndarray) -> list[tuple["Backend", np.ndarray, float]]:
+        """(backend, network input, share of the output) per network a style mix needs: one here;
+        NetworkBackends splits a mix of stock and picture styles into two."""
+        return [(self, self.check_weights(style_weights), 1.0)]
 
     def describe(self) -> str:
         return self.name
@@ -112,8 +118,13 @@ def _load_all() -> None:
 
 def create_backend(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions(),
                    oneshot: bool = False) -> Backend:
-    """Backend by name, or the first in AUTO_ORDER that starts for ``auto``."""
+    """Backend by name, or the first in AUTO_ORDER that starts for ``auto``. Given a StyleCatalog
+    (both style networks), one backend of that kind per network (NetworkBackends)."""
     _load_all()
+    if not isinstance(pack, StylePack):
+        from .networks import NetworkBackends
+
+        return NetworkBackends(name, pack, options, oneshot)
     if name == "auto":
         reasons = []
         for candidate in AUTO_ORDER_ONESHOT if oneshot else AUTO_ORDER:
@@ -132,6 +143,7 @@ def create_backend(name: str, *, pack: StylePack, options: BackendOptions = Back
 def available_backends(pack: StylePack) -> dict[str, str]:
     """name → 'ok' or the reason it cannot run; each backend is started and closed once."""
     _load_all()
+    pack = getattr(pack, "stock", pack)  # a StyleCatalog: ask with its stock network
     result = {}
     for name, factory in _REGISTRY.items():
         try:

@@ -128,7 +128,7 @@ class TensorRTBackend(Backend):
         self.context = self.engine.create_execution_context()
         self.stream = torch.cuda.Stream()
         self.io = TorchFrameIO("cuda", self.multiple, "float32")
-        self._weights = torch.zeros(pack.num_styles, device="cuda")
+        self._weights = torch.zeros(pack.config.num_styles, device="cuda")
         self._weights_key: bytes | None = None
         self._out: dict[tuple, "torch.Tensor"] = {}
 

