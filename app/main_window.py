@@ -221,7 +221,8 @@ class MainWindow(QMainWindow):
             self.add_style(Path(path))
 
     def add_style(self, picture: Path, name: Optional[str] = None, settings=None) -> Optional[StyleTrainer]:
-        """Train a new style in the background; preview with the teacher meanwhile."""
+        """Add a style in the background: a picture style (about a second), or with ``settings.mode``
+        fit/full a trained stock row, previewed by the picture network meanwhile."""
         if self.trainer is not None:
             self.styles.show_error("a style is already being added; wait for it to finish")
             return None
@@ -248,7 +249,7 @@ class MainWindow(QMainWindow):
         self._preview_array = image  # keep the buffer alive for the QImage
         pix = QPixmap.fromImage(to_qimage(image)).scaledToWidth(240)
         self.styles.train_preview.setPixmap(pix)
-        self.styles.train_preview.setToolTip("preview by the arbitrary-style teacher; the real style is training")
+        self.styles.train_preview.setToolTip("preview by the picture network; the stock-network row is training")
         self.styles.train_preview.show()
 
     def _train_progress(self, done: int, total: int) -> None:

@@ -370,7 +370,7 @@ class StyleTrainer(QObject):
     second; a fitted row (``settings.mode`` fit/full) shows an instant teacher preview first, then
     progress. Then the app swaps in the new catalog and the gallery gains the style."""
 
-    preview = Signal(object)  # RGB uint8: the current frame through the 384² teacher
+    preview = Signal(object)  # RGB uint8: the current frame in the picture's style (picture network)
     progress = Signal(int, int)
     finished = Signal(str)  # the new style's name
     failed = Signal(str)
@@ -390,14 +390,11 @@ class StyleTrainer(QObject):
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        from engine.capture import read_image
-        from engine.training.teacher import ArbitraryTeacher
-        from engine.user_styles import add_style
+        from engine.user_styles import add_style, picture_preview
 
         try:
             if self.frame is not None and self.settings.mode != "picture":
-                teacher = ArbitraryTeacher()
-                self.preview.emit(teacher.preview(self.frame, teacher.style_code(read_image(self.picture))))
+                self.preview.emit(picture_preview(self.frame, self.picture))
             add_style(self.picture, self.name, self.settings, progress=lambda i, n, loss: self.progress.emit(i, n))
         except StylecamError as exc:
             self.failed.emit(str(exc))

@@ -159,6 +159,19 @@ def load_catalog(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None =
     return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)])
 
 
+def picture_preview(frame: np.ndarray, picture: Path) -> np.ndarray:
+    """``frame`` at its own size in the picture's style, by the picture network: what a fitted row
+    (minutes away) aims at, shown at once."""
+    from .backends import create_backend
+    from .model.picture import code_vector
+    from .model.predictor import StylePredictor
+    from .pictures import read_style_picture
+
+    code = StylePredictor().code(read_style_picture(picture))
+    with create_backend("onnxruntime", pack=StylePack.load(PICTURE_MANIFEST)) as backend:
+        return backend.run(frame, code_vector(code))
+
+
 def add_picture_style(picture: "Path | bytes", name: str, store: UserStyleStore | None = None,
                       taken: set[str] | None = None, label: str = "") -> tuple[UserStyle, dict]:
     """A picture style: the predictor's code for ``picture``, saved as ``name`` (about a second)."""

