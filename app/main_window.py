@@ -143,8 +143,10 @@ class MainWindow(QMainWindow):
         h, w = result.stylized.shape[:2]
         backend = pipe.backend.describe() if pipe else "?"
         source_fps = pipe.source.fps if pipe else 0.0
+        nets = {("stock",): "", ("picture",): " · picture network"}.get(
+            result.networks, " · stock + picture networks (2× cost)")
         self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
-                         f"displayed {self._rate(self._paint_times):.1f} fps · {backend} · {w}×{h}")
+                         f"displayed {self._rate(self._paint_times):.1f} fps · {backend}{nets} · {w}×{h}")
 
     # -- controls -> engine -----------------------------------------------------------------
     def _style_settings(self) -> StyleSettings:

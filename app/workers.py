@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine.backends import create_backend
+from engine.backends import BackendOptions, create_backend
 from engine.backends.base import COMPILED_CPU
 from engine.capture import SourceSettings, open_source
 from engine.errors import SourceLost, StylecamError
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+# A network first needed mid-stream (a new picture style) runs at once while its compiled build warms aside.
+LIVE = BackendOptions(background_warmup=True)
+
 class EngineRequest:
     source: str
     size: Optional[tuple[int, int]]
@@ -211,7 +214,8 @@ class EngineWorker(QObject):
             if old is None or self.current is None or request.backend != self.current.backend:
                 # "auto" starts on a backend that needs no compile; a compiled CPU path warms up
                 # in the background and replaces it when ready (see _prepare_upgrade).
-                backend = create_backend(request.backend, pack=self.pack, oneshot=request.backend == "auto")
+                backend = create_backend(request.backend, pack=self.pack, options=LIVE,
+                                         oneshot=request.backend == "auto")
                 if request.backend == "auto":
                     self.warmup = threading.Thread(target=self._prepare_upgrade, args=(backend.name,),
                                                    name="backend-warmup", daemon=True)
@@ -240,7 +244,8 @@ class EngineWorker(QObject):
             if hasattr(current, "adopt") and current.catalog.stock.digest == pack.stock.digest:
                 backend = current.adopt(pack)  # a picture style: nothing to rebuild
             else:
-                backend = create_backend(self.current.backend, pack=pack, oneshot=self.current.backend == "auto")
+                backend = create_backend(self.current.backend, pack=pack, options=LIVE,
+                                         oneshot=self.current.backend == "auto")
         except StylecamError as exc:
             self.errored.emit("backend", str(exc))
             return
@@ -255,7 +260,7 @@ class EngineWorker(QObject):
         if self._stop.wait(2.0):  # a window closed right away never starts an (uninterruptible) compile
             return
         try:
-            best = create_backend("auto", pack=self.pack)
+            best = create_backend("auto", pack=self.pack, options=LIVE)
         except StylecamError:
             return
         if best.name == current_name or best.name not in COMPILED_CPU:

@@ -150,7 +150,7 @@ def _live_pipeline(args, pack, sinks, default_source: str):
     source = open_source(SourceSettings(spec=args.source or default_source, size=size,
                                         fps=getattr(args, "fps", None) or 30.0))
     try:
-        backend = create_backend(args.backend, pack=pack, options=BackendOptions(max_size=size))
+        backend = create_backend(args.backend, pack=pack, options=BackendOptions(max_size=size, background_warmup=True))
     except Exception:
         source.close()
         raise

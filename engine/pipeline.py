@@ -69,6 +69,7 @@ class FrameResult:
     original: np.ndarray
     stylized: np.ndarray
     times_ms: dict[str, float]
+    networks: tuple[str, ...] = ("stock",)  # two when a blend spans both networks (twice the cost)
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Pipeline:
         self.stabilizer = Stabilizer()
         self._lock = threading.Lock()
         self._pending: Optional[StyleSettings] = None
+        self._pending_pack = None  # a catalog for the same networks, from another thread
         self.segmenter = None
         self._apply(settings)
 
@@ -129,7 +131,7 @@ class Pipeline:
         """Change style/strength/preserve_colors from any thread; validated now, used next frame."""
         with self._lock:
             new = replace(self._pending or self.settings, **changes)
-            self.pack.weights(new.style)
+            (self._pending_pack or self.pack).weights(new.style)
             check_strength(new.strength)
             check_render_scale(new.render_scale)
             self._ensure_segmenter(new.mask)
@@ -148,6 +150,18 @@ class Pipeline:
                 self._apply(replace(current, style="0"))
         return old
 
+    def set_catalog(self, pack) -> None:
+        """The same networks with more or fewer styles (a picture style added over the network):
+        taken up at the next frame, on the pipeline's thread, so a frame never sees half of it."""
+        with self._lock:
+            self._pending_pack = pack
+
+    @property
+    def requested_pack(self):
+        """The newest catalog asked for (applied at the next frame if still pending)."""
+        with self._lock:
+            return self._pending_pack or self.pack
+
     @property
     def requested(self) -> StyleSettings:
         """The newest settings asked for (applied at the next frame if still pending)."""
@@ -164,6 +178,12 @@ class Pipeline:
     def step(self) -> Optional[FrameResult]:
         """Process one frame; None when the source has ended. Raises SourceLost while a camera is away."""
         with self._lock:
+            if self._pending_pack is not None:
+                self.pack, self._pending_pack = self._pending_pack, None
+                if hasattr(self.backend, "adopt"):
+                    self.backend.adopt(self.pack)
+                if self._pending is None:
+                    self._pending = self.settings  # the weights vector grows with the catalog
             if self._pending is not None:
                 self._apply(self._pending)
                 self._pending = None
@@ -175,14 +195,15 @@ class Pipeline:
         t1 = time.perf_counter()
         small = scaled_input(frame.image, settings.render_scale)
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
-        outputs = []
-        for backend, vector, share in self.backend.parts(weights):  # two when a mix spans both networks
+        outputs, networks = [], []
+        for backend, vector, share in self.backend.parts(weights, small.shape):  # two when a mix spans both networks
             ta = time.perf_counter()
             x = backend.preprocess(small)
             tb = time.perf_counter()
             y = backend.infer(x, vector)
             tc = time.perf_counter()
             outputs.append((backend.postprocess(y, small.shape[0], small.shape[1]), share))
+            networks.append(backend.pack.family)
             td = time.perf_counter()
             times["preprocess"] += tb - ta
             times["infer"] += tc - tb
@@ -204,7 +225,7 @@ class Pipeline:
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._done_times.append(t5)
-        return FrameResult(frame.index, frame.image, out, times)
+        return FrameResult(frame.index, frame.image, out, times, tuple(networks))
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
             on_frame: Callable[[FrameResult], None] = lambda r: None,

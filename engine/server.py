@@ -76,20 +76,19 @@ class PipelineControl:
 
         with self._adding:
             pipe = self.pipeline
-            name = free_picture_name(pipe.pack, name)
-            style, _ = add_picture_style(data, name, taken={s.slug for s in pipe.pack.styles}, label=f"upload {name!r}")
-            catalog = StyleCatalog([pipe.pack.stock, load_picture_pack()])
-            backend = pipe.backend.adopt(catalog) if hasattr(pipe.backend, "adopt") else pipe.backend
-            pipe.set_pack(catalog, backend)
+            catalog = pipe.requested_pack
+            name = free_picture_name(catalog, name)
+            style, _ = add_picture_style(data, name, taken={s.slug for s in catalog.styles}, label=f"upload {name!r}")
+            pipe.set_catalog(StyleCatalog([catalog.stock, load_picture_pack()]))
             pipe.update(style=style.name)
         return style.name
 
     def styles(self) -> list[dict]:
-        return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.pipeline.pack.styles]
+        return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.pipeline.requested_pack.styles]
 
     def set_style(self, spec: str) -> str:
         self.pipeline.update(style=spec)
-        return self.pipeline.pack.describe(spec)
+        return self.pipeline.requested_pack.describe(spec)
 
     def current(self) -> str:
         return self.pipeline.requested.style

@@ -28,7 +28,9 @@ def reference_photo(size: tuple[int, int] = THUMB_SIZE) -> np.ndarray:
 
 
 def thumbnail_path(pack: StylePack, style_id: int) -> Path:
-    return cache_dir() / "thumbs" / f"{pack.digest[:16]}-{style_id}.png"
+    """Keyed by what the style looks like: a catalog's picture styles change with their codes."""
+    key = pack.style_key(style_id) if hasattr(pack, "style_key") else f"{pack.digest[:16]}-{style_id}"
+    return cache_dir() / "thumbs" / f"{key}.png"
 
 
 def make_thumbnails(pack: StylePack, backend: Backend,

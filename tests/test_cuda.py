@@ -94,3 +94,30 @@ def test_tensorrt_engine_is_cached_and_styles_switch_without_rebuild(pack, photo
     second = TensorRTBackend(pack=pack, options=opts)  # from the engine cache, no rebuild
     assert np.array_equal(second.run(photos["coffee"], pack.weights("3")),
                           first.run(photos["coffee"], pack.weights("3")))
+
+
+@pytest.fixture(scope="module")
+def picture_pack():
+    from engine.styles import StylePack
+    from engine.user_styles import PICTURE_MANIFEST
+
+    return StylePack.load(PICTURE_MANIFEST)
+
+
+@pytest.mark.cuda
+@cuda
+def test_picture_network_on_cuda_with_graphs(picture_pack, photos):
+    """The picture network through the same fp16 + CUDA-graph path; codes switch without a new graph."""
+    vectors = picture_pack.calibration_vectors()[:4]
+    ref = create_backend("torch-cpu", pack=picture_pack)
+    with create_backend("torch-cuda", pack=picture_pack) as gpu:
+        for v in vectors:
+            assert psnr(gpu.run(photos["coffee"], v), ref.run(photos["coffee"], v)) >= 35
+        assert len(gpu._graphs) <= 1
+
+
+def test_picture_network_gets_its_own_tensorrt_engine(picture_pack, pack):
+    """Runs anywhere: the cache key of the picture network's engine differs from the stock one's."""
+    prof = profile_for(1280, 720, picture_pack.config.downsample)
+    keys = {EngineKey("NVIDIA H200", "10.9.0", p.digest, "fp16", prof).filename() for p in (picture_pack, pack)}
+    assert len(keys) == 2

@@ -181,20 +181,15 @@ def test_fast_paths_keep_fidelity_on_the_picture_network(name, picture_net, code
     assert worst >= 33
 
 
-def test_export_has_the_code_as_an_input(tmp_path, picture_net):
+def test_export_has_the_code_as_an_input(tmp_path):
+    """ONNX Runtime and TensorRT take the picture network with [code, 1] as its style input
+    (its TensorRT cache key: tests/test_cuda.py)."""
     import onnx
-
-    from engine.backends.trt_plan import EngineKey, profile_for
 
     assert main(["export", "onnx", str(tmp_path / "p.onnx"), "--network", "picture"]) == 0
     model = onnx.load(str(tmp_path / "p.onnx"))
     dims = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
     assert dims == {"image": [1, 3, "height", "width"], "style_weights": [101]}
-    # TensorRT: the picture network gets its own engine (the model hash is in the key)
-    prof = profile_for(640, 480, picture_net.config.downsample)
-    keys = {EngineKey("H200", "10.9", p.digest, "fp16", prof).filename()
-            for p in (picture_net, StylePack.load())}
-    assert len(keys) == 2
 
 
 def test_cli_add_stylize_styles_remove(pictures, tmp_path, photos, capsys):
@@ -309,3 +304,24 @@ def test_server_makes_and_selects_a_picture_style(pictures, tmp_path, photos, ca
         assert status == 200 and reply["style"].startswith("Picture ")
     finally:
         served.close()
+
+
+@pytest.mark.slow
+def test_a_network_needed_mid_stream_runs_at_once_while_the_compiled_one_builds(pictures, store, photos):
+    """Live use: the first picture-style frame on a compiled backend is served by ONNX Runtime; the
+    compiled build warms on a thread and takes over between frames."""
+    from engine.backends import BackendOptions
+    from engine.backends.networks import NetworkBackends
+
+    add_picture_style(pictures["warm"], "Warm Stripes", store)
+    catalog = load_catalog(store=store)
+    w = catalog.weights("warm stripes")
+    frame = photos["chelsea"][:116, :148]
+    with NetworkBackends("torch-cpu-compiled", catalog, BackendOptions(background_warmup=True)) as nets:
+        (first, vector, _), = nets.parts(w, frame.shape)
+        assert first.name == "onnxruntime"
+        expected = first.run(frame, vector)
+        nets._building["picture"].join(300)
+        (second, _, _), = nets.parts(w, frame.shape)
+        assert second.name == "torch-cpu-compiled" and first.session is None  # the stand-in was closed
+        assert np.abs(second.run(frame, vector).astype(int) - expected).max() <= 2

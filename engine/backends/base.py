@@ -29,6 +29,9 @@ class BackendOptions:
     cuda_graphs: bool = True  # torch-cuda: one graph per resolution
     compile: bool | None = None  # torch.compile; None = on for CUDA when Triton is there (4x faster, ~15 s first frame)
     max_size: tuple[int, int] | None = None  # tensorrt: largest frame the engine must take
+    # Live use: a network first needed mid-stream runs on a backend that starts at once while the
+    # compiled one builds in the background (NetworkBackends); off for benchmarks and files.
+    background_warmup: bool = False
 
 
 class Backend(ABC):
@@ -63,7 +66,7 @@ class Backend(ABC):
             raise InputError(f"style weights need shape ({rows},), got {w.shape}")
         return w
 
-    def parts(self, style_weights: np.ndarray) -> list[tuple["Backend", np.ndarray, float]]:
+    def parts(self, style_weights: np.ndarray, shape: tuple | None = None) -> list[tuple["Backend", np.ndarray, float]]:
         """(backend, network input, share of the output) per network a style mix needs: one here;
         NetworkBackends splits a mix of stock and picture styles into two."""
         return [(self, self.check_weights(style_weights), 1.0)]
@@ -97,6 +100,9 @@ AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-int8", "t
 COMPILED_CPU = {"torch-cpu-bf16", "torch-cpu-compiled", "torch-cpu-int8"}
 # One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
 AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n not in COMPILED_CPU]
+# What runs a network at once while the backend that needs a build per size prepares it.
+QUICK_STAND_IN = {**{n: ("onnxruntime", {}) for n in COMPILED_CPU},
+                  "tensorrt": ("torch-cuda", {"compile": False}), "torch-cuda": ("torch-cuda", {"compile": False})}
 
 
 def register(name: str):

@@ -1,9 +1,12 @@
 """One backend per style network, behind the Backend interface the pipeline already knows.
 
 The stock network is started at once (so a backend that cannot run fails early); the picture
-network's backend of the same kind is started the first time a picture style is used, which for
-the uncompiled backends takes well under a second. A mix of styles from both networks runs each
-network on its own part of the mix and blends the outputs by the parts' shares.
+network's backend of the same kind is started the first time a picture style is used. For the
+uncompiled backends that takes well under a second. A compiled one builds per frame size (int8:
+20–70 s on 2 cores), so in live use (``background_warmup``) the network runs on a quick stand-in
+(ONNX Runtime on CPUs) while the compiled backend builds and warms on a thread, then takes over
+between two frames. A mix of styles from both networks runs each network on its own part of the
+mix and blends the outputs by the parts' shares.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import threading
 import numpy as np
 
 from ..catalog import StyleCatalog
-from .base import Backend, BackendOptions
+from .base import QUICK_STAND_IN, Backend, BackendOptions
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +39,61 @@ class NetworkBackends:
         self.catalog = catalog
         self.options = options
         self._lock = threading.Lock()
+        self._closed = False
         first = create_backend(name, pack=catalog.stock, options=options, oneshot=oneshot)
         self.name = first.name  # what auto picked: the picture network gets the same kind
         self.multiple = first.multiple
         self._backends: dict[str, Backend] = {"stock": first}
+        self._building: dict[str, threading.Thread] = {}
+        self._retired: list[Backend] = []  # stand-ins replaced mid-run, closed on the frame thread
+
+    def _start(self, family: str, shape) -> Backend:
+        """The backend for a network first needed now (called with the lock held)."""
+        from dataclasses import replace
+
+        from .base import create_backend
+
+        pack = self.catalog.packs[family]
+        quick = QUICK_STAND_IN.get(self.name)
+        if not (self.options.background_warmup and quick and shape is not None):
+            log.info("starting %s for the %s network", self.name, family)
+            return create_backend(self.name, pack=pack, options=self.options)
+        name, changes = quick
+        stand_in = create_backend(name, pack=pack, options=replace(self.options, **changes))
+        log.info("the %s network runs on %s while %s builds for %dx%d", family, name, self.name, shape[1], shape[0])
+        thread = threading.Thread(target=self._build, args=(family, pack, shape), name=f"warm-{family}", daemon=True)
+        self._building[family] = thread
+        thread.start()
+        return stand_in
+
+    def _build(self, family: str, pack, shape) -> None:
+        from .base import create_backend
+
+        try:
+            backend = create_backend(self.name, pack=pack, options=self.options)
+            backend.run(np.zeros(shape, np.uint8), pack.calibration_vectors()[0])  # builds for this size
+        except Exception as exc:  # the stand-in keeps running
+            log.warning("%s for the %s network failed to start: %s", self.name, family, exc)
+            return
+        with self._lock:
+            if self._closed or self.catalog.packs.get(family) is None:
+                backend.close()
+                return
+            self._retired.append(self._backends[family])
+            self._backends[family] = backend
+            self._building.pop(family, None)
+        log.info("the %s network switched to %s", family, backend.describe())
 
     @property
     def pack(self) -> StyleCatalog:
         return self.catalog
 
-    def get(self, family: str) -> Backend:
+    def get(self, family: str, shape: tuple | None = None) -> Backend:
+        """The backend running ``family`` now; ``shape`` (of the frames) lets a compiled one build aside."""
         with self._lock:
             backend = self._backends.get(family)
             if backend is None:
-                from .base import create_backend
-
-                log.info("starting %s for the %s network", self.name, family)
-                backend = create_backend(self.name, pack=self.catalog.packs[family], options=self.options)
-                self._backends[family] = backend
+                backend = self._backends[family] = self._start(family, shape)
             return backend
 
     def adopt(self, catalog: StyleCatalog) -> "NetworkBackends":
@@ -83,8 +123,12 @@ class NetworkBackends:
     def backends(self) -> dict[str, Backend]:
         return dict(self._backends)
 
-    def parts(self, weights: np.ndarray) -> list[tuple[Backend, np.ndarray, float]]:
-        return [(self.get(p.family), p.vector, p.fraction) for p in self.catalog.parts(np.asarray(weights))]
+    def parts(self, weights: np.ndarray, shape: tuple | None = None) -> list[tuple[Backend, np.ndarray, float]]:
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for old in retired:  # replaced by a warmed-up backend; nothing runs it any more
+            old.close()
+        return [(self.get(p.family, shape), p.vector, p.fraction) for p in self.catalog.parts(np.asarray(weights))]
 
     def run(self, frame: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return blend_outputs([(b.run(frame, v), share) for b, v, share in self.parts(weights)])
@@ -94,7 +138,8 @@ class NetworkBackends:
 
     def close(self) -> None:
         with self._lock:
-            for backend in self._backends.values():
+            self._closed = True
+            for backend in [*self._backends.values(), *self._retired]:
                 backend.close()
 
     def __enter__(self) -> "NetworkBackends":
