@@ -31,10 +31,11 @@ from engine.thumbnails import make_thumbnails
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
 # A network first needed mid-stream (a new picture style) runs at once while its compiled build warms aside.
 LIVE = BackendOptions(background_warmup=True)
 
+
+@dataclass(frozen=True)
 class EngineRequest:
     source: str
     size: Optional[tuple[int, int]]
