@@ -11,6 +11,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
                                QPushButton, QVBoxLayout, QWidget)
 
+from engine import defaults
 from engine.backends import available_backends
 from engine.errors import StylecamError
 from engine.frames import parse_size
@@ -43,7 +44,7 @@ class MainWindow(QMainWindow):
         self.view.side_by_side = settings.side_by_side
         self.sources = SourcePanel(available_backends(pack), settings.source, settings.size, settings.backend)
         self.styles = StylesPanel(pack, settings.style_a, settings.style_b, settings.blend, settings.strength,
-                                  settings.preserve_colors)
+                                  settings.preserve_colors, settings.steady, settings.mask)
         self.styles.removeRequested.connect(self.remove_style)
         self.compare = QCheckBox("Side by side: original | stylized")
         self.compare.setChecked(settings.side_by_side)
@@ -83,6 +84,8 @@ class MainWindow(QMainWindow):
         self.worker = EngineWorker(pack, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
                                    self._style_settings())
         self.worker.status.connect(self._on_status)
+        self.worker.sourceGone.connect(self._on_source_gone)
+        self.worker.sourceBack.connect(self._on_source_back)
         self.worker.errored.connect(self._on_error)
         self.worker.started.connect(self._on_started)
         self.worker.thumbnail.connect(self.styles.set_thumbnail)
@@ -115,7 +118,7 @@ class MainWindow(QMainWindow):
         self._paint_times: deque[float] = deque(maxlen=60)
         self._recording: Optional[Path] = None
         self._timer = QTimer(self)
-        self._timer.setInterval(16)
+        self._timer.setInterval(defaults.VIEW_POLL_MS)
         self._timer.timeout.connect(self._poll)
         if notice:
             self.statusBar().showMessage(notice, 10000)
@@ -298,12 +301,11 @@ class MainWindow(QMainWindow):
         self.styles.show_error(message)
 
     # -- engine news ------------------------------------------------------------------------
-    def _on_output(self, name: str, on: bool, message: str) -> None:
+    def _on_output(self, name: str, on: bool, message: str, failed: bool) -> None:
         box = self.vcam_box if name == "vcam" else self.stream_box
         box.blockSignals(True)
         box.setChecked(on)
         box.blockSignals(False)
-        failed = not on and "off" not in message
         self.output_error.setText(message if failed else "")
         self.output_error.setVisible(failed)
         self.statusBar().showMessage(message, 8000)
@@ -320,9 +322,17 @@ class MainWindow(QMainWindow):
         self._style_changed()
 
     def _on_status(self, text: str) -> None:
-        self.view.message = text if "back" not in text else ""
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_source_gone(self, text: str) -> None:
+        self.view.message = text  # over the last frame, which stays on screen
         self.view.update()
         self.statusBar().showMessage(text, 8000)
+
+    def _on_source_back(self) -> None:
+        self.view.message = ""
+        self.view.update()
+        self.statusBar().showMessage("the camera is back", 5000)
 
     def _on_error(self, component: str, message: str) -> None:
         if component in ("source", "backend"):
@@ -355,6 +365,7 @@ class MainWindow(QMainWindow):
             size=self.sources.size.currentText(), backend=self.sources.backend.currentData() or "auto",
             style_a=self.styles.style_a, style_b=self.styles.style_b, blend=self.styles.blend.value(),
             strength=self.styles.strength.value(), preserve_colors=self.styles.keep_colors.isChecked(),
+            steady=self.styles.steady.isChecked(), mask=self.styles.layer.currentData() or "none",
             side_by_side=self.compare.isChecked())
 
     def closeEvent(self, event) -> None:

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, fields
 
 from PySide6.QtCore import QSettings
 
+from engine.defaults import FRAME_SIZE, size_text
 from engine.paths import data_dir
 from engine.styles import StylePack
 
@@ -12,13 +13,15 @@ from engine.styles import StylePack
 @dataclass
 class GuiSettings:
     source: str = ""  # "" = first camera, else the demo clip
-    size: str = "640x480"
+    size: str = size_text(FRAME_SIZE)
     backend: str = "auto"
     style_a: int = 19
     style_b: int = 3
     blend: int = 0  # 0..100: share of style_b
     strength: int = 100  # 0..100
     preserve_colors: bool = False
+    steady: bool = False  # the stabilizer
+    mask: str = "none"  # none | person | background
     side_by_side: bool = False
 
 

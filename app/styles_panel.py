@@ -25,7 +25,7 @@ class StylesPanel(QWidget):
     removeRequested = Signal(int)  # a style id the user asked to delete (their own styles only)
 
     def __init__(self, pack: StylePack, style_a: int, style_b: int, blend: int, strength: int,
-                 preserve_colors: bool, parent=None):
+                 preserve_colors: bool, steady: bool = False, mask: str = "none", parent=None):
         super().__init__(parent)
         self.pack = pack
         self.gallery = QListWidget()
@@ -49,6 +49,8 @@ class StylesPanel(QWidget):
         self.layer.addItem("the whole picture", "none")
         self.layer.addItem("only the person", "person")
         self.layer.addItem("only the background", "background")
+        self.steady.setChecked(steady)
+        self.layer.setCurrentIndex(max(self.layer.findData(mask), 0))
         self.add_button = QPushButton("Add style from a picture…")
         self.add_button.setToolTip("or drop a picture on the window")
         self.train_preview = QLabel()

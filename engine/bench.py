@@ -11,10 +11,11 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from .backends import BackendOptions, create_backend
+from .backends import create_backend
 from .capture import SourceSettings, open_source
-from .evaluate import psnr
-from .pipeline import STAGES, Pipeline, StyleSettings, stylize_frame
+from .metrics import psnr
+from .pipeline import STAGES, StyleSettings, stylize_frame
+from .session import Session, SessionSettings
 from .sinks import NullSink
 from .catalog import StyleCatalog
 from .styles import StylePack
@@ -79,23 +80,18 @@ def network_of(pack, style: str) -> str:
 def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSettings,
             style: Optional[str] = None) -> dict:
     style = settings.style if style is None else style
-    source = open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True))
-    try:
-        backend = create_backend(backend_name, pack=pack,
-                                 options=BackendOptions(threads=settings.threads, max_size=size))
-    except Exception:
-        source.close()
-        raise
-    pipe = Pipeline(source, backend, pack, [NullSink()],
-                    StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize))
+    run_settings = SessionSettings(
+        source=settings.source, size=size, backend=backend_name, threads=settings.threads, live=False, loop=True,
+        paced=False, style=StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize))
     network = network_of(pack, style)
-    label = f"{backend.name} {network} {size[0]}x{size[1]}"
-    try:
+    with Session(pack, run_settings, [NullSink()]).open() as session:
+        pipe, backend = session.pipeline, session.pipeline.backend
+        label = f"{backend.name} {network} {size[0]}x{size[1]}"
         with tqdm(total=settings.warmup + settings.frames, desc=label, unit="frame", leave=False,
                   disable=not settings.progress) as bar:
-            pipe.run(settings.warmup, on_frame=lambda r: bar.update())
+            session.run(settings.warmup, on_frame=lambda r: bar.update())
             pipe.stats.reset()
-            n = pipe.run(settings.frames, on_frame=lambda r: bar.update())
+            n = session.run(settings.frames, on_frame=lambda r: bar.update())
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
         run = {"backend": backend.name, "detail": backend.describe(), "network": network, "style": style,
@@ -104,8 +100,6 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         if settings.fidelity:
             run["fidelity"] = fidelity(pack, backend, size, settings, style)
         return run
-    finally:
-        pipe.close()
 
 
 def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, style: str) -> dict:

@@ -7,7 +7,6 @@ never a backlog. A camera that stops delivering is reopened in the background; `
 """
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import threading
@@ -21,6 +20,8 @@ import cv2
 import numpy as np
 
 from .errors import InputError, SourceError, SourceLost
+from .metrics import RateMeter
+from .slot import LatestSlot
 
 log = logging.getLogger(__name__)
 
@@ -219,14 +220,13 @@ class CameraSource(Source):
         self.device = device
         self._opener = opener
         self.retry_s = retry_s
-        self._cond = threading.Condition()
-        self._latest: Optional[np.ndarray] = None
-        self._seq = 0
-        self._taken = 0
+        self._slot: LatestSlot[np.ndarray] = LatestSlot()
+        self._taken = 0  # the sequence number of the last frame handed out
         self._stop = threading.Event()
         self.connected = False
         self.reconnects = 0
-        self._grab_times: "collections.deque[float]" = collections.deque(maxlen=30)
+        self.grabbed = 0  # frames read from the device (handed out or overwritten)
+        self._rate = RateMeter(30)
         cap = self._open()
         if cap is None:
             raise SourceError(f"camera {device} not found or busy (try --source synthetic, a video file, "
@@ -253,20 +253,15 @@ class CameraSource(Source):
 
     def _publish(self, bgr: np.ndarray) -> None:
         rgb = fit_cover(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.settings.size)
-        with self._cond:
-            self._grab_times.append(time.perf_counter())
-            self._latest = rgb
-            self._seq += 1
-            self.connected = True
-            self._cond.notify_all()
+        self._rate.tick()
+        self.connected = True
+        self.grabbed += 1
+        self._slot.publish(rgb)
 
     @property
     def fps(self) -> float:
         """Measured delivery rate (what the camera really gives), else the requested one."""
-        t = self._grab_times
-        if len(t) > 2 and t[-1] > t[0]:
-            return (len(t) - 1) / (t[-1] - t[0])
-        return self.settings.fps
+        return self._rate.rate or self.settings.fps
 
     def _loop(self, cap) -> None:
         while not self._stop.is_set():
@@ -277,9 +272,7 @@ class CameraSource(Source):
             if cap is not None:
                 cap.release()
                 cap = None
-                with self._cond:
-                    self.connected = False
-                    self._cond.notify_all()
+                self.connected = False
                 log.warning("camera %s stopped delivering frames; retrying every %.1fs", self.device, self.retry_s)
             if self._stop.wait(self.retry_s):
                 break
@@ -292,21 +285,16 @@ class CameraSource(Source):
 
     def read(self, timeout: float = 2.0) -> Optional[Frame]:
         """The newest frame not handed out yet; SourceLost if none comes within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._seq == self._taken:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._stop.is_set():
-                    raise SourceLost(f"camera {self.device} is not delivering frames (unplugged?); retrying")
-                self._cond.wait(left)
-            self._taken = self._seq
-            self._index += 1
-            return Frame(self._latest, self._index, time.perf_counter())
+        seq, image = self._slot.wait_newer(self._taken, timeout)
+        if image is None:
+            raise SourceLost(f"camera {self.device} is not delivering frames (unplugged?); retrying")
+        self._taken = seq
+        self._index += 1
+        return Frame(image, self._index, time.perf_counter())
 
     def close(self) -> None:
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._slot.close()
         self._thread.join(timeout=2.0)
 
 

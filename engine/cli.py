@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, size_text
 from .errors import InputError, StylecamError
 
 log = logging.getLogger("stylecam")
@@ -43,17 +44,17 @@ def cmd_styles(args) -> int:
 def cmd_stylize(args) -> int:
     from tqdm import tqdm
 
-    from .backends import create_backend
-    from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
+    from .capture import IMAGE_EXTS, read_image
     from .demo import demo_clip
-    from .pipeline import Pipeline, StyleSettings
-    from .sinks import VideoFileSink, write_image
     from .frames import check_strength
+    from .pipeline import StyleSettings
+    from .session import Session, SessionSettings
+    from .sinks import VideoFileSink, write_image
 
     pack = _pack(args)
-    settings = StyleSettings(style=args.style, strength=check_strength(args.strength),
-                             preserve_colors=args.preserve_colors, stabilize=args.stabilize, mask=args.mask)
-    pack.weights(settings.style)  # fail on a bad spec before any heavy work
+    style = StyleSettings(style=args.style, strength=check_strength(args.strength),
+                          preserve_colors=args.preserve_colors, stabilize=args.stabilize, mask=args.mask)
+    pack.weights(style.style)  # fail on a bad spec before any heavy work
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
     out = Path(args.output)
     is_image = src.suffix.lower() in IMAGE_EXTS
@@ -63,23 +64,23 @@ def cmd_stylize(args) -> int:
         raise InputError(f"output {out} must be {kind} file ({', '.join(sorted(wanted))})")
     if is_image:
         read_image(src)  # clear error for a missing/unreadable picture before loading a backend
-    source = open_source(SourceSettings(spec=str(src), paced=False, loop=False))
-    sink = VideoFileSink(out, fps=source.fps) if not is_image else None
-    backend = create_backend(args.backend, pack=pack, oneshot=is_image)
-    pipe = Pipeline(source, backend, pack, [sink] if sink else [], settings)
-    try:
+    settings = SessionSettings(source=str(src), backend=args.backend, style=style, live=False, paced=False,
+                               oneshot=is_image)
+    results = []
+    with Session(pack, settings).open() as session:
         if is_image:
-            result = pipe.step()
-            write_image(out, result.stylized)
+            session.run(max_frames=1, on_frame=results.append)
+            write_image(out, results[0].stylized)
         else:
+            source = session.pipeline.source
+            session.pipeline.sinks.append(VideoFileSink(out, fps=source.fps))
             total = getattr(source, "frame_count", 0) or None
             with tqdm(total=total, desc="stylize", unit="frame", disable=args.quiet) as bar:
-                n = pipe.run(on_frame=lambda r: bar.update())
+                n = session.run(on_frame=lambda r: bar.update())
             if n == 0:
                 raise InputError(f"no frames decoded from {src}")
-    finally:
-        pipe.close()
-    print(f"{src} -> {out} ({pack.describe(settings.style)}, {backend.name})")
+        name = session.pipeline.backend.name
+    print(f"{src} -> {out} ({pack.describe(style.style)}, {name})")
     return 0
 
 
@@ -91,7 +92,7 @@ def cmd_bench(args) -> int:
         raise InputError(f"folder for --json does not exist: {Path(args.json).parent}")
     if args.frames < 1 or args.warmup < 0:
         raise InputError("--frames must be ≥ 1 and --warmup ≥ 0")
-    sizes = tuple(parse_size(s) for s in (args.size or ["640x480"]))
+    sizes = tuple(parse_size(s) for s in (args.size or [size_text(FRAME_SIZE)]))
     from .frames import check_render_scale
 
     settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
@@ -137,27 +138,36 @@ def cmd_import_picture(args) -> int:
     return 0
 
 
-def _live_pipeline(args, pack, sinks, default_source: str):
-    """Source + backend + pipeline for the long-running commands (vcam, serve)."""
-    from .backends import BackendOptions, create_backend
-    from .capture import SourceSettings, open_source
+def _live_session(args, pack, sinks, serve=None):
+    """An open live session for the long-running commands (vcam, serve); closes ``sinks`` on failure."""
     from .frames import parse_size
-    from .pipeline import Pipeline, StyleSettings
+    from .pipeline import StyleSettings
+    from .server import ServeSettings
+    from .session import Session, SessionSettings
 
     size = parse_size(args.size) if args.size else None
-    settings = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
-    pack.weights(settings.style)
-    source = open_source(SourceSettings(spec=args.source or default_source, size=size,
-                                        fps=getattr(args, "fps", None) or 30.0))
-    try:
-        backend = create_backend(args.backend, pack=pack, options=BackendOptions(max_size=size, background_warmup=True))
-    except Exception:
-        source.close()
-        raise
-    return Pipeline(source, backend, pack, sinks, settings)
+    style = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
+    pack.weights(style.style)
+    settings = SessionSettings(source=args.source or "camera", size=size, fps=getattr(args, "fps", None) or FPS,
+                               backend=args.backend, style=style, serve=serve or ServeSettings())
+    return Session(pack, settings, sinks, on_event=_log_event).open()
 
 
-def _run_until_stopped(pipe, duration: float | None) -> int:
+def _log_event(event) -> None:
+    """What a headless session says goes to the log (the terminal)."""
+    from .events import BackendSwitched, Failed, Notice, SourceBack, SourceGone
+
+    if isinstance(event, (SourceGone, Notice)):
+        log.warning("%s", event.message)
+    elif isinstance(event, SourceBack):
+        log.warning("the source is back")
+    elif isinstance(event, BackendSwitched):
+        log.warning("switched to the warmed-up %s", event.backend)
+    elif isinstance(event, Failed):
+        log.error("%s: %s", event.kind, event.message)
+
+
+def _run_until_stopped(session, duration: float | None) -> int:
     import threading
 
     stop = threading.Event()
@@ -166,11 +176,11 @@ def _run_until_stopped(pipe, duration: float | None) -> int:
         timer.daemon = True
         timer.start()
     try:
-        return pipe.run(stop=stop, on_status=lambda s: log.warning("%s", s))
+        return session.run(stop=stop)
     except KeyboardInterrupt:
         return 0
     finally:
-        pipe.close()
+        session.close()
 
 
 def cmd_vcam(args) -> int:
@@ -183,41 +193,27 @@ def cmd_vcam(args) -> int:
     pack = _pack(args)
     pack.weights(args.style)
     sink = VirtualCamSink(width, height, args.fps, device=args.device)
-    try:
-        pipe = _live_pipeline(args, pack, [sink], "camera")
-    except Exception:
-        sink.close()
-        raise
+    session = _live_session(args, pack, [sink])
     print(f"streaming to virtual camera {sink.device} ({width}x{height} @ {args.fps:g} fps, "
           f"{pack.describe(args.style)}); Ctrl-C to stop", flush=True)
-    frames = _run_until_stopped(pipe, args.duration)
+    frames = _run_until_stopped(session, args.duration)
     print(f"stopped after {frames} frames ({sink.frames_sent} sent to the camera)")
     return 0
 
 
 def cmd_serve(args) -> int:
-    from .server import PipelineControl, ServeSettings, StreamServer
-    from .sinks.mjpeg import MjpegHub
+    from .server import ServeSettings
 
     settings = ServeSettings(host=args.host, port=args.port, token=args.token).check()
-    pack = _pack(args)
-    hub = MjpegHub()
+    session = _live_session(args, _pack(args), [], serve=settings)
     try:
-        pipe = _live_pipeline(args, pack, [hub], "camera")
-    except Exception:
-        hub.close()
-        raise
-    try:
-        server = StreamServer(hub, PipelineControl(pipe), settings).start()
-    except Exception:
-        pipe.close()
+        server = session.serve()
+    except BaseException:
+        session.close()
         raise
     token = f"?token={args.token}" if args.token else ""
     print(f"serving {server.url}{token}  (stream: {server.url}stream.mjpg{token}); Ctrl-C to stop", flush=True)
-    try:
-        frames = _run_until_stopped(pipe, args.duration)
-    finally:
-        server.close()
+    frames = _run_until_stopped(session, args.duration)
     print(f"stopped after {frames} frames; {server.dropped} stalled clients dropped")
     return 0
 
@@ -391,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="headless frame benchmark: per-stage timings")
     s.add_argument("--source", default="synthetic", help="synthetic, demo or a video/image file")
-    s.add_argument("--size", action="append", help="WxH, repeatable (default 640x480)")
+    s.add_argument("--size", action="append", help=f"WxH, repeatable (default {size_text(FRAME_SIZE)})")
     s.add_argument("--backend", action="append", help="backend name, repeatable (default auto)")
     s.add_argument("--frames", type=int, default=100)
     s.add_argument("--warmup", type=int, default=10)
@@ -438,16 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("vcam", help="stream the stylized camera into a virtual camera (Zoom, Meet, OBS)")
     live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
-    s.add_argument("--size", default="640x480", help="WxH of the virtual camera")
-    s.add_argument("--fps", type=float, default=30.0)
+    s.add_argument("--size", default=size_text(FRAME_SIZE), help="WxH of the virtual camera")
+    s.add_argument("--fps", type=float, default=FPS)
     s.add_argument("--device", help="virtual camera device, e.g. /dev/video10 (default: the first one)")
     s.set_defaults(func=cmd_vcam)
 
     s = sub.add_parser("serve", help="MJPEG network stream with remote style control")
     live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
     s.add_argument("--size", help="WxH (default: the source's)")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (anything but loopback needs --token)")
-    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--host", default=SERVE_HOST, help="address to bind (anything but loopback needs --token)")
+    s.add_argument("--port", type=int, default=SERVE_PORT)
     s.add_argument("--token", help="secret every request must carry (?token=, or Authorization: Bearer)")
     s.set_defaults(func=cmd_serve)
 

@@ -1,32 +1,36 @@
-"""source → preprocess → infer → postprocess → sinks, one frame at a time, every stage timed.
+"""source → preprocess → infer → postprocess → stabilize → mask → sinks, one frame at a time, every
+stage timed. ``Pipeline.run`` is the engine's only frame loop (the live session drives it too).
 
 Settings (style, strength, colours) go into a latest-wins slot that the next frame picks up, so
 the GUI, the HTTP server or a CLI flag can change them from any thread without touching the model.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
+import cv2
 import numpy as np
 
+from . import defaults
 from .backends.base import Backend
 from .backends.networks import blend_outputs
 from .capture import Source
-from .errors import SourceLost, StyleError
-import cv2
-
+from .errors import SourceLost, StyleError, StylecamError
+from .events import Event, Failed, SourceBack, SourceGone, error_kind
 from .frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
+from .metrics import RateMeter
 from .segment import check_mask, composite
 from .sinks.base import Sink
+from .stabilize import Stabilizer
 from .styles import StylePack
 
 log = logging.getLogger(__name__)
-STAGES = ("capture", "preprocess", "infer", "postprocess", "output")
+# postprocess: back to uint8 at the frame's size, blended across networks, colours and strength
+STAGES = ("capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output")
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,7 @@ class Pipeline:
         self.pack = pack
         self.sinks = list(sinks)
         self.stats = StageStats()
-        self._done_times: collections.deque[float] = collections.deque(maxlen=90)
-        from .stabilize import Stabilizer
-
+        self._rate = RateMeter()
         self.stabilizer = Stabilizer()
         self._lock = threading.Lock()
         self._pending: Optional[StyleSettings] = None
@@ -171,8 +173,7 @@ class Pipeline:
     @property
     def fps(self) -> float:
         """Frames finished per second over the last few seconds."""
-        t = self._done_times
-        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+        return self._rate.rate
 
     # -- frames ----------------------------------------------------------------------------
     def step(self) -> Optional[FrameResult]:
@@ -210,45 +211,68 @@ class Pipeline:
             times["postprocess"] += td - tc
         t3 = time.perf_counter()
         out = finish(blend_outputs(outputs), frame.image, settings)
+        t4 = time.perf_counter()
         if settings.stabilize:
             out = self.stabilizer(frame.image, out)
         else:
             self.stabilizer.reset()  # switching it on later starts from a clean frame
+        t5 = time.perf_counter()
         if settings.mask != "none":
             out = composite(out, frame.image, self.segmenter.mask(frame.image), settings.mask)
-        t4 = time.perf_counter()
+        t6 = time.perf_counter()
         for sink in self.sinks:
             sink.write(out)
-        t5 = time.perf_counter()
+        t7 = time.perf_counter()
         times["postprocess"] += t4 - t3
-        times.update(capture=t1 - t0, output=t5 - t4, total=t5 - t0)
+        times.update(capture=t1 - t0, stabilize=t5 - t4, mask=t6 - t5, output=t7 - t6, total=t7 - t0)
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
-        self._done_times.append(t5)
+        self._rate.tick(t7)
         return FrameResult(frame.index, frame.image, out, times, tuple(networks))
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
             on_frame: Callable[[FrameResult], None] = lambda r: None,
-            on_status: Callable[[str], None] = lambda s: None) -> int:
-        """Loop until the source ends, ``max_frames`` or ``stop``; survives a camera that comes and goes."""
+            on_event: Callable[[Event], None] = lambda e: None,
+            between_frames: Callable[[], None] = lambda: None, keep_alive: bool = False) -> int:
+        """Loop until the source ends, ``max_frames`` or ``stop``; survives a camera that comes and goes
+        (SourceGone, then SourceBack). ``keep_alive`` (live use): a source that ends keeps the last frame
+        and the loop waiting for changes, and an error in a frame is reported (Failed) instead of raised.
+        ``between_frames`` runs before every frame, on this thread (a session applies its requests)."""
+        stop = stop or threading.Event()
         done, lost = 0, False
-        while (max_frames is None or done < max_frames) and not (stop and stop.is_set()):
+        while (max_frames is None or done < max_frames) and not stop.is_set():
+            between_frames()
             try:
                 result = self.step()
             except SourceLost as exc:
                 if not lost:
                     log.warning("%s", exc)
-                    on_status(str(exc))
+                    on_event(SourceGone(str(exc)))
                 lost = True
                 continue
+            except StylecamError as exc:
+                if not keep_alive:
+                    raise
+                on_event(Failed(error_kind(exc), str(exc)))
+                stop.wait(0.2)
+                continue
             if result is None:
-                break
+                if not keep_alive:
+                    break
+                stop.wait(defaults.IDLE_WAIT_S)  # a file that ended: keep the last frame on screen
+                continue
             if lost:
-                on_status("camera is back")
+                on_event(SourceBack())
                 lost = False
             done += 1
             on_frame(result)
         return done
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close sinks, backend and source (each exactly once)."""

@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,8 @@ class ServeSettings:
 
 
 class StyleControl(Protocol):
+    """What the stream's remote control needs: a live Session (engine/session.py) provides it."""
+
     def styles(self) -> list[dict]: ...
     def set_style(self, spec: str) -> str: ...  # raises StyleError; returns a label
     def current(self) -> str: ...
@@ -60,41 +63,6 @@ def free_picture_name(catalog, wanted: str = "") -> str:
         return wanted.strip()
     taken = {s.slug for s in catalog.styles}
     return next(f"Picture {k}" for k in range(1, 10_000) if f"picture-{k}" not in taken)
-
-
-class PipelineControl:
-    """Style control for a headless pipeline."""
-
-    def __init__(self, pipeline):
-        self.pipeline = pipeline
-        self._adding = threading.Lock()
-
-    def add_picture(self, data: bytes, name: str) -> str:
-        """A picture style from uploaded bytes, selected at once (the picture network needs no rebuild)."""
-        from .catalog import StyleCatalog
-        from .user_styles import add_picture_style, load_picture_pack
-
-        with self._adding:
-            pipe = self.pipeline
-            catalog = pipe.requested_pack
-            name = free_picture_name(catalog, name)
-            style, _ = add_picture_style(data, name, taken={s.slug for s in catalog.styles}, label=f"upload {name!r}")
-            pipe.set_catalog(StyleCatalog([catalog.stock, load_picture_pack()]))
-            pipe.update(style=style.name)
-        return style.name
-
-    def styles(self) -> list[dict]:
-        return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.pipeline.requested_pack.styles]
-
-    def set_style(self, spec: str) -> str:
-        self.pipeline.update(style=spec)
-        return self.pipeline.requested_pack.describe(spec)
-
-    def current(self) -> str:
-        return self.pipeline.requested.style
-
-    def fps(self) -> float:
-        return self.pipeline.fps
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -111,6 +79,20 @@ async function pick(spec) {{
 </script></body></html>"""
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that goes away is normal for a stream: one debug line, never a traceback on stderr."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
+            log.debug("client %s went away: %s", client_address[0], exc)
+        else:
+            log.warning("request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
+
+
 class StreamServer:
     """ThreadingHTTPServer in a background thread; one handler thread per client."""
 
@@ -121,8 +103,7 @@ class StreamServer:
         self._lock = threading.Lock()
         handler = _make_handler(self)
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        server_cls = type("Server", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": True,
-                                                              "allow_reuse_address": True})
+        server_cls = type("Server", (_QuietServer,), {"address_family": family})
         try:
             self.httpd = server_cls((settings.host, settings.port), handler)
         except OSError as exc:
@@ -313,7 +294,7 @@ def _make_handler(server: StreamServer):
                     while True:
                         jpeg = watcher.next(timeout=settings.client_timeout)
                         if jpeg is None:
-                            if server.hub._stop.is_set():
+                            if server.hub.closed:
                                 break
                             continue  # no new frame yet (paused source): keep waiting
                         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
@@ -321,8 +302,8 @@ def _make_handler(server: StreamServer):
             except socket.timeout:
                 dropped = True
                 log.info("dropped stalled client %s", self.client_address[0])
-            except (BrokenPipeError, ConnectionResetError, OSError):
-                pass
+            except OSError as exc:  # the client went away (broken pipe, reset): normal for a stream
+                log.debug("client %s left: %s", self.client_address[0], exc)
             finally:
                 server._count(-1, dropped)
                 self.close_connection = True

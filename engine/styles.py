@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError, StyleError
-from .model.stylenet import StyleNetConfig
+from .model.config import StyleNetConfig
 from .paths import REPO_MODELS
 
 STOCK_MANIFEST = REPO_MODELS / "stock26.json"

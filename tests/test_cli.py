@@ -61,7 +61,9 @@ def test_bench_writes_the_json_schema(tmp_path, clip, capsys):
     assert [(r["width"], r["height"]) for r in result["runs"]] == [(64, 48), (96, 64)]
     for run in result["runs"]:
         assert run["backend"] == "onnxruntime" and run["frames"] == 4 and run["fps"] > 0
-        assert set(run["stages"]) == {"capture", "preprocess", "infer", "postprocess", "output", "total"}
+        assert set(run["stages"]) == {"capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output",
+                                      "total"}
+        assert run["network"] == "stock"
         assert all({"p50_ms", "p95_ms"} == set(v) for v in run["stages"].values())
 
 

@@ -251,15 +251,16 @@ def test_bad_pictures_are_one_line_and_nothing_is_written(tmp_path, capsys):
 
 class _Served:
     def __init__(self, catalog, image):
-        from engine.server import PipelineControl, ServeSettings, StreamServer
-        from engine.sinks.mjpeg import MjpegHub
+        from engine.server import ServeSettings
+        from engine.session import Session, SessionSettings
 
-        self.hub = MjpegHub()
-        self.pipe = Pipeline(StillSource(SourceSettings("image", fps=30), image),
-                             create_backend("onnxruntime", pack=catalog), catalog, [self.hub], StyleSettings("3"))
-        self.server = StreamServer(self.hub, PipelineControl(self.pipe), ServeSettings(port=0)).start()
+        self.session = Session(catalog, SessionSettings(backend="onnxruntime", style=StyleSettings("3"),
+                                                        serve=ServeSettings(port=0)),
+                               source=StillSource(SourceSettings("image", fps=30), image)).open()
+        self.server = self.session.serve()
+        self.pipe = self.session.pipeline
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.pipe.run, kwargs={"stop": self.stop}, daemon=True)
+        self.thread = threading.Thread(target=self.session.run, kwargs={"stop": self.stop}, daemon=True)
         self.thread.start()
 
     def post(self, path, body, length=None):
@@ -278,9 +279,7 @@ class _Served:
     def close(self):
         self.stop.set()
         self.thread.join(5)
-        self.server.close()
-        self.pipe.close()
-        self.hub.close()
+        self.session.close()
 
 
 def test_server_makes_and_selects_a_picture_style(pictures, tmp_path, photos, caplog):

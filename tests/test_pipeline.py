@@ -6,6 +6,7 @@ import pytest
 from engine.backends import create_backend
 from engine.capture import SourceSettings, StillSource, open_source
 from engine.errors import InputError, StyleError
+from engine.events import SourceBack, SourceGone
 from engine.pipeline import STAGES, Pipeline, StyleSettings
 from engine.sinks import ImageSequenceSink, NullSink, VideoFileSink
 
@@ -78,23 +79,25 @@ def test_running_stream_survives_camera_unplug(pack, clip, tmp_path):
     shutil.copy(clip, device)
     cam = CameraSource(SourceSettings("camera", size=(64, 48)), str(device), retry_s=0.05)
     pipe = Pipeline(cam, create_backend("onnxruntime", pack=pack), pack, [], read_timeout=0.3)
-    statuses, frames = [], []
+    events, frames = [], []
 
     def on_frame(result):
         frames.append(result.index)
         if len(frames) == 3:
             device.rename(tmp_path / "away.mp4")  # unplug
 
-    def on_status(text):
-        statuses.append(text)
-        if "not delivering" in text:
+    def on_event(event):
+        events.append(event)
+        if isinstance(event, SourceGone):
             (tmp_path / "away.mp4").rename(device)  # plug back in
 
     stop = threading.Event()
     bound = threading.Timer(20, stop.set)  # should the stream never recover
     bound.start()
-    pipe.run(max_frames=60, stop=stop, on_frame=on_frame, on_status=on_status)
+    pipe.run(max_frames=60, stop=stop, on_frame=on_frame, on_event=on_event)
     bound.cancel()
     pipe.close()
-    assert any("not delivering" in s for s in statuses) and "camera is back" in statuses
+    gone = [e for e in events if isinstance(e, SourceGone)]
+    assert gone and "not delivering" in gone[0].message
+    assert any(isinstance(e, SourceBack) for e in events[events.index(gone[0]):])
     assert len(frames) == 60

@@ -16,17 +16,19 @@ from engine.capture import SourceSettings, StillSource, open_source
 from engine.cli import main
 from engine.errors import InputError
 from engine.pipeline import Pipeline, StyleSettings
-from engine.server import PipelineControl, ServeSettings, StreamServer
+from engine.server import ServeSettings, StreamServer
+from engine.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
 
 
 class Running:
-    """A pipeline on its own thread feeding a hub, plus the HTTP server."""
+    """A live session on its own thread feeding the stream, plus the HTTP server (the session is its control)."""
 
     def __init__(self, pack, source, settings=ServeSettings(port=0), style="3"):
-        self.hub = MjpegHub()
-        self.pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack, [self.hub], StyleSettings(style))
-        self.server = StreamServer(self.hub, PipelineControl(self.pipe), settings).start()
+        self.session = Session(pack, SessionSettings(backend="onnxruntime", style=StyleSettings(style), serve=settings),
+                               source=source).open()
+        self.server = self.session.serve()
+        self.pipe = self.session.pipeline
         self.stop = threading.Event()
         self.frames = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -35,7 +37,7 @@ class Running:
     def _run(self):
         def count(_):
             self.frames += 1
-        self.pipe.run(stop=self.stop, on_frame=count)
+        self.session.run(stop=self.stop, on_frame=count)
 
     def url(self, path=""):
         return self.server.url + path
@@ -43,9 +45,7 @@ class Running:
     def close(self):
         self.stop.set()
         self.thread.join(5)
-        self.server.close()
-        self.pipe.close()
-        self.hub.close()
+        self.session.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.errors import ModelError
-from engine.model import StyleNet, StyleNetConfig
+from engine.model.stylenet import StyleNet, StyleNetConfig
 from engine.model.stock import STOCK_NAMES, convert_stock, load_stock_onnx
 from engine.styles import STOCK_MANIFEST, StylePack
 

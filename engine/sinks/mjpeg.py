@@ -1,9 +1,9 @@
 """The MJPEG hub: the pipeline's frames become shared JPEGs for any number of network clients.
 
 The pipeline only drops the newest frame into a slot (no copy, no wait). An encoder thread turns
-the newest frame into a JPEG once — only while someone is watching — and publishes it with a
-sequence number. Each client waits for a newer number than the one it last sent, so a slow client
-skips frames instead of queueing them: memory stays flat and nobody slows anybody else.
+the newest frame into a JPEG once — only while someone is watching — and publishes it into a second
+slot. Each client waits for a newer JPEG than the one it last sent, so a slow client skips frames
+instead of queueing them: memory stays flat and nobody slows anybody else.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..slot import LatestSlot
 from .base import Sink
 
 log = logging.getLogger(__name__)
@@ -24,22 +25,21 @@ class MjpegHub(Sink):
 
     def __init__(self, quality: int = 85):
         self.quality = quality
-        self._cond = threading.Condition()
-        self._raw: Optional[np.ndarray] = None
-        self._raw_seq = 0
-        self._jpeg: Optional[bytes] = None
-        self._jpeg_seq = 0
+        self._raw: LatestSlot[np.ndarray] = LatestSlot()
+        self._jpeg: LatestSlot[tuple[int, bytes]] = LatestSlot()  # (raw seq it came from, JPEG)
         self._watchers = 0
-        self._stop = threading.Event()
+        self._count_lock = threading.Lock()
         self.encoded = 0
         self._thread = threading.Thread(target=self._encode_loop, name="mjpeg-encoder", daemon=True)
         self._thread.start()
 
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
     # -- pipeline side -------------------------------------------------------------------------
     def write(self, frame: np.ndarray) -> None:
-        with self._cond:
-            self._raw, self._raw_seq = frame, self._raw_seq + 1
-            self._cond.notify_all()
+        self._raw.publish(frame)
 
     # -- encoder thread ------------------------------------------------------------------------
     def _encode(self, frame: np.ndarray) -> bytes:
@@ -49,18 +49,12 @@ class MjpegHub(Sink):
 
     def _encode_loop(self) -> None:
         done = 0
-        while not self._stop.is_set():
-            with self._cond:
-                while not self._stop.is_set() and (self._raw_seq == done or self._watchers == 0):
-                    self._cond.wait(0.5)
-                if self._stop.is_set():
-                    return
-                frame, seq = self._raw, self._raw_seq
-            jpeg = self._encode(frame)
-            with self._cond:
-                self._jpeg, self._jpeg_seq = jpeg, seq
-                self.encoded += 1
-                self._cond.notify_all()
+        while not self.closed:
+            seq, frame = self._raw.wait_newer(done, timeout=0.5)
+            if frame is None or self._watchers == 0:
+                continue  # nobody watching: the next frame will do
+            self._jpeg.publish((seq, self._encode(frame)))
+            self.encoded += 1
             done = seq
 
     # -- client side ---------------------------------------------------------------------------
@@ -69,18 +63,17 @@ class MjpegHub(Sink):
 
     def latest_jpeg(self, timeout: float = 5.0) -> Optional[bytes]:
         """The newest frame as JPEG (encoded on demand when no stream is running)."""
-        with self._cond:
-            if self._jpeg is not None and self._jpeg_seq == self._raw_seq:
-                return self._jpeg
-            if self._raw is None:
-                self._cond.wait_for(lambda: self._raw is not None or self._stop.is_set(), timeout)
-            frame = self._raw
+        raw_seq, frame = self._raw.latest()
+        _, jpeg = self._jpeg.latest()
+        if jpeg is not None and jpeg[0] == raw_seq:
+            return jpeg[1]
+        if frame is None:
+            _, frame = self._raw.wait_newer(0, timeout)
         return None if frame is None else self._encode(frame)
 
     def close(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._raw.close()
+        self._jpeg.close()
         self._thread.join(timeout=2.0)
 
 
@@ -92,21 +85,14 @@ class Watcher:
         self.seq = 0
 
     def __enter__(self) -> "Watcher":
-        with self.hub._cond:
+        with self.hub._count_lock:
             self.hub._watchers += 1
-            self.hub._cond.notify_all()
         return self
 
     def __exit__(self, *exc) -> None:
-        with self.hub._cond:
+        with self.hub._count_lock:
             self.hub._watchers -= 1
 
     def next(self, timeout: float = 5.0) -> Optional[bytes]:
-        hub = self.hub
-        with hub._cond:
-            if not hub._cond.wait_for(lambda: hub._jpeg_seq > self.seq or hub._stop.is_set(), timeout):
-                return None
-            if hub._stop.is_set():
-                return None
-            self.seq = hub._jpeg_seq
-            return hub._jpeg
+        self.seq, item = self.hub._jpeg.wait_newer(self.seq, timeout)
+        return None if item is None else item[1]

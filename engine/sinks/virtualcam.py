@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import SinkError
+from ..slot import LatestSlot
 from .base import Sink
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,7 @@ class VirtualCamSink(Sink):
         self.camera = cam
         self.fmt_name = cam.fmt.name
         self.device = cam.device
-        self._cond = threading.Condition()
-        self._frame: Optional[np.ndarray] = None
-        self._seq = 0
-        self._stop = threading.Event()
+        self._slot: LatestSlot[np.ndarray] = LatestSlot()
         self.frames_sent = 0
         self.frames_converted = 0
         self._thread = threading.Thread(target=self._run, name="virtualcam", daemon=True)
@@ -83,18 +81,13 @@ class VirtualCamSink(Sink):
         log.info("virtual camera %s: %dx%d @ %.0f fps, %s", self.device, width, height, fps, self.fmt_name)
 
     def write(self, frame: np.ndarray) -> None:
-        with self._cond:
-            self._frame, self._seq = frame, self._seq + 1
-            self._cond.notify()
+        self._slot.publish(frame)
 
     def _run(self) -> None:
         sent_seq, native = 0, None
-        with self._cond:  # nothing to send until the first frame exists
-            while self._frame is None and not self._stop.is_set():
-                self._cond.wait(0.1)
-        while not self._stop.is_set():
-            with self._cond:
-                frame, seq = self._frame, self._seq
+        self._slot.wait_newer(0)  # nothing to send until the first frame exists (or the sink closes)
+        while not self._slot.closed:
+            seq, frame = self._slot.latest()
             if seq != sent_seq:
                 if (frame.shape[1], frame.shape[0]) != self.size:
                     frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
@@ -110,8 +103,6 @@ class VirtualCamSink(Sink):
             self.camera.sleep_until_next_frame()
 
     def close(self) -> None:
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._slot.close()
         self._thread.join(timeout=2.0)
         self.camera.close()

@@ -1,0 +1,16 @@
+"""Named defaults, in one place: every module and the CLI take them from here."""
+from __future__ import annotations
+
+FRAME_SIZE = (640, 480)  # live sources, the virtual camera, the synthetic pattern, bench
+FPS = 30.0  # cameras, stills, the synthetic pattern, outputs without a source rate
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8080
+READ_TIMEOUT_S = 2.0  # a live source silent this long is "lost" (CLI)
+LIVE_READ_TIMEOUT_S = 0.25  # the app: notice a lost camera quickly, keep handling requests
+IDLE_WAIT_S = 0.05  # a loop with nothing to do sleeps this long
+VIEW_POLL_MS = 16  # the Qt view polls the latest frame this often
+WARMUP_DELAY_S = 2.0  # a window closed this quickly never starts an (uninterruptible) compile
+
+
+def size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"

@@ -1,0 +1,30 @@
+"""The style network's sizes, without torch: manifests, the catalog and the CLI read it cheaply."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StyleNetConfig:
+    """Sizes of every layer; the stock model is the default."""
+
+    num_styles: int = 26
+    in_channels: int = 3
+    contract: tuple[int, ...] = (32, 32, 32)  # first is the 9×9 conv, the rest stride 2
+    residual_blocks: int = 6
+    expand: tuple[int, ...] = (8, 4)  # each after a ×2 upsample
+    out_channels: int = 3
+    big_kernel: int = 9
+    contract_norm: bool = True  # False: the contract convs carry a bias and no CIN (picture network)
+
+    @property
+    def downsample(self) -> int:
+        """Input sides must be a multiple of this to come out the same size."""
+        return 2 ** (len(self.contract) - 1)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleNetConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
