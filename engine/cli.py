@@ -347,17 +347,15 @@ def cmd_gui(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .backends import AUTO_ORDER, available_backends
+    from .backends import AUTO_ORDER, auto_choice, available_backends
     from .bench import machine_info
 
     for k, v in machine_info().items():
         print(f"{k:>12}: {v}")
-    print("backends:")
-    statuses = available_backends(_pack(args))
-    for name, status in statuses.items():
+    print("backends (checked, none built):")
+    for name, status in available_backends().items():
         print(f"  {name:<18} {status}")
-    best = next((n for n in AUTO_ORDER if statuses.get(n) == "ok"), "none")
-    print(f"auto picks: {best} (order: {', '.join(AUTO_ORDER)})")
+    print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
     return 0
 
 

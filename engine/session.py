@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import defaults
-from .backends import BackendOptions, create_backend
-from .backends.base import COMPILED_CPU
+from .backends import COMPILED_CPU, BackendOptions, create_backend
 from .capture import Source, SourceSettings, open_source
 from .catalog import StyleCatalog
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, SourceBack,

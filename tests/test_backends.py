@@ -53,13 +53,23 @@ def test_unknown_backend_lists_known_ones(pack):
         create_backend("nope", pack=pack)
 
 
-def test_unavailable_backend_says_why(pack, availability):
+def test_unavailable_backend_says_why(pack, availability, monkeypatch):
+    """Each reason names what is missing (a library or the hardware), asking builds nothing, and
+    creating the backend fails with that same reason."""
+    from engine.backends import BACKENDS
+
+    names_missing = {"tensorrt": "TensorRT", "torch-cuda": "GPU", "onnxruntime-cuda": "CUDAExecutionProvider",
+                     "torch-cpu-int8": "int8", "torch-cpu-bf16": "bf16"}
     missing = [n for n, s in availability.items() if s != "ok"]
     if not missing:
         pytest.skip("every backend is available here")
-    with pytest.raises(BackendUnavailable) as err:
-        create_backend(missing[0], pack=pack)
-    assert str(err.value) == availability[missing[0]]
+    for name in missing:
+        assert names_missing[name] in availability[name], (name, availability[name])
+        with pytest.raises(BackendUnavailable, match=names_missing[name]):
+            create_backend(name, pack=pack)
+    for cls in BACKENDS.values():  # checking availability constructs no backend
+        monkeypatch.setattr(cls, "__init__", lambda self, **kw: pytest.fail(f"{type(self).name} was built"))
+    assert available_backends() == availability
 
 
 def test_bad_frames_and_weights_are_rejected(pack):

@@ -121,3 +121,12 @@ def test_picture_network_gets_its_own_tensorrt_engine(picture_pack, pack):
     prof = profile_for(1280, 720, picture_pack.config.downsample)
     keys = {EngineKey("NVIDIA H200", "10.9.0", p.digest, "fp16", prof).filename() for p in (picture_pack, pack)}
     assert len(keys) == 2
+
+
+def test_a_frame_outside_the_tensorrt_profile_is_an_input_error_with_the_range():
+    from engine.errors import InputError
+
+    prof = profile_for(640, 480, 4)
+    prof.check(480, 640)
+    with pytest.raises(InputError, match=r"outside .*64x64 to 640x480"):
+        prof.check(720, 1280)

@@ -1,4 +1,7 @@
-"""Inference backends behind one interface; see base.py."""
-from .base import AUTO_ORDER, Backend, BackendOptions, available_backends, create_backend, known_backends
+"""Inference backends behind one interface (base.py), in one table (registry.py)."""
+from .base import Backend, BackendOptions
+from .registry import (AUTO_ORDER, BACKENDS, COMPILED_CPU, auto_choice, available_backends, create_backend,
+                       known_backends)
 
-__all__ = ["AUTO_ORDER", "Backend", "BackendOptions", "available_backends", "create_backend", "known_backends"]
+__all__ = ["AUTO_ORDER", "BACKENDS", "COMPILED_CPU", "Backend", "BackendOptions", "auto_choice",
+           "available_backends", "create_backend", "known_backends"]

@@ -1,4 +1,4 @@
-"""The backend interface and registry.
+"""The backend interface (the table of backends and ``auto`` live in registry.py).
 
 A backend turns an RGB uint8 frame and a style weight vector into a stylized frame. The style
 vector is an input on every call, so switching or blending styles never rebuilds anything. The
@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from ..errors import BackendUnavailable, InputError
+from ..errors import InputError
 from ..styles import StylePack
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,13 @@ class BackendOptions:
 
 class Backend(ABC):
     name: str = "?"
+    compiled: bool = False  # builds per frame size (seconds to minutes on its first frame of a size)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this backend cannot run here (a missing library or hardware), without building
+        anything; None when it can. The constructor may still fail (e.g. a CUDA library)."""
+        return None
 
     def __init__(self, *, pack: StylePack, options: BackendOptions = BackendOptions()):
         self.pack = pack
@@ -88,73 +95,3 @@ class Backend(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# name → factory; factories raise BackendUnavailable when they cannot run here.
-_REGISTRY: dict[str, Callable[..., Backend]] = {}
-# `auto` tries these in order: fastest first whose fidelity is ≥ 35 dB on every stock style
-# (measured; see docs/performance.md; int8 checks itself per size, see torch_int8.py). Compiled
-# paths pay 10–50 s on their first frame of each size.
-AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-int8", "torch-cpu-bf16", "onnxruntime",
-              "torch-cpu"]
-COMPILED_CPU = {"torch-cpu-bf16", "torch-cpu-compiled", "torch-cpu-int8"}
-# One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
-AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n not in COMPILED_CPU]
-# What runs a network at once while the backend that needs a build per size prepares it.
-QUICK_STAND_IN = {**{n: ("onnxruntime", {}) for n in COMPILED_CPU},
-                  "tensorrt": ("torch-cuda", {"compile": False}), "torch-cuda": ("torch-cuda", {"compile": False})}
-
-
-def register(name: str):
-    def deco(factory):
-        _REGISTRY[name] = factory
-        return factory
-    return deco
-
-
-def known_backends() -> list[str]:
-    _load_all()
-    return list(_REGISTRY)
-
-
-def _load_all() -> None:
-    # Importing registers; heavy libraries are imported inside each backend's constructor.
-    from . import ort, tensorrt, torch_eager, torch_int8  # noqa: F401
-
-
-def create_backend(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions(),
-                   oneshot: bool = False) -> Backend:
-    """Backend by name, or the first in AUTO_ORDER that starts for ``auto``. Given a StyleCatalog
-    (both style networks), one backend of that kind per network (NetworkBackends)."""
-    _load_all()
-    if not isinstance(pack, StylePack):
-        from .networks import NetworkBackends
-
-        return NetworkBackends(name, pack, options, oneshot)
-    if name == "auto":
-        reasons = []
-        for candidate in AUTO_ORDER_ONESHOT if oneshot else AUTO_ORDER:
-            try:
-                backend = _REGISTRY[candidate](pack=pack, options=options)
-                log.info("auto picked backend %s", candidate)
-                return backend
-            except BackendUnavailable as exc:
-                reasons.append(f"{candidate}: {exc}")
-        raise BackendUnavailable("no backend can run here — " + "; ".join(reasons))
-    if name not in _REGISTRY:
-        raise InputError(f"unknown backend {name!r}: choose from auto, {', '.join(_REGISTRY)}")
-    return _REGISTRY[name](pack=pack, options=options)
-
-
-def available_backends(pack: StylePack) -> dict[str, str]:
-    """name → 'ok' or the reason it cannot run; each backend is started and closed once."""
-    _load_all()
-    pack = getattr(pack, "stock", pack)  # a StyleCatalog: ask with its stock network
-    result = {}
-    for name, factory in _REGISTRY.items():
-        try:
-            factory(pack=pack).close()
-            result[name] = "ok"
-        except BackendUnavailable as exc:
-            result[name] = str(exc)
-    return result

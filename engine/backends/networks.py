@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 import numpy as np
 
 from ..catalog import StyleCatalog
-from .base import QUICK_STAND_IN, Backend, BackendOptions
+from .base import Backend, BackendOptions
+from .registry import QUICK_STAND_IN, create_backend
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,6 @@ class NetworkBackends:
 
     def __init__(self, name: str, catalog: StyleCatalog, options: BackendOptions = BackendOptions(),
                  oneshot: bool = False):
-        from .base import create_backend
-
         self.catalog = catalog
         self.options = options
         self._lock = threading.Lock()
@@ -49,10 +49,6 @@ class NetworkBackends:
 
     def _start(self, family: str, shape) -> Backend:
         """The backend for a network first needed now (called with the lock held)."""
-        from dataclasses import replace
-
-        from .base import create_backend
-
         pack = self.catalog.packs[family]
         quick = QUICK_STAND_IN.get(self.name)
         if not (self.options.background_warmup and quick and shape is not None):
@@ -67,8 +63,6 @@ class NetworkBackends:
         return stand_in
 
     def _build(self, family: str, pack, shape) -> None:
-        from .base import create_backend
-
         try:
             backend = create_backend(self.name, pack=pack, options=self.options)
             backend.run(np.zeros(shape, np.uint8), pack.calibration_vectors()[0])  # builds for this size

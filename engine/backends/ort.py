@@ -1,11 +1,13 @@
 """ONNX Runtime backends (CPU, and CUDA when onnxruntime-gpu is installed) on our own export."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from ..errors import BackendUnavailable, ModelError
 from ..frames import from_output, to_input
-from .base import Backend, BackendOptions, register
+from .base import Backend, BackendOptions
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -38,7 +40,6 @@ class OrtBackend(Backend):
         if self.session.get_providers()[0] != provider:
             # onnxruntime silently falls back to CPU when the CUDA libraries fail to load
             raise BackendUnavailable(f"{provider} failed to start (CUDA/cuDNN libraries missing?)")
-        self.name = "onnxruntime" if device == "cpu" else f"onnxruntime-{device}"
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
         return to_input(frame, self.multiple)
@@ -53,11 +54,33 @@ class OrtBackend(Backend):
         self.session = None
 
 
-@register("onnxruntime")
-def _ort_cpu(**kw) -> Backend:
-    return OrtBackend(device="cpu", **kw)
+class OrtCpuBackend(OrtBackend):
+    name = "onnxruntime"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "onnxruntime is not installed (pip install onnxruntime)"
+        return None
+
+    def __init__(self, *, pack, options: BackendOptions = BackendOptions(), model_path=None):
+        super().__init__(pack=pack, options=options, device="cpu", model_path=model_path)
 
 
-@register("onnxruntime-cuda")
-def _ort_cuda(**kw) -> Backend:
-    return OrtBackend(device="cuda", **kw)
+class OrtCudaBackend(OrtBackend):
+    name = "onnxruntime-cuda"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        why = OrtCpuBackend.unavailable_reason()
+        if why:
+            return why
+        import onnxruntime as ort
+
+        if PROVIDERS["cuda"] not in ort.get_available_providers():
+            return (f"{PROVIDERS['cuda']} is not in this onnxruntime build "
+                    f"(has {', '.join(ort.get_available_providers())})")
+        return None
+
+    def __init__(self, *, pack, options: BackendOptions = BackendOptions(), model_path=None):
+        super().__init__(pack=pack, options=options, device="cuda", model_path=model_path)

@@ -7,6 +7,7 @@ changes a 26-float buffer, never the engine. Shapes, keys and paths live in trt_
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -16,8 +17,9 @@ import numpy as np
 from ..errors import BackendUnavailable, ModelError
 from ..frames import pad_amounts
 from ..styles import file_sha256
-from .base import Backend, BackendOptions, register
+from .base import Backend, BackendOptions
 from .torch_frames import TorchFrameIO
+from .torch_eager import gpu_missing
 from .trt_plan import EngineKey, ShapeProfile, engine_path, profile_for, timing_cache_path
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,13 @@ def build_engine(trt, onnx_path: Path, profile: ShapeProfile, fp16: bool, timing
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    compiled = True
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("tensorrt") is None:
+            return "TensorRT is not installed (pip install '.[tensorrt]' on an NVIDIA machine)"
+        return gpu_missing()
 
     def __init__(self, *, pack, options: BackendOptions = BackendOptions(), onnx_path: Path | None = None):
         super().__init__(pack=pack, options=options)
@@ -138,10 +147,7 @@ class TensorRTBackend(Backend):
     def preprocess(self, frame: np.ndarray):
         h, w = frame.shape[:2]
         dh, dw = pad_amounts(h, w, self.multiple)
-        if not self.profile.covers(h + dh, w + dw):
-            raise BackendUnavailable(f"{w}x{h} is outside this TensorRT engine's profile "
-                                     f"({self.profile.min[3]}x{self.profile.min[2]}..{self.profile.max[3]}x"
-                                     f"{self.profile.max[2]}); restart with that size")
+        self.profile.check(h + dh, w + dw)
         return self.io.upload(frame)
 
     def infer(self, x, style_weights: np.ndarray):
@@ -172,8 +178,3 @@ class TensorRTBackend(Backend):
     def _release(self) -> None:
         self.context = self.engine = self.runtime = None
         self._out.clear()
-
-
-@register("tensorrt")
-def _tensorrt(**kw) -> Backend:
-    return TensorRTBackend(**kw)

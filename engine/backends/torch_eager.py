@@ -9,14 +9,18 @@
 from __future__ import annotations
 
 import contextlib
+import glob
+import importlib.util
 import logging
+import platform
+from dataclasses import replace
 
 import numpy as np
 
 from ..cpu_tuning import has_fast_bf16, tune_process
 from ..errors import BackendUnavailable
 from ..frames import check_frame, from_output, to_input
-from .base import Backend, BackendOptions, register
+from .base import Backend, BackendOptions
 from .torch_frames import TorchFrameIO
 
 log = logging.getLogger(__name__)
@@ -79,7 +83,6 @@ class TorchBackend(Backend):
         self._graphs: dict[tuple, tuple] = {}  # (H, W) → (graph, static input, static output)
         self._weights_key: bytes | None = None
         self._weights_t = None
-        self.name = f"torch-{device}"
 
     def describe(self) -> str:
         parts = ["fp16" if self.half else "bf16" if self.bf16 else "fp32"]
@@ -160,29 +163,60 @@ class TorchBackend(Backend):
             self.torch.cuda.empty_cache()
 
 
-@register("torch-cpu")
-def _torch_cpu(**kw) -> Backend:
-    return TorchBackend(device="cpu", **kw)
+def gpu_missing() -> str | None:
+    """Why no NVIDIA GPU is usable by PyTorch here, or None; torch is imported only when a GPU
+    driver is present (so `stylecam doctor` stays quick on machines without one)."""
+    if importlib.util.find_spec("torch") is None:
+        return "PyTorch is not installed"
+    if platform.system() == "Linux" and not glob.glob("/dev/nvidia[0-9]*"):
+        return "no NVIDIA GPU here (no /dev/nvidia*)"
+    import torch
+
+    return None if torch.cuda.is_available() else "no CUDA GPU visible to PyTorch"
 
 
-@register("torch-cpu-compiled")
-def _torch_cpu_compiled(**kw) -> Backend:
-    return _cpu_variant("compiled", BackendOptions(compile=True), **kw)
+class TorchCpuBackend(TorchBackend):
+    """fp32 eager on the CPU: the reference every other path is measured against."""
+
+    name = "torch-cpu"
+    preset: BackendOptions | None = None  # fixed options of a variant (threads are the caller's)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None if importlib.util.find_spec("torch") else "PyTorch is not installed"
+
+    def __init__(self, *, pack, options: BackendOptions = BackendOptions()):
+        if self.preset is not None:
+            options = replace(self.preset, threads=options.threads, background_warmup=options.background_warmup)
+        super().__init__(pack=pack, options=options, device="cpu")
 
 
-@register("torch-cpu-bf16")
-def _torch_cpu_bf16(**kw) -> Backend:
-    return _cpu_variant("bf16", BackendOptions(compile=True, precision="bf16"), **kw)
+class TorchCpuCompiledBackend(TorchCpuBackend):
+    name = "torch-cpu-compiled"
+    compiled = True
+    preset = BackendOptions(compile=True)
 
 
-def _cpu_variant(label: str, preset: BackendOptions, *, pack, options: BackendOptions = BackendOptions()) -> Backend:
-    from dataclasses import replace
+class TorchCpuBf16Backend(TorchCpuBackend):
+    name = "torch-cpu-bf16"
+    compiled = True
+    preset = BackendOptions(compile=True, precision="bf16")
 
-    backend = TorchBackend(pack=pack, options=replace(preset, threads=options.threads), device="cpu")
-    backend.name = f"torch-cpu-{label}"
-    return backend
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return super().unavailable_reason() or (None if has_fast_bf16() else
+                                                "this CPU has no fast bf16 (needs AVX-512 BF16 or AMX)")
 
 
-@register("torch-cuda")
-def _torch_cuda(**kw) -> Backend:
-    return TorchBackend(device="cuda", **kw)
+class TorchCudaBackend(TorchBackend):
+    """fp16 + channels_last + CUDA graphs (+ torch.compile when Triton is there)."""
+
+    name = "torch-cuda"
+    compiled = True
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return gpu_missing()
+
+    def __init__(self, *, pack, options: BackendOptions = BackendOptions()):
+        super().__init__(pack=pack, options=options, device="cuda")

@@ -13,6 +13,7 @@ One model is built per input size, on the first frame of that size (calibrate, c
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 
@@ -21,7 +22,7 @@ import numpy as np
 from ..cpu_tuning import cpu_flags, has_fast_bf16, tune_process
 from ..errors import BackendUnavailable
 from ..frames import check_frame
-from .base import Backend, BackendOptions, register
+from .base import Backend, BackendOptions
 
 log = logging.getLogger(__name__)
 FLOAT_LAYERS = ("contract.1", "contract.2") + tuple(f"res.{b}.{i}" for b in range(3) for i in range(2))
@@ -123,16 +124,22 @@ class TorchInt8Backend(Backend):
     """Frames go in and come out as uint8 tensors: pre/post-processing is inside the graph."""
 
     name = "torch-cpu-int8"
+    compiled = True
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchao") is None:
+            return "int8 needs PyTorch and torchao (pip install torchao)"
+        if not {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags():
+            return "this CPU has no int8 dot-product units (VNNI/AMX)"
+        return None
 
     def __init__(self, *, pack, options: BackendOptions = BackendOptions()):
         super().__init__(pack=pack, options=options)
-        try:
-            import torch
-            import torchao  # noqa: F401
-        except ImportError:
-            raise BackendUnavailable("int8 needs torchao (pip install torchao)") from None
-        if not {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags():
-            raise BackendUnavailable("this CPU has no int8 dot-product units (VNNI/AMX)")
+        why = self.unavailable_reason()
+        if why:
+            raise BackendUnavailable(why)
+        import torch
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True
@@ -169,8 +176,3 @@ class TorchInt8Backend(Backend):
 
     def _release(self) -> None:
         self._models.clear()
-
-
-@register("torch-cpu-int8")
-def _torch_cpu_int8(**kw) -> Backend:
-    return TorchInt8Backend(**kw)

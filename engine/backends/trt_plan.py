@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import InputError
 from ..paths import cache_dir
 
 
@@ -24,6 +25,13 @@ class ShapeProfile:
 
     def covers(self, height: int, width: int) -> bool:
         return self.min[2] <= height <= self.max[2] and self.min[3] <= width <= self.max[3]
+
+    def check(self, height: int, width: int) -> None:
+        """InputError naming the allowed range when a (padded) frame is outside the profile."""
+        if not self.covers(height, width):
+            raise InputError(f"a {width}x{height} frame is outside this TensorRT engine's profile "
+                             f"({self.min[3]}x{self.min[2]} to {self.max[3]}x{self.max[2]}): pick a size in that "
+                             "range, or restart with --size WxH to build an engine for it")
 
 
 def profile_for(width: int, height: int, multiple: int, max_size: tuple[int, int] | None = None,
