@@ -110,6 +110,18 @@ def _junk(path):
     return path
 
 
+# What each case's one line must name: the bad value (or the file) and what was wrong.
+SAYS = {
+    "missing file": ("nope.png", "not found"), "unreadable image": ("x.jpg", "cannot read"),
+    "unreadable video": ("x.mp4", "cannot"), "bad style name": ("picasso", "unknown style"),
+    "bad style id": ("40", "out of range"), "bad blend": ("'a'", "bad weight"), "bad strength": ("2", "strength"),
+    "wrong output kind": ("o.png", "video"), "bad size": ("640by480", "size"), "tiny size": ("8x8", "out of range"),
+    "bad backend": ("quantum", "unknown backend"), "missing camera": ("97", "camera"),
+    "missing source": ("none.mp4", ""), "corrupt model": ("stock26.safetensors", "corrupt"),
+    "bad option": ("many", "invalid int"),
+}
+
+
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     try:
@@ -119,6 +131,8 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err and err.startswith("stylecam")
+    value, what = SAYS[case]
+    assert value in err and what in err, err
 
 
 def test_console_script_reports_without_traceback(tmp_path):

@@ -207,8 +207,8 @@ def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, wind
     pic = tmp_path / "stripes.png"
     cv2.imwrite(str(pic), stripes)
     try:
-        with qtbot.waitSignal(window.worker.thumbnail, timeout=5000, raising=False):
-            pass
+        # the gallery's thumbnails are made first (with the backend in use), then the new style's
+        qtbot.waitUntil(lambda: not window.styles.gallery.item(25).icon().isNull(), timeout=30000)
         trainer = window.add_style(pic, "GUI Stripes", FitSettings(steps=3, crops=2))
         with qtbot.waitSignals([trainer.preview, trainer.finished], order="strict", timeout=60000):
             pass

@@ -48,12 +48,19 @@ def test_scene_cut_resets_without_ghosts(moving, photos):
 def test_pipeline_stabilize_setting(pack):
     src = open_source(SourceSettings("synthetic", size=(160, 120), paced=False))
     pipe = Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], StyleSettings("19", stabilize=True))
-    results = [pipe.step() for _ in range(4)]
-    assert results[-1].stylized.shape == (120, 160, 3)
+    steady = [pipe.step().stylized for _ in range(4)]
     pipe.update(stabilize=False)
-    pipe.step()
+    plain = pipe.step()
     assert pipe.stabilizer._prev_out is None  # off means reset: no stale frame when switched back on
     pipe.close()
+    # the setting changes the output: the stabilized frame is not what the network alone gives
+    raw_pipe = Pipeline(open_source(SourceSettings("synthetic", size=(160, 120), paced=False)),
+                        create_backend("onnxruntime", pack=pack), pack, [], StyleSettings("19"))
+    raw = [raw_pipe.step().stylized for _ in range(5)]
+    raw_pipe.close()
+    assert steady[-1].shape == (120, 160, 3)
+    assert np.abs(steady[-1].astype(int) - raw[3]).mean() > 0.5  # blended with the warped previous frame
+    assert np.array_equal(plain.stylized, raw[4])  # off: exactly the plain output
 
 
 @pytest.mark.parametrize("mode", ["person", "background"])

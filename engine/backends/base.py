@@ -66,6 +66,10 @@ class Backend(ABC):
         h, w = frame.shape[:2]
         return self.postprocess(self.infer(self.preprocess(frame), style_weights), h, w)
 
+    def warm(self, frame: np.ndarray) -> None:
+        """Run once on a frame of this size (a compiled backend builds for it)."""
+        self.run(frame, self.pack.calibration_vectors()[0])
+
     def check_weights(self, style_weights: np.ndarray) -> np.ndarray:
         w = np.asarray(style_weights, dtype=np.float32)
         rows = self.pack.config.num_styles

@@ -111,7 +111,7 @@ class NetworkBackends:
         """Run each network that has styles once on ``frame`` (compiles it for this size)."""
         for family, pack in self.catalog.packs.items():
             if pack.num_styles:
-                self.get(family).run(frame, pack.vector(0))
+                self.get(family).warm(frame)
 
     @property
     def backends(self) -> dict[str, Backend]:

@@ -1,0 +1,167 @@
+"""The live session: one owner of source, backend, pipeline and sinks; typed events; clean stops."""
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import engine.session
+from engine.capture import CameraSource, SourceSettings, StillSource
+from engine.errors import BackendUnavailable, SourceError
+from engine.events import BackendSwitched, Failed, SourceBack, SourceGone, Started
+from engine.pipeline import StyleSettings
+from engine.server import ServeSettings
+from engine.session import Session, SessionSettings
+from engine.sinks.mjpeg import MjpegHub
+
+
+class Events(list):
+    def of(self, kind):
+        return [e for e in self if isinstance(e, kind)]
+
+
+def _running(session, frames):
+    stop = threading.Event()
+    thread = threading.Thread(target=session.run, kwargs={"stop": stop, "on_frame": frames.append}, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def _wait(predicate, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_lost_source_is_an_event_and_frames_resume(pack, clip, tmp_path):
+    import shutil
+
+    device = tmp_path / "video0.mp4"
+    shutil.copy(clip, device)
+    events, frames = Events(), []
+    cam = CameraSource(SourceSettings("camera", size=(64, 48)), str(device), retry_s=0.05)
+    session = Session(pack, SessionSettings(backend="onnxruntime", read_timeout=0.3), source=cam,
+                      on_event=events.append).open()
+    stop, thread = _running(session, frames)
+    try:
+        assert _wait(lambda: len(frames) >= 3)
+        device.rename(tmp_path / "away.mp4")  # unplug
+        assert _wait(lambda: events.of(SourceGone))
+        assert "not delivering" in events.of(SourceGone)[0].message
+        (tmp_path / "away.mp4").rename(device)  # plug back in
+        assert _wait(lambda: events.of(SourceBack))
+        count = len(frames)
+        assert _wait(lambda: len(frames) > count + 3)
+    finally:
+        stop.set()
+        thread.join(10)
+        session.close()
+
+
+def test_backend_swap_mid_stream_keeps_frames_flowing(pack, photos):
+    events, frames = Events(), []
+    source = StillSource(SourceSettings("image", fps=200), photos["chelsea"])
+    session = Session(pack, SessionSettings(backend="onnxruntime", style=StyleSettings("7")), source=source,
+                      on_event=events.append).open()
+    first_backend = session.pipeline.backend
+    stop, thread = _running(session, frames)
+    try:
+        assert _wait(lambda: len(frames) >= 3)
+        session.set_backend("torch-cpu")
+        assert _wait(lambda: session.pipeline.backend.name == "torch-cpu")
+        count = len(frames)
+        assert _wait(lambda: len(frames) >= count + 3)  # still flowing on the new backend
+        assert first_backend.session is None  # the old one was closed
+        assert [e.backend for e in events.of(Started)][-1].startswith("torch-cpu")
+        # the same style on either backend: the same picture (within fp32 rounding)
+        assert np.abs(frames[-1].stylized.astype(int) - frames[0].stylized).max() <= 2
+        session.set_backend("tensorrt")  # cannot run here: reported, the running backend stays
+        assert _wait(lambda: events.of(Failed))
+        assert events.of(Failed)[-1].kind == "backend" and "TensorRT" in events.of(Failed)[-1].message
+        count = len(frames)
+        assert _wait(lambda: len(frames) >= count + 3) and session.pipeline.backend.name == "torch-cpu"
+    finally:
+        stop.set()
+        thread.join(10)
+        session.close()
+
+
+def test_clean_stop_releases_source_and_sinks_when_the_backend_fails(pack, clip, monkeypatch):
+    opened = []
+    real_open = engine.session.open_source
+
+    def recording_open(settings):
+        source = real_open(settings)
+        opened.append(source)
+        return source
+    monkeypatch.setattr(engine.session, "open_source", recording_open)
+    hub = MjpegHub()
+    session = Session(pack, SessionSettings(source=str(clip), backend="tensorrt"), [hub])
+    with pytest.raises(BackendUnavailable, match="TensorRT"):
+        session.open()
+    assert opened and not opened[0].cap.isOpened()  # the file was released
+    assert hub.closed  # and the sink closed
+    session.close()  # closing after a failed open is harmless
+
+
+def test_a_missing_source_fails_before_any_backend(pack):
+    with pytest.raises(SourceError, match="camera 97"):
+        Session(pack, SessionSettings(source="camera:97", backend="onnxruntime")).open()
+
+
+def test_auto_starts_at_once_and_swaps_in_the_compiled_backend(pack, photos):
+    """Live auto: the first frames come from ONNX Runtime; the compiled path warms aside and takes over."""
+    from engine.backends import auto_choice
+
+    best = auto_choice()
+    if best == "onnxruntime":
+        pytest.skip("no compiled CPU path here")
+    events, frames = Events(), []
+    source = StillSource(SourceSettings("image", fps=60), photos["coffee"][:96, :128])
+    session = Session(pack, SessionSettings(backend="auto"), source=source, on_event=events.append).open()
+    assert session.pipeline.backend.name == "onnxruntime"
+    stop, thread = _running(session, frames)
+    try:
+        assert _wait(lambda: events.of(BackendSwitched), timeout=300)
+        assert session.pipeline.backend.name == best
+        count = len(frames)
+        assert _wait(lambda: len(frames) >= count + 3)
+    finally:
+        stop.set()
+        thread.join(10)
+        session.close()
+
+
+def test_serve_stays_quiet_when_clients_disconnect(pack, photos, capfd):
+    """Clients that hang up mid-stream, mid-request or with a reset are normal: no traceback."""
+    source = StillSource(SourceSettings("image", fps=30), photos["coffee"])
+    session = Session(pack, SessionSettings(backend="onnxruntime", serve=ServeSettings(port=0)), source=source).open()
+    server = session.serve()
+    frames = []
+    stop, thread = _running(session, frames)
+    host, port = server.url.split("//")[1].rstrip("/").split(":")
+    try:
+        assert _wait(lambda: len(frames) >= 2)
+        for i in range(24):
+            s = socket.create_connection((host, int(port)), timeout=5)
+            if i % 3 == 0:
+                s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.recv(2000)  # read a bit of the stream, then vanish
+            elif i % 3 == 1:
+                s.sendall(b"GET /frame.jp")  # half a request
+            else:
+                s.sendall(b"GET /frame.jpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not FIN
+            s.close()
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(10)
+        session.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err
