@@ -266,7 +266,8 @@ def cmd_eval(args) -> int:
 
     from .backends import create_backend
     from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
-    from .evaluate import EVAL_SIZE, PerceptualMetrics, WarpError, fit_long
+    from .evaluate import EVAL_SIZE, PerceptualMetrics, WarpError
+    from .frames import fit_long
     from .pipeline import StyleSettings, stylize_frame
 
     pack = _pack(args)

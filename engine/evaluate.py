@@ -11,29 +11,17 @@ from typing import Optional
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .frames import fit_long
+from .training.vgg import CONTENT_LAYER, Vgg16Features, gram
 
 EVAL_SIZE = 384  # long side for the perceptual losses
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two 0..255 images (99 when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return 99.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
-
-
-def fit_long(img: np.ndarray, size: int = EVAL_SIZE) -> np.ndarray:
-    """Resized so the long side is ``size`` (losses are only comparable at one scale)."""
-    h, w = img.shape[:2]
-    s = size / max(h, w)
-    return cv2.resize(img, (max(16, round(w * s)), max(16, round(h * s))), interpolation=cv2.INTER_AREA)
-
-
 class PerceptualMetrics:
     def __init__(self, style_picture: Optional[np.ndarray] = None):
-        import torch
-
-        from .training.vgg import Vgg16Features, gram
-
         self.torch, self.gram = torch, gram
         self.vgg = Vgg16Features()
         self.style_grams = None
@@ -47,10 +35,6 @@ class PerceptualMetrics:
 
     def losses(self, photo: np.ndarray, stylized: np.ndarray) -> dict[str, float]:
         """Content loss (relu3_3 MSE vs the photo) and style loss (Gram MSE vs the style picture)."""
-        import torch.nn.functional as F
-
-        from .training.vgg import CONTENT_LAYER
-
         with self.torch.no_grad():
             fs = self.vgg(self._t(stylized))
             fp = self.vgg(self._t(photo), (CONTENT_LAYER,))

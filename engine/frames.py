@@ -100,3 +100,10 @@ def check_render_scale(scale: float) -> float:
     if not 0.25 <= scale <= 1.0:
         raise InputError(f"--render-scale must be between 0.25 and 1, got {scale}")
     return float(scale)
+
+
+def fit_long(img: np.ndarray, size: int) -> np.ndarray:
+    """Resized so the long side is ``size`` (perceptual losses are only comparable at one scale)."""
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    return cv2.resize(img, (max(16, round(w * s)), max(16, round(h * s))), interpolation=cv2.INTER_AREA)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from engine.capture import fit_cover
-from engine.evaluate import psnr
+from engine.metrics import psnr
 from engine.model.picture import code_vector
 from engine.styles import StylePack
 from engine.user_styles import PICTURE_MANIFEST

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from engine.backends import BackendOptions, create_backend
+from engine.metrics import psnr
 from engine.styles import StylePack
 
 VARIANTS = {
@@ -27,11 +28,6 @@ VARIANTS = {
     "onnxruntime-cuda": ("onnxruntime-cuda", {}),
     "tensorrt fp16": ("tensorrt", {}),
 }
-
-
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b) ** 2)
-    return 99.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def photo(w, h):

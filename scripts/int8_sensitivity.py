@@ -9,7 +9,7 @@ import cv2
 import torch
 
 from engine.backends.torch_int8 import GUARD_STYLES, quantize
-from engine.evaluate import psnr
+from engine.metrics import psnr
 from engine.model.stylenet import FramedStyleNet
 from engine.styles import StylePack
 

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from skimage import data
 
 from engine.backends import create_backend
-from engine.evaluate import psnr
+from engine.metrics import psnr
 from engine.model.picture import TRANSFORM_FILE, code_vector
 from engine.model.predictor import StylePredictor
 from engine.model.stock import package_model

@@ -141,3 +141,19 @@ def test_console_script_reports_without_traceback(tmp_path):
                            str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"stylecam: error: file not found: {tmp_path / 'missing.jpg'}"
+
+
+def test_import_engine_and_help_leave_torch_unimported():
+    """`stylecam --help` answers without loading PyTorch (a fresh interpreter, as a user runs it)."""
+    code = ("import sys, contextlib, io\n"
+            "import engine, engine.cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n"
+            "        engine.cli.main(['--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'torchao', 'PySide6') if m in sys.modules]\n"
+            "print(heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

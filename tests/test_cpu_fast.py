@@ -7,7 +7,7 @@ import pytest
 
 from engine.backends import create_backend
 from engine.backends.base import BackendUnavailable
-from engine.bench import psnr
+from engine.metrics import psnr
 from engine.cli import main
 from engine.frames import guided_upscale
 from engine.pipeline import StyleSettings, stylize_frame

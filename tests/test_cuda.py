@@ -10,14 +10,12 @@ from engine.backends import BackendOptions, create_backend
 from engine.backends.torch_frames import TorchFrameIO
 from engine.backends.trt_plan import EngineKey, engine_path, profile_for, timing_cache_path
 from engine.frames import from_output, to_input
+from engine.metrics import psnr
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
 has_trt = importlib.util.find_spec("tensorrt") is not None
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
 def test_torch_frame_io_matches_numpy_path(photos):

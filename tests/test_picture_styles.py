@@ -15,7 +15,7 @@ from engine.backends.base import BackendUnavailable
 from engine.capture import SourceSettings, StillSource
 from engine.cli import main
 from engine.errors import InputError, StyleError
-from engine.evaluate import psnr
+from engine.metrics import psnr
 from engine.model.picture import code_vector, float_reference_onnx, load_picture_onnx
 from engine.pipeline import Pipeline, StyleSettings
 from engine.styles import StylePack

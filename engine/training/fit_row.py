@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..capture import IMAGE_EXTS, read_image
-from ..evaluate import fit_long
+from ..frames import fit_long
 from ..errors import InputError
 from ..paths import data_dir
 from ..styles import StylePack
