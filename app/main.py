@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from engine.devices import list_cameras
 from engine.frames import parse_size
+from engine.paths import REPO_ASSETS
 from engine.styles import StylePack
 
 from .main_window import MainWindow
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 def run(args, pack: StylePack) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("stylecam")
+    app.setDesktopFileName("stylecam")  # matches assets/stylecam.desktop
+    app.setWindowIcon(QIcon(str(REPO_ASSETS / "icon.png")))
     settings = load_settings()
     if args.size:
         settings.size = "x".join(map(str, parse_size(args.size)))

@@ -1,4 +1,4 @@
-"""The bundled demo clip: a slow pan/zoom over scikit-image's photos, made once and cached.
+"""The bundled demo clip: a slow pan/zoom over the photos in assets/ (scikit-image's), made once and cached.
 
 Built from pictures a package ships (no opaque video in the repo), so `make run` has a moving
 source on machines without a camera.
@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .paths import cache_dir
+from .paths import asset_photo, cache_dir
 
 log = logging.getLogger(__name__)
 PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -36,10 +36,7 @@ def _kenburns(photo: np.ndarray, t: float, size: tuple[int, int]) -> np.ndarray:
 
 def demo_frames(size: tuple[int, int] = DEMO_SIZE, fps: float = 30.0):
     """Yield the demo's RGB frames."""
-    from skimage import data
-
-    photos = [getattr(data, name)() for name in PHOTOS]
-    photos = [p if p.ndim == 3 else cv2.cvtColor(p, cv2.COLOR_GRAY2RGB) for p in photos]
+    photos = [asset_photo(name) for name in PHOTOS]
     n = int(SECONDS_PER_PHOTO * fps)
     for k, photo in enumerate(photos):
         nxt = photos[(k + 1) % len(photos)]

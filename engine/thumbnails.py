@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from .backends.base import Backend
-from .paths import cache_dir
+from .capture import fit_cover
+from .paths import asset_photo, cache_dir
 from .sinks.video import write_image
 from .styles import StylePack
 
@@ -18,12 +19,8 @@ THUMB_SIZE = (112, 84)
 
 
 def reference_photo(size: tuple[int, int] = THUMB_SIZE) -> np.ndarray:
-    """scikit-image's astronaut, cropped to the face and shoulders: shows texture and colour well."""
-    from skimage import data
-
-    from .capture import fit_cover
-
-    photo = data.astronaut()[0:400, 60:460]
+    """The astronaut (assets/photos), cropped to the face and shoulders: shows texture and colour well."""
+    photo = asset_photo("astronaut")[0:400, 60:460]
     return fit_cover(photo, (size[0] * 2, size[1] * 2))
 
 
