@@ -46,15 +46,14 @@ def cmd_stylize(args) -> int:
 
     from .capture import IMAGE_EXTS, read_image
     from .demo import demo_clip
-    from .frames import check_strength
     from .pipeline import StyleSettings
     from .session import Session, SessionSettings
     from .sinks import VideoFileSink, write_image
 
     pack = _pack(args)
-    style = StyleSettings(style=args.style, strength=check_strength(args.strength),
-                          preserve_colors=args.preserve_colors, stabilize=args.stabilize, mask=args.mask)
-    pack.weights(style.style)  # fail on a bad spec before any heavy work
+    style = StyleSettings(style=args.style, strength=args.strength, preserve_colors=args.preserve_colors,
+                          stabilize=args.stabilize, mask=args.mask)
+    style.check(pack)  # before reading any file: a bad spec is the first thing reported
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
     out = Path(args.output)
     is_image = src.suffix.lower() in IMAGE_EXTS
@@ -99,9 +98,7 @@ def cmd_bench(args) -> int:
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
                              progress=not args.quiet, render_scale=check_render_scale(args.render_scale),
                              compare_peer=args.compare_peer, fidelity=args.fidelity, stabilize=args.stabilize)
-    pack = _pack(args)
-    pack.weights(settings.style)
-    result = run_bench(pack, settings)
+    result = run_bench(_pack(args), settings)  # a bad style is reported before any run starts
     print(format_table(result))
     write_json(result, Path(args.json) if args.json else None)
     return 0
@@ -147,7 +144,6 @@ def _live_session(args, pack, sinks, serve=None):
 
     size = parse_size(args.size) if args.size else None
     style = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
-    pack.weights(style.style)
     settings = SessionSettings(source=args.source or "camera", size=size, fps=getattr(args, "fps", None) or FPS,
                                backend=args.backend, style=style, serve=serve or ServeSettings())
     return Session(pack, settings, sinks, on_event=_log_event).open()
@@ -185,13 +181,14 @@ def _run_until_stopped(session, duration: float | None) -> int:
 
 def cmd_vcam(args) -> int:
     from .frames import parse_size
+    from .pipeline import StyleSettings
     from .sinks.virtualcam import VirtualCamSink
 
     if args.fps <= 0 or args.fps > 240:
         raise InputError(f"--fps must be between 0 and 240, got {args.fps}")
     width, height = parse_size(args.size)
     pack = _pack(args)
-    pack.weights(args.style)
+    StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask).check(pack)  # before the device
     sink = VirtualCamSink(width, height, args.fps, device=args.device)
     session = _live_session(args, pack, [sink])
     print(f"streaming to virtual camera {sink.device} ({width}x{height} @ {args.fps:g} fps, "

@@ -42,6 +42,14 @@ class StyleSettings:
     stabilize: bool = False  # anti-flicker: blend the flow-warped previous output where the scene agrees
     mask: str = "none"  # none | person | background: which layer gets the style
 
+    def check(self, pack) -> np.ndarray:
+        """Every field checked against ``pack`` in one place; returns the style's weight vector."""
+        weights = pack.weights(self.style)  # StyleError on a bad spec
+        check_strength(self.strength)
+        check_render_scale(self.render_scale)
+        check_mask(self.mask)
+        return weights
+
 
 def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
     """The frame the network sees: the frame itself, or a smaller copy for --render-scale."""
@@ -115,15 +123,12 @@ class Pipeline:
         self._apply(settings)
 
     # -- settings: latest wins, applied at the next frame ------------------------------------
-    def _apply(self, settings: StyleSettings) -> None:
-        weights = self.pack.weights(settings.style)  # raises StyleError on a bad spec
-        check_strength(settings.strength)
-        check_render_scale(settings.render_scale)
+    def _apply(self, settings: StyleSettings, weights: Optional[np.ndarray] = None) -> None:
+        weights = settings.check(self.pack) if weights is None else weights
         self._ensure_segmenter(settings.mask)
         self.settings, self.weights = settings, weights
 
     def _ensure_segmenter(self, mask: str) -> None:
-        check_mask(mask)
         if mask != "none" and self.segmenter is None:
             from .segment import PersonSegmenter
 
@@ -133,9 +138,7 @@ class Pipeline:
         """Change style/strength/preserve_colors from any thread; validated now, used next frame."""
         with self._lock:
             new = replace(self._pending or self.settings, **changes)
-            (self._pending_pack or self.pack).weights(new.style)
-            check_strength(new.strength)
-            check_render_scale(new.render_scale)
+            new.check(self._pending_pack or self.pack)
             self._ensure_segmenter(new.mask)
             self._pending = new
         return new

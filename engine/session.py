@@ -80,6 +80,7 @@ class Session:
         s = self.settings
         source = backend = None
         try:
+            s.style.check(self.catalog)  # a bad style fails before anything heavy opens
             source = self._given_source or self._open_source(s.source, s.size)
             backend = self._create_backend(s.backend)
             self.pipeline = Pipeline(source, backend, self.catalog, self._initial_sinks, s.style,
