@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +14,7 @@ from engine import defaults
 from engine.backends import available_backends
 from engine.errors import StylecamError
 from engine.frames import parse_size
+from engine.metrics import RateMeter
 from engine.pipeline import StyleSettings
 from engine.sinks import write_image
 from engine.styles import StylePack
@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         self.record_button.setCheckable(True)
         self.full_button = QPushButton("Fullscreen (F11)")
         self.vcam_box = QCheckBox("Virtual camera (Zoom, Meet, OBS)")
-        self.stream_box = QCheckBox("Network stream (MJPEG, http://127.0.0.1:8080)")
+        self.stream_box = QCheckBox(f"Network stream (MJPEG, http://{defaults.SERVE_HOST}:{defaults.SERVE_PORT})")
         self.output_error = QLabel()
         self.output_error.setStyleSheet("color: #e06c75")
         self.output_error.setWordWrap(True)
@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
 
         self._shown_seq = 0
         self._shown_result = None
-        self._paint_times: deque[float] = deque(maxlen=60)
+        self._painted = RateMeter(60)
         self._recording: Optional[Path] = None
         self._timer = QTimer(self)
         self._timer.setInterval(defaults.VIEW_POLL_MS)
@@ -134,12 +134,8 @@ class MainWindow(QMainWindow):
         self._shown_seq, self._shown_result = seq, result
         self.view.message = ""
         self.view.show_frame(result.original, result.stylized)
-        self._paint_times.append(now)
+        self._painted.tick(now)
         self._update_hud(result)
-
-    @staticmethod
-    def _rate(times: deque) -> float:
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
     def _update_hud(self, result) -> None:
         pipe = self.worker.pipeline
@@ -149,7 +145,7 @@ class MainWindow(QMainWindow):
         nets = {("stock",): "", ("picture",): " · picture network"}.get(
             result.networks, " · stock + picture networks (2× cost)")
         self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
-                         f"displayed {self._rate(self._paint_times):.1f} fps · {backend}{nets} · {w}×{h}")
+                         f"displayed {self._painted.rate:.1f} fps · {backend}{nets} · {w}×{h}")
 
     # -- controls -> engine -----------------------------------------------------------------
     def _style_settings(self) -> StyleSettings:

@@ -12,6 +12,7 @@ from typing import Optional
 from tqdm import tqdm
 
 from .backends import create_backend
+from . import defaults
 from .capture import SourceSettings, open_source
 from .metrics import psnr
 from .pipeline import STAGES, StyleSettings, stylize_frame
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BenchSettings:
     source: str = "synthetic"
-    sizes: tuple[tuple[int, int], ...] = ((640, 480),)
+    sizes: tuple[tuple[int, int], ...] = (defaults.FRAME_SIZE,)
     backends: tuple[str, ...] = ("auto",)
     frames: int = 100
     warmup: int = 10

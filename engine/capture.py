@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, SourceError, SourceLost
+from . import defaults
 from .metrics import RateMeter
 from .slot import LatestSlot
 
@@ -32,7 +33,7 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 class SourceSettings:
     spec: str = "demo"  # camera | camera:N | /dev/videoN | synthetic | demo | a file path
     size: Optional[tuple[int, int]] = None  # requested (width, height); None = native
-    fps: float = 30.0  # for cameras, stills and the synthetic pattern
+    fps: float = defaults.FPS  # for cameras, stills and the synthetic pattern
     loop: bool = True  # video files
     paced: bool = True  # deliver files at their own fps (False = as fast as possible)
 
@@ -142,7 +143,7 @@ class SyntheticSource(PacedSource):
 
     def __init__(self, settings: SourceSettings):
         super().__init__(settings)
-        w, h = settings.size or (640, 480)
+        w, h = settings.size or defaults.FRAME_SIZE
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         self._xx, self._yy, self._w, self._h = xx, yy, w, h
         base = np.empty((h, w, 3), np.float32)

@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 
 from .paths import asset_photo, cache_dir
+from . import defaults
 
 log = logging.getLogger(__name__)
 PHOTOS = ("astronaut", "coffee", "chelsea")
-DEMO_SIZE = (640, 480)
+DEMO_SIZE = defaults.FRAME_SIZE
 SECONDS_PER_PHOTO = 3.0
 FADE_FRAMES = 12
 

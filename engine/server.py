@@ -20,6 +20,7 @@ from typing import Callable, Optional, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, StylecamError
+from . import defaults
 from .pictures import MAX_BYTES as MAX_PICTURE
 from .pictures import PictureTooLarge
 from .sinks.mjpeg import MjpegHub
@@ -32,8 +33,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 @dataclass(frozen=True)
 class ServeSettings:
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = defaults.SERVE_HOST
+    port: int = defaults.SERVE_PORT
     token: Optional[str] = None
     client_timeout: float = 5.0  # a client that takes no data for this long is dropped
     send_buffer: int = 256 * 1024  # small socket buffers: a stalled client is noticed quickly

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import SinkError
 from .base import Sink
+from .. import defaults
 
 
 class VideoFileSink(Sink):
@@ -16,7 +17,7 @@ class VideoFileSink(Sink):
 
     name = "video"
 
-    def __init__(self, path: "str | Path", fps: float = 30.0):
+    def __init__(self, path: "str | Path", fps: float = defaults.FPS):
         self.path = Path(path)
         self.fps = fps
         self._writer = None

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import SinkError
+from .. import defaults
 from ..slot import LatestSlot
 from .base import Sink
 
@@ -50,7 +51,7 @@ def _to_native(rgb: np.ndarray, fmt_name: str) -> np.ndarray:
 class VirtualCamSink(Sink):
     name = "virtualcam"
 
-    def __init__(self, width: int, height: int, fps: float = 30.0, device: Optional[str] = None,
+    def __init__(self, width: int, height: int, fps: float = defaults.FPS, device: Optional[str] = None,
                  camera_factory: Optional[Callable[..., object]] = None):
         if width % 2 or height % 2:
             raise SinkError(f"virtual camera size must be even, got {width}x{height}")
