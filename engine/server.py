@@ -226,14 +226,22 @@ def _make_handler(server: StreamServer):
                 return
             self._reply(200, jpeg, "image/jpeg")
 
-        def _set_style(self) -> None:
+        def _body_length(self, limit: int, what: str) -> Optional[int]:
+            """The request's Content-Length, or None after answering 411/413."""
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
                 self._error(411, "Content-Length required")
-                return
-            if length > MAX_BODY:
-                self._error(413, f"body too large (max {MAX_BODY} bytes)")
+                return None
+            if length > limit:
+                log.warning("refused a %d-byte %s from %s (limit %d)", length, what, self.client_address[0], limit)
+                self._error(413, f"{what} too large ({length} bytes; the limit is {limit})")
+                return None
+            return length
+
+        def _set_style(self) -> None:
+            length = self._body_length(MAX_BODY, "style request")
+            if length is None:
                 return
             try:
                 spec = json.loads(self.rfile.read(length) or b"null")["style"]
@@ -252,15 +260,8 @@ def _make_handler(server: StreamServer):
             self._json(200, {"style": spec, "name": label, "message": f"style: {label}"})
 
         def _add_picture(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                self._error(411, "Content-Length required")
-                return
-            if length > MAX_PICTURE:
-                log.warning("refused a %d-byte style picture from %s (limit %d)", length, self.client_address[0],
-                            MAX_PICTURE)
-                self._error(413, f"picture too large ({length >> 20} MiB; the limit is {MAX_PICTURE >> 20} MiB)")
+            length = self._body_length(MAX_PICTURE, "style picture")
+            if length is None:
                 return
             if length <= 0:
                 log.warning("refused an empty style picture from %s", self.client_address[0])

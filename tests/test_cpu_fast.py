@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.backends import create_backend
-from engine.backends.base import BackendUnavailable
+from engine.errors import BackendUnavailable
 from engine.metrics import psnr
 from engine.cli import main
 from engine.frames import guided_upscale

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.backends import create_backend
-from engine.backends.base import BackendUnavailable
+from engine.errors import BackendUnavailable
 from engine.capture import SourceSettings, StillSource
 from engine.cli import main
 from engine.errors import InputError, StyleError

@@ -21,19 +21,23 @@ def centre_square(picture: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(picture[top:top + s, left:left + s], (side, side), interpolation=cv2.INTER_AREA)
 
 
+def cpu_session(path, threads: int = 0, what: str = "model"):
+    """An ONNX Runtime CPU session for a package model; ModelError with the reason if it will not load."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"cannot load the {what} {path}: {str(exc).splitlines()[0]}") from None
+
+
 class StylePredictor:
     def __init__(self, threads: int = 0):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        path = package_model(PREDICT_FILE)
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"cannot load the style predictor {path}: {str(exc).splitlines()[0]}") from None
+        self.session = cpu_session(package_model(PREDICT_FILE), threads, "style predictor")
         self.input = self.session.get_inputs()[0].name
 
     def code(self, picture: np.ndarray) -> np.ndarray:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import ModelError
-from ..model.predictor import StylePredictor
+from ..model.predictor import StylePredictor, cpu_session
 from ..model.stock import package_model
 
 TEACHER_SIZE = 384
@@ -16,20 +15,8 @@ TEACHER_SIZE = 384
 
 class ArbitraryTeacher:
     def __init__(self, threads: int = 0):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
         self.predictor = StylePredictor(threads)
-        try:
-            self.transform = ort.InferenceSession(str(package_model("arbitrary_transform.onnx")), opts,
-                                                  providers=["CPUExecutionProvider"])
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"cannot load the arbitrary-style models: {str(exc).splitlines()[0]}") from None
+        self.transform = cpu_session(package_model("arbitrary_transform.onnx"), threads, "arbitrary-style network")
 
     def style_code(self, picture: np.ndarray) -> np.ndarray:
         """[1,1,1,100] from an RGB uint8 picture (centre square at 256×256)."""
