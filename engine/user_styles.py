@@ -127,7 +127,8 @@ def load_pack(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None = No
     """The stock pack plus the user's fitted rows."""
     pack = StylePack.load(manifest)
     store = store or UserStyleStore()
-    extra = [(StyleInfo(0, s.name, f"your picture {Path(s.source).name} ({_mode(s)} fit)", s.licence), store.rows(s))
+    kind = {"fit": "fitted row", "full": "row trained in full mode"}
+    extra = [(StyleInfo(0, s.name, f"your picture {Path(s.source).name} ({kind[_mode(s)]})", s.licence), store.rows(s))
              for s in store.list() if _mode(s) in FIT_MODES]
     return with_rows(pack, extra)
 
