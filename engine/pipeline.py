@@ -143,18 +143,6 @@ class Pipeline:
             self._pending = new
         return new
 
-    def set_pack(self, pack: StylePack, backend: Backend) -> Backend:
-        """Switch to a pack with more (or fewer) styles and its backend; returns the old backend."""
-        with self._lock:
-            current = self._pending or self.settings
-            self._pending = None
-            old, self.pack, self.backend = self.backend, pack, backend
-            try:
-                self._apply(current)
-            except StyleError:  # the style in use was removed
-                self._apply(replace(current, style="0"))
-        return old
-
     def set_catalog(self, pack) -> None:
         """The same networks with more or fewer styles (a picture style added over the network):
         taken up at the next frame, on the pipeline's thread, so a frame never sees half of it."""
@@ -188,6 +176,10 @@ class Pipeline:
                     self.backend.adopt(self.pack)
                 if self._pending is None:
                     self._pending = self.settings  # the weights vector grows with the catalog
+                try:
+                    self._pending.check(self.pack)
+                except StyleError:  # the style in use was removed
+                    self._pending = replace(self._pending, style="0")
             if self._pending is not None:
                 self._apply(self._pending)
                 self._pending = None

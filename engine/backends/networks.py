@@ -46,6 +46,7 @@ class NetworkBackends:
         self._backends: dict[str, Backend] = {"stock": first}
         self._building: dict[str, threading.Thread] = {}
         self._retired: list[Backend] = []  # stand-ins replaced mid-run, closed on the frame thread
+        self._split = None  # (weights and catalog, their parts): the last style's split
 
     def _start(self, family: str, shape) -> Backend:
         """The backend for a network first needed now (called with the lock held)."""
@@ -122,7 +123,10 @@ class NetworkBackends:
             retired, self._retired = self._retired, []
         for old in retired:  # replaced by a warmed-up backend; nothing runs it any more
             old.close()
-        return [(self.get(p.family, shape), p.vector, p.fraction) for p in self.catalog.parts(np.asarray(weights))]
+        key = (np.asarray(weights, np.float32).tobytes(), id(self.catalog))
+        if self._split is None or self._split[0] != key:  # a new style or catalog: split once, not per frame
+            self._split = (key, self.catalog.parts(np.asarray(weights)))
+        return [(self.get(p.family, shape), p.vector, p.fraction) for p in self._split[1]]
 
     def run(self, frame: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return blend_outputs([(b.run(frame, v), share) for b, v, share in self.parts(weights)])
