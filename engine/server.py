@@ -16,7 +16,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional, Protocol
+from typing import Optional, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, StylecamError

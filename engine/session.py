@@ -20,8 +20,8 @@ from . import defaults
 from .backends import COMPILED_CPU, BackendOptions, create_backend
 from .capture import Source, SourceSettings, open_source
 from .catalog import StyleCatalog
-from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, SourceBack,
-                     SourceGone, Started, StyleChanged, error_kind)
+from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
+                     StyleChanged)
 from .errors import StylecamError
 from .pipeline import FrameResult, Pipeline, StyleSettings
 from .server import ServeSettings, StreamServer, free_picture_name

@@ -1,6 +1,5 @@
 """Picture styles: Magenta's arbitrary-style network inside the engine, any picture a live style at once."""
 import http.client
-import io
 import json
 import struct
 import threading
@@ -14,13 +13,12 @@ from engine.backends import create_backend
 from engine.errors import BackendUnavailable
 from engine.capture import SourceSettings, StillSource
 from engine.cli import main
-from engine.errors import InputError, StyleError
+from engine.errors import StyleError
 from engine.metrics import psnr
-from engine.model.picture import code_vector, float_reference_onnx, load_picture_onnx
+from engine.model.picture import code_vector, float_reference_onnx
 from engine.pipeline import Pipeline, StyleSettings
 from engine.styles import StylePack
-from engine.user_styles import (PICTURE_MANIFEST, UserStyleStore, add_picture_style, load_catalog,
-                                load_picture_pack)
+from engine.user_styles import PICTURE_MANIFEST, UserStyleStore, add_picture_style, load_catalog
 
 
 def _painting(colours, period, angle=1):

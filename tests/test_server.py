@@ -11,12 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.backends import create_backend
 from engine.capture import SourceSettings, StillSource, open_source
 from engine.cli import main
 from engine.errors import InputError
-from engine.pipeline import Pipeline, StyleSettings
-from engine.server import ServeSettings, StreamServer
+from engine.pipeline import StyleSettings
+from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
 
