@@ -31,6 +31,8 @@ def run(args, pack: StylePack) -> int:
         settings.size = "x".join(map(str, parse_size(args.size)))
     if args.backend:
         settings.backend = args.backend
+    if getattr(args, "stabilize", None) is not None:
+        settings.stabilize = args.stabilize
     if args.style:
         apply_style_spec(settings, pack, args.style)
     notice = ""

@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         self.view.side_by_side = settings.side_by_side
         self.sources = SourcePanel(available_backends(pack), settings.source, settings.size, settings.backend)
         self.styles = StylesPanel(pack, settings.style_a, settings.style_b, settings.blend, settings.strength,
-                                  settings.preserve_colors, settings.steady, settings.mask)
+                                  settings.preserve_colors, settings.stabilize, settings.mask)
         self.styles.removeRequested.connect(self.remove_style)
         self.compare = QCheckBox("Side by side: original | stylized")
         self.compare.setChecked(settings.side_by_side)
@@ -361,7 +361,7 @@ class MainWindow(QMainWindow):
             size=self.sources.size.currentText(), backend=self.sources.backend.currentData() or "auto",
             style_a=self.styles.style_a, style_b=self.styles.style_b, blend=self.styles.blend.value(),
             strength=self.styles.strength.value(), preserve_colors=self.styles.keep_colors.isChecked(),
-            steady=self.styles.steady.isChecked(), mask=self.styles.layer.currentData() or "none",
+            stabilize=self.styles.steady.isChecked(), mask=self.styles.layer.currentData() or "none",
             side_by_side=self.compare.isChecked())
 
     def closeEvent(self, event) -> None:

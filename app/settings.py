@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, fields
 
 from PySide6.QtCore import QSettings
 
-from engine.defaults import FRAME_SIZE, size_text
+from engine.defaults import FRAME_SIZE, STABILIZE_LIVE, size_text
 from engine.paths import data_dir
 from engine.styles import StylePack
 
@@ -20,7 +20,7 @@ class GuiSettings:
     blend: int = 0  # 0..100: share of style_b
     strength: int = 100  # 0..100
     preserve_colors: bool = False
-    steady: bool = False  # the stabilizer
+    stabilize: bool = STABILIZE_LIVE  # steady video (a new key: the old "steady" was saved off by default)
     mask: str = "none"  # none | person | background
     side_by_side: bool = False
 

@@ -31,7 +31,7 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 @dataclass(frozen=True)
 class SourceSettings:
-    spec: str = "demo"  # camera | camera:N | /dev/videoN | synthetic | demo | a file path
+    spec: str = "demo"  # camera | camera:N | /dev/videoN | synthetic | demo | footage[:SCENE[:FPS]] | a file
     size: Optional[tuple[int, int]] = None  # requested (width, height); None = native
     fps: float = defaults.FPS  # for cameras, stills and the synthetic pattern
     loop: bool = True  # video files
@@ -325,9 +325,14 @@ def open_source(settings: SourceSettings) -> Source:
         from .demo import demo_clip
 
         return VideoFileSource(settings, demo_clip())
+    if spec == "footage" or spec.startswith("footage:"):
+        from .footage import footage_clip, parse_footage
+
+        return VideoFileSource(settings, footage_clip(parse_footage(spec)))
     path = Path(spec).expanduser()
     if not path.exists():
-        raise SourceError(f"source not found: {spec} (use camera, camera:N, /dev/videoN, synthetic, demo or a file)")
+        raise SourceError(f"source not found: {spec} (use camera, camera:N, /dev/videoN, synthetic, demo, "
+                          "footage[:SCENE[:FPS]] or a file)")
     if path.suffix.lower() in IMAGE_EXTS:
         return StillSource(settings, read_image(path))
     return VideoFileSource(settings, path)

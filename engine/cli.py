@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, size_text
+from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, size_text
 from .errors import InputError, StylecamError
 
 log = logging.getLogger("stylecam")
@@ -101,6 +101,32 @@ def cmd_bench(args) -> int:
     result = run_bench(_pack(args), settings)  # a bad style is reported before any run starts
     print(format_table(result))
     write_json(result, Path(args.json) if args.json else None)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Write the demo clip, or webcam-like footage (--realistic), and say where it is."""
+    from .frames import parse_size
+
+    if not args.realistic:
+        from .demo import demo_clip
+
+        print(demo_clip())
+        return 0
+    from tqdm import tqdm
+
+    from .footage import FootageSettings, footage_name, write_footage
+    from .paths import cache_dir
+
+    settings = FootageSettings(scene=args.scene, size=parse_size(args.size), fps=args.fps, seconds=args.seconds,
+                               seed=args.seed, jpeg_quality=args.quality)
+    settings.check()
+    out = Path(args.out) if args.out else cache_dir() / "footage" / footage_name(settings)
+    if out.suffix.lower() != ".avi":
+        raise InputError(f"--out must end in .avi (Motion-JPEG, as a webcam sends it), got {out.name}")
+    with tqdm(total=round(settings.seconds * settings.fps), unit="frame", disable=args.quiet) as bar:
+        write_footage(out, settings, progress=bar.update)
+    print(out)
     return 0
 
 
@@ -257,29 +283,56 @@ def cmd_style_remove(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import time
-
-    import numpy as np
-
     from .backends import create_backend
     from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
-    from .evaluate import EVAL_SIZE, PerceptualMetrics, WarpError
-    from .frames import fit_long
+    from .evaluate import steadiness
     from .pipeline import StyleSettings, stylize_frame
+    from .stabilize import Stabilizer
 
+    if not args.images and not args.video:
+        raise InputError("eval needs --images (perceptual losses) or --video (steadiness), or both")
     pack = _pack(args)
     weights = pack.weights(args.style)
-    folder = Path(args.images)
-    if not folder.is_dir():
-        raise InputError(f"--images {folder} is not a folder")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    if not paths:
-        raise InputError(f"no pictures in {folder}")
+    paths = []
+    if args.images:
+        folder = Path(args.images)
+        if not folder.is_dir():
+            raise InputError(f"--images {folder} is not a folder")
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        if not paths:
+            raise InputError(f"no pictures in {folder}")
     picture = read_image(Path(args.style_image)) if args.style_image else None
     if args.teacher and picture is None:
         raise InputError("--teacher needs --style-image (the picture the teacher imitates)")
-    metrics = PerceptualMetrics(picture)
     settings = StyleSettings(style=args.style)
+    result = {"style": args.style, "name": pack.describe(args.style)}
+    with create_backend(args.backend, pack=pack, oneshot=True) as backend:
+        if paths:
+            result.update(_perceptual(args, backend, pack, weights, paths, picture, settings))
+        if args.video:
+            with open_source(SourceSettings(spec=args.video, paced=False, loop=False)) as src:
+                frames = (f.image for f in iter(src.read, None))
+                frames = (f for f, _ in zip(frames, range(args.video_frames)))
+                # plain and steadied (warp error, static-region noise, ghosting): see engine/evaluate.py
+                result.update(steadiness(lambda f: stylize_frame(backend, f, weights, settings), frames,
+                                         Stabilizer()))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
+    """Content/style losses on each photo (and the teacher's, with --teacher), and their means."""
+    import numpy as np
+
+    from .capture import read_image
+    from .evaluate import EVAL_SIZE, PerceptualMetrics
+    from .frames import fit_long
+    from .pipeline import stylize_frame
+
+    metrics = PerceptualMetrics(picture)
     teacher = code = None
     if args.teacher:
         from .training.teacher import ArbitraryTeacher
@@ -287,39 +340,15 @@ def cmd_eval(args) -> int:
         teacher = ArbitraryTeacher()
         code = teacher.style_code(picture)
     rows = []
-    with create_backend(args.backend, pack=pack, oneshot=True) as backend:
-        for path in paths:
-            photo = fit_long(read_image(path), EVAL_SIZE)
-            row = {"image": path.name, **metrics.losses(photo, stylize_frame(backend, photo, weights, settings))}
-            if teacher is not None:
-                t = metrics.losses(photo, teacher.preview(photo, code))
-                row.update({f"teacher_{k}": v for k, v in t.items()})
-            rows.append(row)
-        result = {"style": args.style, "name": pack.describe(args.style), "images": rows}
-        keys = [k for k in rows[0] if k != "image"]
-        result["mean"] = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-        if args.video:
-            from .stabilize import Stabilizer
-
-            warp, steady, stabilizer, times = WarpError(), WarpError(), Stabilizer(), []
-            with open_source(SourceSettings(spec=args.video, paced=False, loop=False)) as src:
-                for _ in range(args.video_frames):
-                    frame = src.read()
-                    if frame is None:
-                        break
-                    out = stylize_frame(backend, frame.image, weights, settings)
-                    warp.add(frame.image, out)
-                    t = time.perf_counter()
-                    steadied = stabilizer(frame.image, out)
-                    times.append(time.perf_counter() - t)
-                    steady.add(frame.image, steadied)
-            result.update(warp_error=warp.value, warp_pairs=warp.pairs, warp_error_stabilized=steady.value,
-                          stabilize_ms_p50=1000 * float(np.percentile(times, 50)) if times else None)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    return 0
+    for path in paths:
+        photo = fit_long(read_image(path), EVAL_SIZE)
+        row = {"image": path.name, **metrics.losses(photo, stylize_frame(backend, photo, weights, settings))}
+        if teacher is not None:
+            t = metrics.losses(photo, teacher.preview(photo, code))
+            row.update({f"teacher_{k}": v for k, v in t.items()})
+        rows.append(row)
+    keys = [k for k in rows[0] if k != "image"]
+    return {"images": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 
 def cmd_gui(args) -> int:
@@ -375,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="auto")
     s.add_argument("--strength", type=float, default=1.0, help="0..1 mix with the original")
     s.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
-    s.add_argument("--stabilize", action="store_true", help="videos: reduce flicker between frames")
+    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=False,
+                   help="videos: reduce flicker between frames (default: off for files)")
     s.add_argument("--mask", choices=["none", "person", "background"], default="none",
                    help="style only the person or only the background")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -398,6 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PSNR of each path against the fp32 full-size output, every style (min counts)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("demo", help="write the demo clip, or webcam-like test footage (--realistic); prints its path")
+    s.add_argument("--realistic", action="store_true",
+                   help="a static room, a person moving in front, sensor noise, exposure changes, Motion-JPEG")
+    s.add_argument("--scene", default="person", help="person, cat or rocket (which photos)")
+    s.add_argument("--fps", type=float, default=30.0)
+    s.add_argument("--seconds", type=float, default=4.0)
+    s.add_argument("--size", default=size_text(FRAME_SIZE))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quality", type=int, default=70, help="JPEG quality of each frame (webcams: 60-85)")
+    s.add_argument("--out", help="where to write it (.avi; default: the cache, where footage:SCENE:FPS finds it)")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("export", help="export the network")
     esub = s.add_subparsers(dest="format", required=True, parser_class=_Parser)
@@ -424,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--style", default="0", help="id, name or blend")
         s.add_argument("--backend", default="auto")
         s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-        s.add_argument("--stabilize", action="store_true", help="reduce flicker between frames")
+        s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE,
+                       help="steady video: less flicker and sensor-noise shimmer (default: on)")
         s.add_argument("--mask", choices=["none", "person", "background"], default="none",
                        help="style only the person or only the background")
 
@@ -467,10 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="content/style losses of a style on photos, warp error on a video (JSON)")
     s.add_argument("--style", required=True)
-    s.add_argument("--images", required=True, help="folder of photos")
+    s.add_argument("--images", help="folder of photos (content/style losses)")
     s.add_argument("--style-image", help="the style picture (enables the style loss)")
     s.add_argument("--teacher", action="store_true", help="also score the arbitrary-style teacher on it")
-    s.add_argument("--video", help="a video for the temporal warp error")
+    s.add_argument("--video", help="a video (or demo, or a realistic footage spec) for steadiness: warp error, "
+                                   "static-region noise and ghosting, plain and with the stabilizer")
     s.add_argument("--video-frames", type=int, default=60)
     s.add_argument("--backend", default="auto")
     s.add_argument("--json", help="also write the JSON here")
@@ -483,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", help="backend name (default: remembered, else auto)")
     s.add_argument("--screenshot", help="save a PNG of the window, then quit (see --quit-after)")
     s.add_argument("--quit-after", type=float, help="seconds before the screenshot/quit")
+    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction,
+                   help="steady video on or off (default: as last time, on at first)")
     s.set_defaults(func=cmd_gui)
 
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")

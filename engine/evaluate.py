@@ -6,7 +6,7 @@ stylized frame t−1 warped to t, mean absolute difference over pixels that are 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import cv2
@@ -85,3 +85,117 @@ class WarpError:
     @property
     def value(self) -> float:
         return self.total / self.pairs if self.pairs else float("nan")
+
+
+def _smooth_gray(frame: np.ndarray) -> np.ndarray:
+    """Grey, blurred enough that sensor noise does not count as change (σ 3 px)."""
+    return cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 3.0)
+
+
+STATIC_LEVELS = 6.0  # a blurred source pixel that moves less than this (0..255) counts as static
+MOVED_LEVELS = 25.0  # ... and one that changes more than this in a frame has had something move over it
+
+
+@dataclass
+class StaticNoise:
+    """Temporal noise where the source is static: the output's std over time (0..1) in windows of
+    ``window`` frames, after taking out each pixel's linear trend over the window (a slow exposure
+    drift is a change, not noise), over the pixels whose blurred source stayed within STATIC_LEVELS
+    of the window's first frame, away from anything that moved (eroded). Shimmer on walls and skin;
+    lower is steadier. Windows with an exposure step or a cut simply have few static pixels."""
+
+    window: int = 8
+    total: float = 0.0
+    pixels: int = 0
+    _src: list = field(default_factory=list)
+    _out: list = field(default_factory=list)
+
+    def add(self, source: np.ndarray, output: np.ndarray) -> None:
+        self._src.append(_smooth_gray(source))
+        self._out.append(output)
+        if len(self._src) == self.window:
+            ref = self._src[0]
+            static = np.ones(ref.shape, np.uint8)
+            for s in self._src[1:]:
+                static &= (np.abs(s - ref) < STATIC_LEVELS).astype(np.uint8)
+            static = cv2.erode(static, np.ones((9, 9), np.uint8)).astype(bool)
+            if static.any():
+                x = np.stack([o[static] for o in self._out]).astype(np.float32)  # T × N × 3
+                t = np.arange(self.window, dtype=np.float32) - (self.window - 1) / 2
+                x -= x.mean(axis=0)
+                x -= t[:, None, None] * (np.tensordot(t, x, axes=1) / float(t @ t))[None]
+                std = np.sqrt((x ** 2).mean(axis=0)).mean(axis=1) / 255.0
+                self.total += float(std.sum())
+                self.pixels += int(static.sum())
+            self._src.clear()
+            self._out.clear()
+
+    @property
+    def value(self) -> float:
+        return self.total / self.pixels if self.pixels else float("nan")
+
+
+@dataclass
+class Ghosting:
+    """Trails behind moving objects: in the region something moved over ``after`` frames ago and that has
+    been static since, how far the steadied output is from the plain one (error), against how much the
+    plain output itself changes there from one frame to the next (its flicker, the reference).
+    ``value`` = error / reference: about 0.7 means no trail at all (steady ≈ the plain output's mean),
+    above 1.5 a visible ghost."""
+
+    after: int = 3
+    error: float = 0.0
+    reference: float = 0.0
+    frames: int = 0
+    _src: list = field(default_factory=list)
+    _prev_plain: Optional[np.ndarray] = None
+
+    def add(self, source: np.ndarray, plain: np.ndarray, steady: np.ndarray) -> None:
+        self._src.append(_smooth_gray(source))
+        self._src = self._src[-(self.after + 2):]
+        if len(self._src) == self.after + 2 and self._prev_plain is not None:
+            before, moved, *since = self._src  # t−after−1, t−after, …, t
+            region = np.abs(moved - before) > MOVED_LEVELS
+            for s in since:
+                region &= np.abs(s - moved) < STATIC_LEVELS
+            if region.mean() > 0.002:
+                p, q = plain.astype(np.float32), steady.astype(np.float32)
+                self.error += float(np.abs(q - p).mean(axis=2)[region].mean()) / 255.0
+                self.reference += float(np.abs(p - self._prev_plain).mean(axis=2)[region].mean()) / 255.0
+                self.frames += 1
+        self._prev_plain = plain.astype(np.float32)
+
+    @property
+    def value(self) -> float:
+        return self.error / self.reference if self.reference > 0 else float("nan")
+
+
+def steadiness(run, frames, stabilizer) -> dict[str, float]:
+    """Warp error, static-region noise and ghosting of a video, plain and steadied.
+
+    ``run(frame) → stylized`` is the network path; the steadied path runs it on the stabilizer's
+    denoised input, as the pipeline does. Also the stabilizer's own time per frame (p50, ms)."""
+    import time
+
+    warp, warp_s = WarpError(), WarpError()
+    noise, noise_s = StaticNoise(), StaticNoise()
+    ghost, times = Ghosting(), []
+    for frame in frames:
+        plain = run(frame)
+        t0 = time.perf_counter()
+        steady_in = stabilizer.prepare(frame)
+        t1 = time.perf_counter()
+        styled = plain if steady_in is frame else run(steady_in)
+        t2 = time.perf_counter()
+        steady = stabilizer(frame, styled)
+        times.append((t1 - t0) + (time.perf_counter() - t2))
+        warp.add(frame, plain)
+        warp_s.add(frame, steady)
+        noise.add(frame, plain)
+        noise_s.add(frame, steady)
+        ghost.add(frame, plain, steady)
+    result = {"warp_error": warp.value, "warp_error_stabilized": warp_s.value,
+            "static_noise": noise.value, "static_noise_stabilized": noise_s.value,
+            "ghosting": ghost.value, "ghosting_frames": ghost.frames, "frames": warp.pairs + 1,
+            "stabilize_ms_p50": 1000 * float(np.percentile(times, 50)) if times else float("nan")}
+    return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in result.items()}  # JSON has no NaN

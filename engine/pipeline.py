@@ -39,7 +39,7 @@ class StyleSettings:
     strength: float = 1.0
     preserve_colors: bool = False
     render_scale: float = 1.0  # < 1: run the network smaller, upscale edge-aware (lower quality, faster)
-    stabilize: bool = False  # anti-flicker: blend the flow-warped previous output where the scene agrees
+    stabilize: bool = False  # anti-flicker (engine/stabilize.py); live sources turn it on (defaults.STABILIZE_LIVE)
     mask: str = "none"  # none | person | background: which layer gets the style
 
     def check(self, pack) -> np.ndarray:
@@ -189,7 +189,13 @@ class Pipeline:
         if frame is None:
             return None
         t1 = time.perf_counter()
-        small = scaled_input(frame.image, settings.render_scale)
+        image = frame.image
+        if settings.stabilize:
+            image = self.stabilizer.prepare(image)  # flow and confidence (and denoising, if set) up front
+        else:
+            self.stabilizer.reset()  # switching it on later starts from a clean frame
+        t2 = time.perf_counter()
+        small = scaled_input(image, settings.render_scale)
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
         outputs, networks = [], []
         for backend, vector, share in self.backend.parts(weights, small.shape):  # two when a mix spans both networks
@@ -205,12 +211,10 @@ class Pipeline:
             times["infer"] += tc - tb
             times["postprocess"] += td - tc
         t3 = time.perf_counter()
-        out = finish(blend_outputs(outputs), frame.image, settings)
+        out = finish(blend_outputs(outputs), image, settings)
         t4 = time.perf_counter()
         if settings.stabilize:
             out = self.stabilizer(frame.image, out)
-        else:
-            self.stabilizer.reset()  # switching it on later starts from a clean frame
         t5 = time.perf_counter()
         if settings.mask != "none":
             out = composite(out, frame.image, self.segmenter.mask(frame.image), settings.mask)
@@ -219,7 +223,7 @@ class Pipeline:
             sink.write(out)
         t7 = time.perf_counter()
         times["postprocess"] += t4 - t3
-        times.update(capture=t1 - t0, stabilize=t5 - t4, mask=t6 - t5, output=t7 - t6, total=t7 - t0)
+        times.update(capture=t1 - t0, stabilize=(t2 - t1) + (t5 - t4), mask=t6 - t5, output=t7 - t6, total=t7 - t0)
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._rate.tick(t7)

@@ -1,13 +1,25 @@
-"""Anti-flicker: blend the previous stylized frame, moved along the optical flow, into the new one.
+"""Anti-flicker for live video: steady the network's input, then its output, along the optical flow.
 
-Feed-forward style networks flicker on video: each frame's textures are re-invented. Where the scene
-is consistent (the previous source frame, warped by the flow, matches the current one) we keep
-``strength`` (0.85) of the warped previous output; where it is not (new content, occlusions, fast motion)
-the new frame shows through, so nothing ghosts. A scene cut (the whole frame changes) resets it.
-Flow: OpenCV's DIS at half resolution (ultrafast preset); ~1.9 ms in all at 640×480 on 2 cores.
+Feed-forward style networks flicker on video: each frame's textures are re-invented, and a webcam's
+sensor noise and MJPEG blocks are amplified into shimmer on walls and skin. Two recursive filters,
+both guided by one optical flow (OpenCV DIS at half resolution) and one confidence map:
+
+1. ``prepare`` (before the network): the previous *denoised input*, moved along the flow, is blended
+   into the new frame where it agrees with it — a motion-compensated temporal denoiser, so the network
+   sees the same wall every frame instead of fresh noise.
+2. ``__call__`` (after it): the previous *stylized output*, moved along the flow, is blended in the same
+   way, so the textures the network re-invents stay put.
+
+Confidence: the new frame minus the warped previous one, box-averaged (noise averages out, a structure
+that moved does not) and with the global brightness change taken out (exposure drift is not motion),
+against the noise floor measured on this very frame pair. Where the source changed (an object
+arrived or left, an occlusion, flow that failed), the confidence drops to 0 and the new frame shows
+through at once — so nothing trails. A scene cut or an exposure step (auto-exposure re-metering)
+resets both histories.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import cv2
@@ -16,26 +28,37 @@ import numpy as np
 CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that counts as a new scene
 
 
+@dataclass(frozen=True)
+class StabilizerSettings:
+    strength: float = 0.85  # share of the warped previous output kept where the flow is trusted
+    still_strength: float = 0.93  # ... and where nothing moves (sub-pixel flow): shimmer there is pure noise
+    denoise: float = 0.8  # share of the warped previous input kept there (0 = no input denoising)
+    tolerance: float = 4.0  # levels of box-averaged difference, above the noise floor, that halve the trust
+    exposure_step: float = 4.0  # median brightness change (levels) in one frame that counts as re-metering
+    window: int = 5  # box filter (half-resolution pixels) that averages noise out of the difference
+
+
 class Stabilizer:
-    def __init__(self, strength: float = 0.85, sigma: float = 16.0):
-        self.strength = strength
-        self.sigma = sigma
+    def __init__(self, settings: StabilizerSettings = StabilizerSettings()):
+        self.settings = settings
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._dis.setVariationalRefinementIterations(0)
+        self._dis.setVariationalRefinementIterations(0)  # patch flow is enough for blending; saves ~0.1 ms
         self._grids: dict[tuple[int, int], np.ndarray] = {}  # pixel-coordinate grids, kept across resets
-        self.cuts = 0  # patch flow is enough for blending; saves ~0.1 ms
-        # From 640×480 up, nearest-neighbour warping: 0.4 ms cheaper than bilinear there, and it does not
-        # soften the texture cumulatively the way re-warping the blended frame bilinearly does. Smaller
-        # frames (cheap anyway) keep bilinear: there a pixel is coarse next to the strokes (measured:
-        # −35% warp error with nearest at 320×240 vs −59% at 640×480).
+        self.cuts = 0
+        self.exposure_resets = 0
+        # From 640×480 up, nearest-neighbour warping: cheaper than bilinear there, and it does not soften
+        # the texture cumulatively the way re-warping the blended frame bilinearly does. Smaller frames
+        # keep bilinear: there a pixel is coarse next to the strokes.
         self.nearest_from = 640 * 480
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous frame (cheap: the pipeline calls it every frame while stabilizing is off)."""
-        self._prev_gray: Optional[np.ndarray] = None
+        self._prev_gray: Optional[np.ndarray] = None  # half-resolution grey of the previous denoised input
+        self._prev_in: Optional[np.ndarray] = None  # the previous denoised input (full resolution)
         self._prev_out: Optional[np.ndarray] = None
         self._prev_thumb: Optional[np.ndarray] = None
+        self._step: Optional[tuple] = None  # (source, denoised, full map, half-res confidence) of this frame
 
     def _grid(self, h: int, w: int) -> np.ndarray:
         """H×W×2 pixel coordinates (x, y), the base of every remap map."""
@@ -44,28 +67,81 @@ class Stabilizer:
             self._grids[(h, w)] = np.dstack([gx, gy])
         return self._grids[(h, w)]
 
-    def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-        h, w = source.shape[:2]
-        gray = cv2.cvtColor(cv2.resize(source, (w // 2, h // 2), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
-        thumb = cv2.resize(gray, (80, 60), interpolation=cv2.INTER_AREA).astype(np.int16)
-        fresh = self._prev_gray is None or self._prev_out is None or self._prev_out.shape != stylized.shape
-        if not fresh and np.abs(thumb - self._prev_thumb).mean() > CUT_THRESHOLD:
+    def _half_gray(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]  # grey first: a third of the pixels to average
+        return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+    def _new_scene(self, thumb: np.ndarray) -> bool:
+        """A cut (everything changed) or an exposure step (everything brighter or darker at once)."""
+        if self._prev_thumb is None:
+            return True
+        delta = thumb - self._prev_thumb
+        if np.abs(delta).mean() > CUT_THRESHOLD:
             self.cuts += 1
-            fresh = True
+            return True
+        if abs(float(np.median(delta))) > self.settings.exposure_step:
+            self.exposure_resets += 1
+            return True
+        return False
+
+    def prepare(self, source: np.ndarray) -> np.ndarray:
+        """The network's input for ``source``: motion-compensated temporal denoising of it.
+
+        Also measures the flow and confidence that ``__call__`` then reuses for the output."""
+        s = self.settings
+        h, w = source.shape[:2]
+        gray = self._half_gray(source)
+        thumb = cv2.resize(gray, (80, 60), interpolation=cv2.INTER_AREA).astype(np.float32)
+        fresh = (self._prev_gray is None or self._prev_in is None or self._prev_in.shape != source.shape
+                 or self._new_scene(thumb))
+        self._prev_thumb = thumb
+        if fresh:
+            self._prev_out = None
+            self._step = (source, source, None, None, None)
+            self._prev_in, self._prev_gray = source, gray
+            return source
+        flow = self._dis.calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
+        half_map = cv2.add(self._grid(*gray.shape), flow)
+        warped_gray = cv2.remap(self._prev_gray, half_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        diff = cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F)
+        diff -= float(np.median(diff[::4, ::4]))  # exposure drift is not motion
+        local = np.abs(cv2.blur(diff, (s.window, s.window)))
+        floor = float(np.median(local[::4, ::4]))  # this frame pair's noise after averaging
+        conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
+        still = cv2.magnitude(flow[..., 0], flow[..., 1]) < 0.25  # half-resolution pixels
+        # Full-resolution map straight from the half-resolution one: bilinear resizing of 2·m + 0.5 is
+        # exactly the full-res grid plus the interpolated flow (pixel centres line up).
+        full_map = cv2.resize(half_map * 2.0 + 0.5, (w, h), interpolation=cv2.INTER_LINEAR)
+        denoised = source
+        if s.denoise > 0:
+            denoised = self._blend(self._prev_in, source, full_map, conf, s.denoise)
+            self._prev_gray = self._half_gray(denoised)
+        else:
+            self._prev_gray = gray
+        self._prev_in = denoised
+        self._step = (source, denoised, full_map, conf, still)
+        return denoised
+
+    def _blend(self, previous: np.ndarray, current: np.ndarray, full_map: np.ndarray, conf: np.ndarray,
+               share) -> np.ndarray:
+        """``previous`` moved along the flow, blended into ``current`` by ``share`` × the confidence."""
+        h, w = current.shape[:2]
+        interp = cv2.INTER_NEAREST if w * h >= self.nearest_from else cv2.INTER_LINEAR
+        warped = cv2.remap(previous, full_map, None, interp, borderMode=cv2.BORDER_REPLICATE)
+        weight = (conf * share).astype(np.float32)  # at half resolution: 4× cheaper than at full
+        return cv2.blendLinear(warped, current, cv2.resize(weight, (w, h)), cv2.resize(1.0 - weight, (w, h)))
+
+    def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        """The output for this frame: ``stylized`` steadied with the previous output.
+
+        ``source`` is the camera frame given to ``prepare`` (called here if it was not)."""
+        if self._step is None or self._step[0] is not source:
+            self.prepare(source)
+        _, _, full_map, conf, still = self._step
+        self._step = None
         out = stylized
-        if not fresh:
-            flow = self._dis.calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
-            half_map = cv2.add(self._grid(*gray.shape), flow)
-            warped_gray = cv2.remap(self._prev_gray, half_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            # Full-resolution map straight from the half-resolution one: bilinear resizing of 2·m + 0.5 is
-            # exactly the full-res grid plus the interpolated flow (pixel centres line up).
-            full_map = cv2.resize(half_map * 2.0 + 0.5, (w, h),
-                                  interpolation=cv2.INTER_LINEAR)
-            interp = cv2.INTER_NEAREST if w * h >= self.nearest_from else cv2.INTER_LINEAR
-            warped_out = cv2.remap(self._prev_out, full_map, None, interp, borderMode=cv2.BORDER_REPLICATE)
-            # trust the warp where the source itself matches: weight = strength · exp(−|Δ|/σ)
-            err = cv2.absdiff(warped_gray, gray).astype(np.float32)
-            weight = cv2.exp(err * (-1.0 / self.sigma)) * self.strength
-            out = cv2.blendLinear(warped_out, stylized, cv2.resize(weight, (w, h)), cv2.resize(1.0 - weight, (w, h)))
-        self._prev_gray, self._prev_out, self._prev_thumb = gray, out, thumb
+        if full_map is not None and self._prev_out is not None and self._prev_out.shape == stylized.shape:
+            s = self.settings
+            out = self._blend(self._prev_out, stylized, full_map, conf, np.where(still, s.still_strength, s.strength))
+        self._prev_out = out
         return out
