@@ -48,6 +48,10 @@ class MainWindow(QMainWindow):
         self.styles.removeRequested.connect(self.remove_style)
         self.compare = QCheckBox("Side by side: original | stylized")
         self.compare.setChecked(settings.side_by_side)
+        self.full_quality = QCheckBox("Full quality (never lower the render scale)")
+        self.full_quality.setToolTip(f"Off: the picture is rendered smaller when needed to hold "
+                                     f"{defaults.TARGET_FPS_LIVE:g} FPS, and back at full size when there is headroom")
+        self.full_quality.setChecked(settings.full_quality)
         self.snap_button = QPushButton("Snapshot (PNG)")
         self.record_button = QPushButton("Record MP4")
         self.record_button.setCheckable(True)
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
         side.addWidget(self.sources)
         side.addWidget(self.styles, 1)
         side.addWidget(self.compare)
+        side.addWidget(self.full_quality)
         side.addWidget(self.vcam_box)
         side.addWidget(self.stream_box)
         side.addWidget(self.output_error)
@@ -83,6 +88,7 @@ class MainWindow(QMainWindow):
 
         self.worker = EngineWorker(pack, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
                                    self._style_settings())
+        self.worker.set_full_quality(settings.full_quality)
         self.worker.status.connect(self._on_status)
         self.worker.sourceGone.connect(self._on_source_gone)
         self.worker.sourceBack.connect(self._on_source_back)
@@ -102,6 +108,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.trainer: Optional[StyleTrainer] = None
         self.compare.toggled.connect(self._toggle_compare)
+        self.full_quality.toggled.connect(self.worker.set_full_quality)
         self.snap_button.clicked.connect(lambda: self.snapshot())
         self.record_button.toggled.connect(self._toggle_record)
         self.full_button.clicked.connect(self.toggle_fullscreen)
@@ -144,8 +151,10 @@ class MainWindow(QMainWindow):
         source_fps = pipe.source.fps if pipe else 0.0
         nets = {("stock",): "", ("picture",): " · picture network"}.get(
             result.networks, " · stock + picture networks (2× cost)")
+        render = f" · {result.governor}" if result.governor else (
+            f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
         self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
-                         f"displayed {self._painted.rate:.1f} fps · {backend}{nets} · {w}×{h}")
+                         f"displayed {self._painted.rate:.1f} fps · {backend}{nets} · {w}×{h}{render}")
 
     # -- controls -> engine -----------------------------------------------------------------
     def _style_settings(self) -> StyleSettings:
@@ -362,7 +371,7 @@ class MainWindow(QMainWindow):
             style_a=self.styles.style_a, style_b=self.styles.style_b, blend=self.styles.blend.value(),
             strength=self.styles.strength.value(), preserve_colors=self.styles.keep_colors.isChecked(),
             stabilize=self.styles.steady.isChecked(), mask=self.styles.layer.currentData() or "none",
-            side_by_side=self.compare.isChecked())
+            side_by_side=self.compare.isChecked(), full_quality=self.full_quality.isChecked())
 
     def closeEvent(self, event) -> None:
         self._timer.stop()

@@ -22,6 +22,7 @@ class GuiSettings:
     preserve_colors: bool = False
     stabilize: bool = STABILIZE_LIVE  # steady video (a new key: the old "steady" was saved off by default)
     mask: str = "none"  # none | person | background
+    full_quality: bool = False  # render scale pinned at 1.0 (else lowered to hold 30 FPS)
     side_by_side: bool = False
 
 

@@ -21,6 +21,7 @@ from engine import defaults
 from engine.errors import StylecamError
 from engine.events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, SourceBack,
                            SourceGone, Started, StyleChanged, error_kind)
+from engine.governor import GovernorSettings
 from engine.pipeline import FrameResult, Pipeline, StyleSettings
 from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
@@ -57,6 +58,7 @@ class EngineWorker(QObject):
         self._wanted = request  # what to open, until a session runs
         self._style = style
         self._serve = ServeSettings(port=defaults.SERVE_PORT)
+        self._governor = GovernorSettings(target_fps=defaults.TARGET_FPS_LIVE)
         self._stop = threading.Event()
         self._retry = threading.Event()
         self.session: Optional[Session] = None
@@ -113,6 +115,12 @@ class EngineWorker(QObject):
                                                 mask=style.mask)
             except StylecamError as exc:
                 self.errored.emit(error_kind(exc, "style"), str(exc))
+
+    def set_full_quality(self, on: bool) -> None:
+        """Pin the render scale at 1.0 (governor off), or hold the live frame rate again."""
+        self._governor = GovernorSettings(target_fps=None if on else defaults.TARGET_FPS_LIVE)
+        if self.session is not None:
+            self.session.set_governor(self._governor)
 
     def set_recording(self, path: Optional[Path]) -> None:
         if self.session is not None:
@@ -171,7 +179,8 @@ class EngineWorker(QObject):
             want = self._wanted
         style = self._style
         settings = SessionSettings(source=want.source, size=want.size, backend=want.backend, style=style,
-                                   read_timeout=defaults.LIVE_READ_TIMEOUT_S, serve=self._serve)
+                                   read_timeout=defaults.LIVE_READ_TIMEOUT_S, serve=self._serve,
+                                   governor=self._governor)
         session = self._opening = Session(self.pack, settings, on_event=self._on_event)
         try:
             session.open()

@@ -15,6 +15,7 @@ from .backends import create_backend
 from . import defaults
 from .capture import SourceSettings, open_source
 from .metrics import psnr
+from .governor import GovernorSettings
 from .pipeline import STAGES, StyleSettings, stylize_frame
 from .session import Session, SessionSettings
 from .sinks import NullSink
@@ -39,6 +40,7 @@ class BenchSettings:
     compare_peer: bool = False
     fidelity: bool = False
     stabilize: bool = False
+    governor: GovernorSettings = GovernorSettings()  # --target-fps: the run settles on a scale, then is timed
 
 
 def machine_info() -> dict:
@@ -83,7 +85,8 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
     style = settings.style if style is None else style
     run_settings = SessionSettings(
         source=settings.source, size=size, backend=backend_name, threads=settings.threads, live=False, loop=True,
-        paced=False, style=StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize))
+        paced=False, style=StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize),
+        governor=settings.governor)
     network = network_of(pack, style)
     with Session(pack, run_settings, [NullSink()]).open() as session:
         pipe, backend = session.pipeline, session.pipeline.backend
@@ -91,26 +94,45 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         with tqdm(total=settings.warmup + settings.frames, desc=label, unit="frame", leave=False,
                   disable=not settings.progress) as bar:
             session.run(settings.warmup, on_frame=lambda r: bar.update())
+            if pipe.governor is not None:
+                settle(session, bar)
             pipe.stats.reset()
             n = session.run(settings.frames, on_frame=lambda r: bar.update())
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
         run = {"backend": backend.name, "detail": backend.describe(), "network": network, "style": style,
                "width": size[0], "height": size[1], "frames": n, "fps": n / total_s if total_s else 0.0,
-               "render_scale": settings.render_scale, "stages": summary}
+               "render_scale": pipe.render_scale, "stages": summary}
+        if pipe.governor is not None:
+            run["target_fps"] = settings.governor.target_fps
+            run["governor"] = pipe.governor.describe()
         if settings.fidelity:
-            run["fidelity"] = fidelity(pack, backend, size, settings, style)
+            run["fidelity"] = fidelity(pack, backend, size, settings, style, pipe.render_scale)
         return run
 
 
-def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, style: str) -> dict:
+def settle(session, bar, max_windows: int = 12) -> None:
+    """Run until the governor has kept its scale for two windows in a row (or ``max_windows``)."""
+    governor = session.pipeline.governor
+    window, calm = governor.settings.window, 0
+    for _ in range(max_windows):
+        before = governor.changes
+        session.run(window, on_frame=lambda r: bar.update())
+        calm = calm + 1 if governor.changes == before else 0
+        if calm >= 2:
+            return
+    log.warning("the governor did not settle within %d frames", max_windows * window)
+
+
+def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, style: str,
+             render_scale: float) -> dict:
     """PSNR of this fast path against the fp32 full-resolution output (ONNX Runtime on our export)
     on the first frame of the source, for every style vector of the network(s) the style runs: the
     26 stock rows, or the picture network's 26 reference codes and the style's own code. The
     minimum is the figure that counts."""
     with open_source(SourceSettings(spec=settings.source, size=size, paced=False)) as source:
         frame = source.read().image
-    fast = StyleSettings(render_scale=settings.render_scale)
+    fast = StyleSettings(render_scale=render_scale)
     if isinstance(pack, StyleCatalog):
         parts = pack.parts(pack.weights(style))
         checks = [(pack.packs[p.family], backend.get(p.family), [*pack.packs[p.family].calibration_vectors(),
@@ -202,13 +224,13 @@ def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
 
 def format_table(result: dict) -> str:
     cols = (*STAGES, "total")
-    head = f"{'backend':<18}{'network':<9}{'size':>10}{'fps':>8}  " + "".join(f"{c:>17}" for c in cols)
-    lines = [head, " " * 47 + "".join(f"{'p50/p95 ms':>17}" for _ in cols)]
+    head = f"{'backend':<18}{'network':<9}{'size':>10}{'scale':>6}{'fps':>8}  " + "".join(f"{c:>17}" for c in cols)
+    lines = [head, " " * 53 + "".join(f"{'p50/p95 ms':>17}" for _ in cols)]
     for r in result["runs"]:
         cells = "".join(
             f"{r['stages'][c]['p50_ms']:>9.2f}/{r['stages'][c]['p95_ms']:<7.2f}" for c in cols)
         lines.append(f"{r['backend']:<18}{r.get('network', 'stock'):<9}{r['width']:>5}x{r['height']:<4}"
-                     f"{r['fps']:>8.1f}  {cells}")
+                     f"{r['render_scale']:>6.2f}{r['fps']:>8.1f}  {cells}")
     for p in result.get("peer", []):
         if "error" in p:
             lines.append(f"peer ({p.get('network', 'stock')}): {p['error']}")

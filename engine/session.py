@@ -23,6 +23,7 @@ from .catalog import StyleCatalog
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
                      StyleChanged)
 from .errors import StylecamError
+from .governor import GovernorSettings
 from .pipeline import FrameResult, Pipeline, StyleSettings
 from .server import ServeSettings, StreamServer, free_picture_name
 from .sinks import VideoFileSink
@@ -49,6 +50,7 @@ class SessionSettings:
     read_timeout: float = defaults.READ_TIMEOUT_S
     threads: int = 0
     serve: ServeSettings = field(default_factory=ServeSettings)
+    governor: GovernorSettings = field(default_factory=GovernorSettings)  # hold a frame rate (live: 30 FPS)
 
     def label(self) -> str:
         return self.source if self.size is None else f"{self.source} @ {defaults.size_text(self.size)}"
@@ -84,7 +86,7 @@ class Session:
             source = self._given_source or self._open_source(s.source, s.size)
             backend = self._create_backend(s.backend)
             self.pipeline = Pipeline(source, backend, self.catalog, self._initial_sinks, s.style,
-                                     read_timeout=s.read_timeout)
+                                     read_timeout=s.read_timeout, governor=s.governor, background_warmup=s.live)
         except BaseException:
             for part in (backend, source, *self._initial_sinks):
                 if part is not None:
@@ -177,6 +179,19 @@ class Session:
 
     def fps(self) -> float:
         return self.pipeline.fps if self.pipeline else 0.0
+
+    def render(self) -> dict:
+        """The render scale now and why: what /stats and the HUD show."""
+        pipe = self.pipeline
+        governor = pipe.governor if pipe else None
+        return {"render_scale": pipe.render_scale if pipe else 1.0,
+                "target_fps": governor.settings.target_fps if governor else None,
+                "governor": governor.describe() if governor else "off"}
+
+    def set_governor(self, settings: GovernorSettings) -> None:
+        """A new frame-rate target (or off: "full quality"), from any thread."""
+        self.pipeline.set_governor(settings)
+        self.settings = replace(self.settings, governor=settings)
 
     def add_picture(self, data: bytes, name: str) -> str:
         """A picture style from uploaded bytes, selected at once (the picture network needs no rebuild)."""

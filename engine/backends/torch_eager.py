@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..cpu_tuning import has_fast_bf16, tune_process
+from ..cpu_tuning import has_fast_bf16, hidden_note, tune_process
 from ..errors import BackendUnavailable
 from ..frames import check_frame, from_output, to_input
 from .base import Backend, BackendOptions
@@ -45,7 +45,7 @@ class TorchBackend(Backend):
         self.half = cuda and options.precision != "fp32"
         self.bf16 = not cuda and options.precision == "bf16"
         if self.bf16 and not has_fast_bf16():
-            raise BackendUnavailable("this CPU has no fast bf16 (needs AVX-512 BF16 or AMX)")
+            raise BackendUnavailable("this CPU has no fast bf16 (needs AVX-512 BF16 or AMX)" + hidden_note())
         self.channels_last = cuda and options.channels_last
         self.use_graphs = cuda and options.cuda_graphs
         net = pack.build().to(self.device)
@@ -205,7 +205,7 @@ class TorchCpuBf16Backend(TorchCpuBackend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return super().unavailable_reason() or (None if has_fast_bf16() else
-                                                "this CPU has no fast bf16 (needs AVX-512 BF16 or AMX)")
+                                                "this CPU has no fast bf16 (needs AVX-512 BF16 or AMX)" + hidden_note())
 
 
 class TorchCudaBackend(TorchBackend):

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ..cpu_tuning import cpu_flags, has_fast_bf16, tune_process
+from ..cpu_tuning import cpu_flags, has_fast_bf16, hidden_note, tune_process
 from ..errors import BackendUnavailable
 from ..frames import check_frame
 from ..metrics import psnr
@@ -131,7 +131,7 @@ class TorchInt8Backend(Backend):
         if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchao") is None:
             return "int8 needs PyTorch and torchao (pip install torchao)"
         if not {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags():
-            return "this CPU has no int8 dot-product units (VNNI/AMX)"
+            return "this CPU has no int8 dot-product units (VNNI/AMX)" + hidden_note()
         return None
 
     def __init__(self, *, pack, options: BackendOptions = BackendOptions()):

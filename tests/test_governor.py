@@ -1,0 +1,95 @@
+"""The frame-rate governor: it lowers the render scale when frames are slow and raises it when they are
+fast, never below the floor, and the output keeps its size. The slow backend is the real ONNX Runtime
+backend plus a sleep proportional to the pixels it is given (a stand-in for a slow CPU: this test must
+not depend on the speed of the machine it runs on)."""
+import time
+
+import numpy as np
+import pytest
+
+from engine.backends.ort import OrtCpuBackend
+from engine.capture import SourceSettings, open_source
+from engine.errors import InputError
+from engine.governor import Governor, GovernorSettings
+from engine.pipeline import Pipeline, StyleSettings
+
+SIZE = (160, 120)
+
+
+class SleepyBackend(OrtCpuBackend):
+    """ONNX Runtime, then ``ms_at_full`` of sleep at SIZE, scaled by the pixels actually run."""
+
+    ms_at_full = 60.0
+
+    def infer(self, x, style_weights):
+        h, w = x.shape[-2:]
+        time.sleep(self.ms_at_full / 1000.0 * (h * w) / (SIZE[0] * SIZE[1]))
+        return super().infer(x, style_weights)
+
+
+def _pipeline(pack, governor):
+    source = open_source(SourceSettings("synthetic", size=SIZE, paced=False))
+    backend = SleepyBackend(pack=pack)
+    return Pipeline(source, backend, pack, [], StyleSettings("19"), governor=governor), backend
+
+
+def test_slow_frames_lower_the_scale_fast_frames_raise_it(pack):
+    # 10 FPS: a budget (100 ms) far above what ONNX Runtime itself needs at 160×120 on any machine,
+    # so the sleep decides: 240 ms at full size, 2 ms later
+    pipe, backend = _pipeline(pack, GovernorSettings(target_fps=10, window=6))
+    backend.ms_at_full = 240.0
+    scales, sizes = [], set()
+    for _ in range(30):
+        r = pipe.step()
+        scales.append(r.render_scale)
+        sizes.add(r.stylized.shape)
+    assert scales[0] == 1.0 and scales[-1] < 1.0  # 240 ms at full size cannot hold 10 FPS
+    assert 240 * scales[-1] ** 2 <= 100  # ... the chosen scale does
+    assert sizes == {(SIZE[1], SIZE[0], 3)}  # frames kept flowing at the output's own size
+    assert "to hold 10 FPS" in r.governor
+    low = scales[-1]
+    backend.ms_at_full = 2.0  # headroom: back up, one rung at a time, to full size
+    for _ in range(60):
+        r = pipe.step()
+    assert r.render_scale == 1.0 > low
+    pipe.close()
+
+
+def test_never_below_the_floor(pack):
+    pipe, backend = _pipeline(pack, GovernorSettings(target_fps=30, window=4, min_scale=0.75))
+    backend.ms_at_full = 200.0
+    seen = [pipe.step().render_scale for _ in range(16)]
+    assert min(seen) == 0.75 and seen[-1] == 0.75
+    pipe.close()
+
+
+def test_off_means_the_set_scale_and_can_be_turned_on_live(pack):
+    pipe, backend = _pipeline(pack, GovernorSettings())
+    assert pipe.governor is None
+    assert all(pipe.step().render_scale == 1.0 for _ in range(8))
+    pipe.set_governor(GovernorSettings(target_fps=30, window=4))  # from any thread; applied next frame
+    seen = [pipe.step().render_scale for _ in range(12)]
+    assert seen[-1] < 1.0
+    pipe.set_governor(GovernorSettings(target_fps=None))  # "full quality"
+    assert pipe.step().render_scale == 1.0
+    pipe.close()
+
+
+def test_no_oscillation_at_a_steady_load():
+    """A cost just above budget at full size: one step down, then it stays (no up-down-up)."""
+    g = Governor(GovernorSettings(target_fps=30, window=5))
+    scale_cost = lambda s: 40.0 * s ** 2 + 2.0  # noqa: E731 - ms: mostly pixels, a little fixed
+    history = []
+    for _ in range(200):
+        move = g.observe(scale_cost(g.scale) * (1 + 0.05 * np.random.default_rng(len(history)).standard_normal()))
+        if move is not None:
+            g.moved(move)
+        history.append(g.scale)
+    assert g.changes == 1 and history[-1] < 1.0
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(InputError, match="--min-scale"):
+        GovernorSettings(target_fps=30, min_scale=0.1).check()
+    with pytest.raises(InputError, match="--target-fps"):
+        GovernorSettings(target_fps=-5).check()
