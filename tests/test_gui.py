@@ -21,7 +21,9 @@ def photo_file(tmp_path, photos):
 
 @pytest.fixture
 def window(qtbot, pack, photo_file):
-    settings = GuiSettings(source=str(photo_file), size="200x134", backend="onnxruntime", style_a=3, style_b=12)
+    # exact comparisons against the network's output: no steadying, no governor (both are on by default)
+    settings = GuiSettings(source=str(photo_file), size="200x134", backend="onnxruntime", style_a=3, style_b=12,
+                           stabilize=False, full_quality=True)
     win = MainWindow(pack, settings)
     qtbot.addWidget(win)
     win.show()
@@ -257,4 +259,18 @@ def test_unavailable_remembered_backend_falls_back_to_auto(qtbot, pack, photo_fi
     win.show()
     qtbot.waitUntil(lambda: win.view.displayed is not None, timeout=30000)
     assert "auto instead" in win.sources.error.text() and win.worker.current.backend == "auto"
+    win.close()
+
+
+def test_live_defaults_steady_video_and_the_governor_in_the_hud(qtbot, pack, photo_file):
+    win = MainWindow(pack, GuiSettings(source=str(photo_file), size="200x134", backend="onnxruntime"))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.styles.steady.isChecked() and not win.full_quality.isChecked()
+    qtbot.waitUntil(lambda: "to hold 30 FPS" in win.hud.text(), timeout=20000)
+    assert win.worker.session.pipeline.settings.stabilize
+    win.full_quality.setChecked(True)  # pins the render scale at 1.0: the governor is off
+    qtbot.waitUntil(lambda: "to hold" not in win.hud.text(), timeout=10000)
+    assert win.worker.session.pipeline.render_scale == 1.0
+    assert win.current_settings().full_quality
     win.close()

@@ -14,6 +14,7 @@ import pytest
 from engine.capture import SourceSettings, StillSource, open_source
 from engine.cli import main
 from engine.errors import InputError
+from engine.governor import GovernorSettings
 from engine.pipeline import StyleSettings
 from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
@@ -23,9 +24,9 @@ from engine.sinks.mjpeg import MjpegHub
 class Running:
     """A live session on its own thread feeding the stream, plus the HTTP server (the session is its control)."""
 
-    def __init__(self, pack, source, settings=ServeSettings(port=0), style="3"):
-        self.session = Session(pack, SessionSettings(backend="onnxruntime", style=StyleSettings(style), serve=settings),
-                               source=source).open()
+    def __init__(self, pack, source, settings=ServeSettings(port=0), style="3", governor=GovernorSettings()):
+        self.session = Session(pack, SessionSettings(backend="onnxruntime", style=StyleSettings(style), serve=settings,
+                                                     governor=governor), source=source).open()
         self.server = self.session.serve()
         self.pipe = self.session.pipeline
         self.stop = threading.Event()
@@ -214,5 +215,22 @@ def test_load_8_readers_and_a_stalled_one(pack):
         assert min(counts) > 0  # every live reader got data
         assert growth < 40
         assert loaded >= 0.7 * baseline  # loose: timing on a shared 2-core machine
+    finally:
+        r.close()
+
+
+def test_stats_show_the_render_scale_the_governor_chose(pack, photos):
+    """1000 FPS cannot be held: the governor drops to its floor, and /stats says so."""
+    r = Running(pack, StillSource(SourceSettings("image", fps=200), photos["coffee"]),
+                governor=GovernorSettings(target_fps=1000, window=3, min_scale=0.5))
+    try:
+        deadline, stats = time.time() + 30, {}
+        while time.time() < deadline:
+            stats = json.loads(request(r.url("stats"))[1])
+            if stats["render_scale"] == 0.5:
+                break
+            time.sleep(0.2)
+        assert stats["render_scale"] == 0.5 and stats["target_fps"] == 1000
+        assert stats["governor"] == "render 0.50× to hold 1000 FPS"
     finally:
         r.close()
