@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "models" / "slim26.json")
     ap.add_argument("--teacher", type=Path, default=REPO / "models" / "stock26.json")
     ap.add_argument("--stop-at", help="UTC wall time HH:MM to stop at (checkpoint kept; resume later)")
+    ap.add_argument("--stop-step", type=int, help="stop at this step (checkpoint kept; resume later)")
     ap.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to ship")
     ap.add_argument("--export-only", action="store_true", help="write the pack from the checkpoint, no training")
     ap.add_argument("--log-every", type=int, default=25)
@@ -45,7 +46,6 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -64,6 +64,7 @@ def main() -> None:
         logging.info("%d training photos; student %s", len(photos), SLIM_CONFIG)
         d = Distiller(teacher_pack.build(), SLIM_CONFIG, settings, photos, cache)
         d.resume()
+        d.command = command
         stop_at = None
         if args.stop_at:
             now = time.gmtime()
@@ -81,7 +82,7 @@ def main() -> None:
                              (time.time() - t0) / max(1, step - start))
 
         start = d.step
-        d.train(progress, stop_at=stop_at)
+        d.train(progress, stop_at=stop_at, stop_step=args.stop_step)
         bar.close()
         logging.info("trained to step %d; best validation L1 %.4f at step %d", d.step, d.best["loss"], d.best["step"])
 
@@ -106,6 +107,7 @@ def main() -> None:
         + ([str(args.content)] if args.content else []),
         "held_out": list(__import__("engine.training.distill", fromlist=["x"]).HELD_OUT),
         "settings": asdict(settings),
+        "phases": last.get("phases"),
         "init": last.get("init"),
     }
     save_pack(args.out, config, weights, styles, family="stock",

@@ -1,6 +1,5 @@
 """The slim student network (space-to-depth config): manifests, ONNX export, blends, frame sizes."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
