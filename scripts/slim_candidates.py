@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=15)
     ap.add_argument("--only", nargs="*", help="candidate names (default: all)")
     ap.add_argument("--backends", nargs="*", default=["torch-cpu-compiled", "onnxruntime"])
+    ap.add_argument("--pack", type=Path, action="append", help="time these style packs (manifests) instead")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     import torch
@@ -103,17 +104,18 @@ def main() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     result = {"cpu": cpu_info(), "threads": args.threads, "size": "640x480", "torch": torch.__version__,
               "candidates": {}}
-    for name, kw in CANDIDATES.items():
-        if args.only and name not in args.only:
-            continue
-        config = StyleNetConfig(**kw)
+    from engine.styles import StylePack
+
+    todo = ([(p.stem, StylePack.load(p)) for p in args.pack] if args.pack else
+            [(n, random_pack(n, StyleNetConfig(**kw))) for n, kw in CANDIDATES.items() if not args.only or n in args.only])
+    for name, pack in todo:
+        config = pack.config
         row = {"config": config.to_dict(), "macs_per_pixel": macs_per_pixel(config)}
-        pack = random_pack(name, config)
         for b in args.backends:
             row[f"{b}_ms"] = time_backend(b, pack, args.threads, args.frames, frame)
         result["candidates"][name] = row
         print(name, json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
-    base = result["candidates"].get("stock")
+    base = result["candidates"].get("stock") or result["candidates"].get("stock26")
     if base:
         for name, row in result["candidates"].items():
             row["macs_ratio"] = base["macs_per_pixel"] / row["macs_per_pixel"]
