@@ -16,14 +16,23 @@ class StyleNetConfig:
     out_channels: int = 3
     big_kernel: int = 9
     contract_norm: bool = True  # False: the contract convs carry a bias and no CIN (picture network)
+    # Pixel-unshuffle the input by this factor before the first conv and pixel-shuffle the last conv's
+    # output back (the slim student network: its first and last convs run at 1/s resolution on s²·3
+    # channels). 1 = off, the stock and picture networks.
+    space_to_depth: int = 1
+
+    # Fields added after manifest format 1 shipped: left out of to_dict() at these values, so the
+    # manifests of the networks that predate them are written byte for byte as before.
+    _OPTIONAL = {"space_to_depth": 1}
 
     @property
     def downsample(self) -> int:
         """Input sides must be a multiple of this to come out the same size."""
-        return 2 ** (len(self.contract) - 1)
+        return self.space_to_depth * 2 ** (len(self.contract) - 1)
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
+                if not (k in self._OPTIONAL and v == self._OPTIONAL[k])}
 
     @classmethod
     def from_dict(cls, d: dict) -> "StyleNetConfig":

@@ -70,13 +70,16 @@ class StyleNet(nn.Module):
     """``forward(image [B,3,H,W] in 0..1, style_weights [N] or [B,N]) → [B,3,H',W']`` in 0..1.
 
     H' = H when H is a multiple of ``config.downsample``; callers pad to that (see engine.frames).
+    With ``config.space_to_depth`` = s > 1 the image is pixel-unshuffled to [B,3s²,H/s,W/s] before
+    the first conv and the last conv's 3s² channels are pixel-shuffled back (the slim network).
     """
 
     def __init__(self, config: StyleNetConfig = StyleNetConfig()):
         super().__init__()
         self.config = config
         n, k = config.num_styles, config.big_kernel
-        chans = [config.in_channels, *config.contract]
+        s2 = config.space_to_depth ** 2  # space-to-depth: the first/last convs see s²× the channels
+        chans = [config.in_channels * s2, *config.contract]
         self.contract = nn.ModuleList(
             ConvCIN(chans[i], chans[i + 1], k if i == 0 else 3, 1 if i == 0 else 2, n, norm=config.contract_norm)
             for i in range(len(config.contract))
@@ -85,7 +88,7 @@ class StyleNet(nn.Module):
         self.res = nn.ModuleList(ResidualBlock(c, n) for _ in range(config.residual_blocks))
         chans = [c, *config.expand]
         expand = [ConvCIN(chans[i], chans[i + 1], 3, 1, n, upsample=True) for i in range(len(config.expand))]
-        expand.append(ConvCIN(chans[-1], config.out_channels, k, 1, n, relu=False))
+        expand.append(ConvCIN(chans[-1], config.out_channels * s2, k, 1, n, relu=False))
         self.expand = nn.ModuleList(expand)
 
     def norms(self) -> list[ConditionalInstanceNorm]:
@@ -97,13 +100,16 @@ class StyleNet(nn.Module):
             norm.native = native
 
     def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        x = image
+        s = self.config.space_to_depth
+        x = image if s == 1 else F.pixel_unshuffle(image, s)  # ONNX SpaceToDepth
         for layer in self.contract:
             x = layer(x, style_weights)
         for block in self.res:
             x = block(x, style_weights)
         for layer in self.expand:
             x = layer(x, style_weights)
+        if s != 1:
+            x = F.pixel_shuffle(x, s)  # ONNX DepthToSpace
         return torch.sigmoid(x)
 
 

@@ -1,0 +1,109 @@
+"""The slim student network (space-to-depth config): manifests, ONNX export, blends, frame sizes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.model.config import StyleNetConfig
+from engine.model.stylenet import FramedStyleNet, StyleNet
+from engine.paths import REPO_MODELS
+from engine.styles import STOCK_MANIFEST, StyleInfo, StylePack, save_pack
+from engine.training.distill import SLIM_CONFIG
+
+SLIM_MANIFEST = REPO_MODELS / "slim26.json"
+
+
+@pytest.fixture(scope="module")
+def slim_pack(tmp_path_factory):
+    """The shipped slim26 pack; a random-weight one of the same config where it is not built yet."""
+    if SLIM_MANIFEST.is_file():
+        return StylePack.load(SLIM_MANIFEST)
+    torch.manual_seed(0)
+    state = {k: v.numpy() for k, v in StyleNet(SLIM_CONFIG).state_dict().items()}
+    styles = [StyleInfo(i, f"style {i}", "test", "n/a") for i in range(SLIM_CONFIG.num_styles)]
+    path = tmp_path_factory.mktemp("slim") / "slim.json"
+    save_pack(path, SLIM_CONFIG, state, styles)
+    return StylePack.load(path)
+
+
+def test_slim_config_round_trips_through_a_manifest(slim_pack, tmp_path):
+    assert slim_pack.config.space_to_depth == 2 and slim_pack.config.downsample == 4
+    styles = [StyleInfo(i, f"s{i}", "test", "n/a") for i in range(SLIM_CONFIG.num_styles)]
+    save_pack(tmp_path / "p.json", slim_pack.config, slim_pack.state, styles, extra={"student_of": "stock26"})
+    again = StylePack.load(tmp_path / "p.json")
+    assert again.config == slim_pack.config
+    assert json.loads((tmp_path / "p.json").read_text())["config"]["space_to_depth"] == 2
+    again.build()  # the weights fit the config
+
+
+def test_manifests_without_the_field_load_and_write_as_before():
+    manifest = json.loads(STOCK_MANIFEST.read_text())
+    assert "space_to_depth" not in manifest["config"]
+    config = StyleNetConfig.from_dict(manifest["config"])
+    assert config.space_to_depth == 1 and config.downsample == 4
+    assert config.to_dict() == manifest["config"]  # re-saving the stock pack writes the same config
+
+
+def test_slim_is_much_cheaper_than_stock():
+    def macs(config):
+        from engine.model.stylenet import ConvCIN
+
+        net, total = StyleNet(config), [0]
+        for m in net.modules():
+            if isinstance(m, ConvCIN):
+                m.register_forward_hook(lambda mod, i, o: total.__setitem__(0, total[0] + o.numel() * mod.w[0].numel()))
+        with torch.no_grad():
+            net(torch.rand(1, 3, 32, 32), torch.eye(config.num_styles)[0])
+        return total[0] / 32 / 32
+
+    assert macs(SLIM_CONFIG) * 3 <= macs(StyleNetConfig())
+
+
+def test_onnx_export_matches_torch_in_onnxruntime(slim_pack, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from engine.export import export_onnx
+    from skimage import data
+
+    path = export_onnx(slim_pack, tmp_path / "slim.onnx")
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "DepthToSpace" in ops and "InstanceNormalization" in ops
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    net = slim_pack.build()
+    img = np.ascontiguousarray(data.astronaut()[::4, ::4][:96, :120])  # 96×120
+    x = img.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    for spec in ("7", "3:0.5,19:0.5"):
+        w = slim_pack.weights(spec)
+        ref = net(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+        out = session.run(None, {"image": x, "style_weights": w})[0]
+        assert out.shape == x.shape
+        assert np.abs(out - ref).max() <= 2 / 255
+
+
+def test_blends_are_linear_in_the_cin_tables(slim_pack):
+    net = slim_pack.build()
+    a, b, t = 3, 19, 0.3
+    w = slim_pack.weights({a: t, b: 1 - t})
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    blended = net(x, torch.from_numpy(w))
+    # the same network with every table's row 0 replaced by the blend of rows a and b
+    for norm in net.norms():
+        gamma, beta = norm.affine(torch.from_numpy(w))
+        assert torch.allclose(gamma[0], t * norm.gamma[a] + (1 - t) * norm.gamma[b], atol=1e-6)
+        norm.gamma.data[0], norm.beta.data[0] = gamma[0], beta[0]
+    assert torch.allclose(net(x, torch.eye(slim_pack.num_styles)[0]), blended, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(320, 240), (322, 241)])
+def test_output_is_the_frame_size(slim_pack, size):
+    from engine.backends import create_backend
+
+    w, h = size
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    with torch.no_grad():
+        out = FramedStyleNet(slim_pack.build())(torch.from_numpy(frame), torch.from_numpy(slim_pack.weights(7)))
+    assert out.shape == (h, w, 3) and out.dtype == torch.uint8
+    with create_backend("torch-cpu", pack=slim_pack) as backend:
+        assert backend.run(frame, slim_pack.weights(7)).shape == (h, w, 3)
