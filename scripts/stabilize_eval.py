@@ -74,10 +74,11 @@ def main() -> int:
                 path = footage_clip(FootageSettings(scene=scene, fps=float(fps), size=size, seed=args.seed))
             frames = read_clip(path, size, args.frames)
             styles = [worst_style(backend, pack, frames[:12]) if s == "worst" else s for s in args.styles.split(",")]
-            for style in styles:
+            worst = styles[0] if args.styles.startswith("worst") else None
+            for style in dict.fromkeys(styles):  # the worst may also be listed by number: once
                 w = pack.weights(style)
                 r = steadiness(lambda f: backend.run(f, w), frames, Stabilizer(settings))
-                r.update(clip=clip, style=style, worst=style == styles[0] and args.styles.startswith("worst"))
+                r.update(clip=clip, style=style, worst=style == worst)
                 r["warp_change"] = r["warp_error_stabilized"] / r["warp_error"] - 1
                 r["noise_change"] = r["static_noise_stabilized"] / r["static_noise"] - 1
                 rows.append(r)
