@@ -94,7 +94,9 @@ def test_eval_reports_losses_teacher_and_warp_error(tmp_path, photos, clip, pict
                  "--video", str(clip), "--video-frames", "6", "--backend", "onnxruntime", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert {"content_loss", "style_loss", "teacher_content_loss", "teacher_style_loss"} <= set(result["mean"])
-    assert result["warp_pairs"] == 5 and 0 < result["warp_error"] < 0.5
+    assert result["frames"] == 6 and 0 < result["warp_error"] < 0.5
+    assert result["warp_error_stabilized"] < result["warp_error"]  # steadiness, plain and steadied
+    assert {"static_noise", "static_noise_stabilized", "ghosting", "stabilize_ms_p50"} <= set(result)
     assert main(["eval", "--style", "3", "--images", str(folder), "--teacher"]) == 2  # teacher needs a picture
 
 
