@@ -1,21 +1,19 @@
-"""Anti-flicker for live video: steady the network's input, then its output, along the optical flow.
+"""Anti-flicker for live video: blend the previous stylized frame, moved along the optical flow.
 
 Feed-forward style networks flicker on video: each frame's textures are re-invented, and a webcam's
-sensor noise and MJPEG blocks are amplified into shimmer on walls and skin. Two recursive filters,
-both guided by one optical flow (OpenCV DIS at half resolution) and one confidence map:
-
-1. ``prepare`` (before the network): the previous *denoised input*, moved along the flow, is blended
-   into the new frame where it agrees with it — a motion-compensated temporal denoiser, so the network
-   sees the same wall every frame instead of fresh noise.
-2. ``__call__`` (after it): the previous *stylized output*, moved along the flow, is blended in the same
-   way, so the textures the network re-invents stay put.
+sensor noise and MJPEG blocks are amplified into shimmer on walls and skin. ``__call__`` blends the
+previous *stylized output*, moved along the flow of the source (OpenCV DIS at half resolution,
+bilinear; sub-pixel flow where nothing moves snapped to an exact copy), into the new one: 0.93 of it
+where nothing moves, 0.85 where things move, times a confidence. ``prepare`` (before the network)
+measures flow and confidence once per frame; it can also denoise the network's input the same way
+(``denoise``; off: measured on webcam-like footage, it bought no warp error for ~2 ms).
 
 Confidence: the new frame minus the warped previous one, box-averaged (noise averages out, a structure
 that moved does not) and with the global brightness change taken out (exposure drift is not motion),
 against the noise floor measured on this very frame pair. Where the source changed (an object
 arrived or left, an occlusion, flow that failed), the confidence drops to 0 and the new frame shows
 through at once — so nothing trails. A scene cut or an exposure step (auto-exposure re-metering)
-resets both histories.
+resets the history. Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
 
