@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import InputError
 from .paths import asset_photo, cache_dir
 from . import defaults
 
@@ -50,11 +51,17 @@ def demo_frames(size: tuple[int, int] = DEMO_SIZE, fps: float = 30.0):
             yield frame
 
 
-def write_clip(path: Path, frames, fps: float, size: tuple[int, int]) -> Path:
-    """Write RGB frames as MP4 (mp4v: what OpenCV's headless build encodes)."""
+def write_clip(path: Path, frames, fps: float, size: tuple[int, int], fourcc: str = "mp4v",
+               quality: int | None = None) -> Path:
+    """Write RGB frames as a video (default MP4/mp4v: what OpenCV's headless build encodes; "MJPG" with
+    ``quality`` for Motion-JPEG AVI), atomically: a half-written file never has the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    if not writer.isOpened():
+        raise InputError(f"cannot write {path}: OpenCV has no {fourcc} writer here")
+    if quality is not None:
+        writer.set(cv2.VIDEOWRITER_PROP_QUALITY, quality)
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()

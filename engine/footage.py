@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +22,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from .capture import fit_cover
+from .demo import write_clip
 from .errors import InputError
 from .paths import cache_dir
 
@@ -98,15 +99,6 @@ def cutout(name: str) -> tuple[np.ndarray, np.ndarray]:
     return img, cv2.GaussianBlur(hard.astype(np.float32), (5, 5), 1.0)
 
 
-def _cover(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    w, h = size
-    scale = max(w / img.shape[1], h / img.shape[0])
-    resized = cv2.resize(img, (math.ceil(img.shape[1] * scale), math.ceil(img.shape[0] * scale)),
-                         interpolation=cv2.INTER_AREA)
-    y0, x0 = (resized.shape[0] - h) // 2, (resized.shape[1] - w) // 2
-    return resized[y0:y0 + h, x0:x0 + w]
-
-
 def _place(rgb: np.ndarray, alpha: np.ndarray, size: tuple[int, int], cx: float, bottom: float, height: float,
            angle: float, wobble: float, t: float) -> tuple[np.ndarray, np.ndarray]:
     """The cut-out at (cx, bottom) in frame pixels, ``height`` tall, turned by ``angle`` degrees and bent
@@ -144,7 +136,7 @@ def footage_frames(settings: FootageSettings = FootageSettings()) -> Iterator[tu
     w, h = settings.size
     rng = np.random.default_rng(settings.seed)
     phase = rng.uniform(0, 2 * math.pi, 4)
-    room = _cover(_photo(bg_name), settings.size).astype(np.float32) * settings.room_light
+    room = fit_cover(_photo(bg_name), settings.size).astype(np.float32) * settings.room_light
     walker, walker_alpha = cutout(walker_name)
     crosser, crosser_alpha = cutout(crosser_name)
     n = max(2, round(settings.seconds * settings.fps))
@@ -180,19 +172,13 @@ def footage_frames(settings: FootageSettings = FootageSettings()) -> Iterator[tu
 def write_footage(path: Path, settings: FootageSettings = FootageSettings(), progress=None) -> Path:
     """Write the clip as Motion-JPEG AVI at ``jpeg_quality`` (as a webcam sends it); returns ``path``."""
     settings.check()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.avi")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), settings.fps, settings.size)
-    if not writer.isOpened():
-        raise InputError(f"cannot write {path}: OpenCV has no Motion-JPEG writer here")
-    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, settings.jpeg_quality)
-    for frame, _ in footage_frames(settings):
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        if progress is not None:
-            progress()
-    writer.release()
-    os.replace(tmp, path)
-    return path
+
+    def frames():
+        for frame, _ in footage_frames(settings):
+            yield frame
+            if progress is not None:
+                progress()
+    return write_clip(path, frames(), settings.fps, settings.size, fourcc="MJPG", quality=settings.jpeg_quality)
 
 
 def parse_footage(spec: str) -> FootageSettings:
