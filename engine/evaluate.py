@@ -58,14 +58,15 @@ def _warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 @dataclass
 class WarpError:
-    """Accumulates the warp error frame by frame (so long videos need no memory)."""
+    """Accumulates the warp error frame by frame (so long videos need no memory). ``add(source, *outputs)``
+    takes several outputs of the same source (plain and steadied) that share one pair of flows."""
 
-    total: float = 0.0
+    totals: list = field(default_factory=list)
     pairs: int = 0
     _prev_src: Optional[np.ndarray] = None
-    _prev_out: Optional[np.ndarray] = None
+    _prev_outs: tuple = ()
 
-    def add(self, source: np.ndarray, stylized: np.ndarray) -> Optional[float]:
+    def add(self, source: np.ndarray, *outputs: np.ndarray) -> Optional[float]:
         err = None
         if self._prev_src is not None:
             back = _flow(source, self._prev_src)  # for each pixel of t: where it was in t−1
@@ -73,18 +74,22 @@ class WarpError:
             fwd_at_t = _warp(fwd, back)  # forward flow sampled where each pixel of t came from
             mismatch = np.sum((back + fwd_at_t) ** 2, axis=2)
             mask = mismatch < 0.01 * (np.sum(back ** 2, axis=2) + np.sum(fwd_at_t ** 2, axis=2)) + 0.5
-            warped = _warp(self._prev_out, back).astype(np.float32)
-            diff = np.abs(warped - stylized.astype(np.float32)).mean(axis=2) / 255.0
             if mask.any():
-                err = float(diff[mask].mean())
-                self.total += err
+                errs = [float((np.abs(_warp(prev, back).astype(np.float32) - out.astype(np.float32))
+                               .mean(axis=2) / 255.0)[mask].mean()) for prev, out in zip(self._prev_outs, outputs)]
+                self.totals = [t + e for t, e in zip(self.totals or [0.0] * len(errs), errs)]
                 self.pairs += 1
-        self._prev_src, self._prev_out = source, stylized
+                err = errs[0]
+        self._prev_src, self._prev_outs = source, outputs
         return err
 
     @property
+    def values(self) -> list[float]:
+        return [t / self.pairs for t in self.totals] if self.pairs else [float("nan")]
+
+    @property
     def value(self) -> float:
-        return self.total / self.pairs if self.pairs else float("nan")
+        return self.values[0]
 
 
 def _smooth_gray(frame: np.ndarray) -> np.ndarray:
@@ -105,14 +110,15 @@ class StaticNoise:
     lower is steadier. Windows with an exposure step or a cut simply have few static pixels."""
 
     window: int = 8
-    total: float = 0.0
+    totals: list = field(default_factory=list)
     pixels: int = 0
     _src: list = field(default_factory=list)
     _out: list = field(default_factory=list)
 
-    def add(self, source: np.ndarray, output: np.ndarray) -> None:
+    def add(self, source: np.ndarray, *outputs: np.ndarray) -> None:
+        """One frame: its source and one or more outputs of it (plain, steadied) judged on the same pixels."""
         self._src.append(_smooth_gray(source))
-        self._out.append(output)
+        self._out.append(outputs)
         if len(self._src) == self.window:
             ref = self._src[0]
             static = np.ones(ref.shape, np.uint8)
@@ -120,19 +126,25 @@ class StaticNoise:
                 static &= (np.abs(s - ref) < STATIC_LEVELS).astype(np.uint8)
             static = cv2.erode(static, np.ones((9, 9), np.uint8)).astype(bool)
             if static.any():
-                x = np.stack([o[static] for o in self._out]).astype(np.float32)  # T × N × 3
                 t = np.arange(self.window, dtype=np.float32) - (self.window - 1) / 2
-                x -= x.mean(axis=0)
-                x -= t[:, None, None] * (np.tensordot(t, x, axes=1) / float(t @ t))[None]
-                std = np.sqrt((x ** 2).mean(axis=0)).mean(axis=1) / 255.0
-                self.total += float(std.sum())
+                sums = []
+                for k in range(len(self._out[0])):
+                    x = np.stack([o[k][static] for o in self._out]).astype(np.float32)  # T × N × 3
+                    x -= x.mean(axis=0)
+                    x -= t[:, None, None] * (np.tensordot(t, x, axes=1) / float(t @ t))[None]
+                    sums.append(float((np.sqrt((x ** 2).mean(axis=0)).mean(axis=1) / 255.0).sum()))
+                self.totals = [a + b for a, b in zip(self.totals or [0.0] * len(sums), sums)]
                 self.pixels += int(static.sum())
             self._src.clear()
             self._out.clear()
 
     @property
+    def values(self) -> list[float]:
+        return [t / self.pixels for t in self.totals] if self.pixels else [float("nan")]
+
+    @property
     def value(self) -> float:
-        return self.total / self.pixels if self.pixels else float("nan")
+        return self.values[0]
 
 
 @dataclass
@@ -177,8 +189,8 @@ def steadiness(run, frames, stabilizer) -> dict[str, float]:
     denoised input, as the pipeline does. Also the stabilizer's own time per frame (p50, ms)."""
     import time
 
-    warp, warp_s = WarpError(), WarpError()
-    noise, noise_s = StaticNoise(), StaticNoise()
+    warp = WarpError()
+    noise = StaticNoise()
     ghost, times = Ghosting(), []
     for frame in frames:
         plain = run(frame)
@@ -189,13 +201,11 @@ def steadiness(run, frames, stabilizer) -> dict[str, float]:
         t2 = time.perf_counter()
         steady = stabilizer(frame, styled)
         times.append((t1 - t0) + (time.perf_counter() - t2))
-        warp.add(frame, plain)
-        warp_s.add(frame, steady)
-        noise.add(frame, plain)
-        noise_s.add(frame, steady)
+        warp.add(frame, plain, steady)  # one pair of flows for both
+        noise.add(frame, plain, steady)
         ghost.add(frame, plain, steady)
-    result = {"warp_error": warp.value, "warp_error_stabilized": warp_s.value,
-            "static_noise": noise.value, "static_noise_stabilized": noise_s.value,
-            "ghosting": ghost.value, "ghosting_frames": ghost.frames, "frames": warp.pairs + 1,
-            "stabilize_ms_p50": 1000 * float(np.percentile(times, 50)) if times else float("nan")}
+    result = {"warp_error": warp.values[0], "warp_error_stabilized": warp.values[-1],
+              "static_noise": noise.values[0], "static_noise_stabilized": noise.values[-1],
+              "ghosting": ghost.value, "ghosting_frames": ghost.frames, "frames": warp.pairs + 1,
+              "stabilize_ms_p50": 1000 * float(np.percentile(times, 50)) if times else float("nan")}
     return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in result.items()}  # JSON has no NaN
