@@ -2,18 +2,26 @@
 
 Feed-forward style networks flicker on video: each frame's textures are re-invented, and a webcam's
 sensor noise and MJPEG blocks are amplified into shimmer on walls and skin. ``__call__`` blends the
-previous *stylized output*, moved along the flow of the source (OpenCV DIS at half resolution,
-bilinear; sub-pixel flow where nothing moves snapped to an exact copy), into the new one: 0.93 of it
-where nothing moves, 0.85 where things move, times a confidence. ``prepare`` (before the network)
-measures flow and confidence once per frame; it can also denoise the network's input the same way
-(``denoise``; off: measured on webcam-like footage, it bought no warp error for ~2 ms).
+previous *stylized output*, moved along the flow of the source, into the new one: 0.93 of it where
+nothing moves, 0.85 where things move, times a confidence. ``prepare`` (before the network) measures
+flow and confidence once per frame, on a grey copy at a quarter of the size (half below 400 rows);
+it can also denoise the network's input the same way (``denoise``; off: it bought no warp error).
+
+Still: where the flow is under half a pixel, or where the source itself stayed within its noise for
+two frames in a row (DIS invents sub-pixel motion on noisy walls). There the previous output is
+copied exactly (re-warping it by stray tenths of a pixel would blur it frame after frame).
 
 Confidence: the new frame minus the warped previous one, box-averaged (noise averages out, a structure
 that moved does not) and with the global brightness change taken out (exposure drift is not motion),
 against the noise floor measured on this very frame pair. Where the source changed (an object
 arrived or left, an occlusion, flow that failed), the confidence drops to 0 and the new frame shows
 through at once — so nothing trails. A scene cut or an exposure step (auto-exposure re-metering)
-resets the history. Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
+resets the history.
+
+Cost: a webcam's background is mostly still and trusted, so the weight there is one number. One
+addWeighted pass covers the frame; the full-resolution flow map, the bilinear warp and the per-pixel
+blend are done only in rects of tiles that hold motion or a real drop of trust (``_active_rects``).
+Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
 
@@ -24,6 +32,8 @@ import cv2
 import numpy as np
 
 CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that counts as a new scene
+TILE = 4  # analysis pixels per side of the tiles that are warped (or copied) as a whole
+BAND = 4  # tile rows per band of rects
 
 
 @dataclass(frozen=True)
@@ -33,14 +43,61 @@ class StabilizerSettings:
     denoise: float = 0.0  # input denoising (share of the warped previous input): measured, not worth its 2 ms
     tolerance: float = 4.0  # levels of box-averaged difference, above the noise floor, that halve the trust
     exposure_step: float = 4.0  # median brightness change (levels) in one frame that counts as re-metering
-    window: int = 5  # box filter (half-resolution pixels) that averages noise out of the difference
+    still_noise: float = 3.0  # noise floors of unwarped change under which a pixel counts as still (0: off) ...
+    still_frames: int = 2  # ... for this many frames in a row (an object's wake keeps its flow a while: no trail)
+    still_grow: int = 12  # ... and nothing changed within this many frame pixels
+    whole_trust: float = 0.8  # away from motion, trust above this counts as whole (one blend pass there)
+    scale: int = 0  # flow and trust are measured at 1/scale of the frame's size (0: 4 from 400 rows up, else 2)
+    window: int = 10  # box filter (frame pixels) that averages noise out of the difference
+
+    def check(self) -> None:
+        if self.scale not in (0, 2, 4) or self.window < 2:
+            raise ValueError(f"stabilizer: scale must be 0, 2 or 4 and window at least 2 (got {self.scale}, {self.window})")
+
+    def analysis(self, height: int) -> tuple[int, int]:
+        """(scale, box window in analysis pixels, odd) for frames of this height."""
+        k = self.scale or (4 if height >= 400 else 2)
+        return k, max(3, round(self.window / k) | 1)
+
+
+def _local_change(diff: np.ndarray, window: int) -> tuple[np.ndarray, float]:
+    """|box-averaged difference| (noise averages out, a moved structure does not) without the global
+    brightness change (exposure drift is not motion), and its median: this frame pair's noise floor."""
+    diff -= float(np.median(diff[::8, ::8]))
+    local = np.abs(cv2.blur(diff, (window, window)))
+    return local, float(np.median(local[::8, ::8]))
+
+
+def _active_rects(active: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Analysis-resolution (x, y, w, h) rects, by tiles, that cover every nonzero pixel of ``active``.
+
+    Bands of BAND tile rows, each cut into runs of tiles that hold any (gaps of up to two tiles
+    bridged): close to the tiles' own area in a dozen rects, where one bounding box per blob would
+    take half as much again."""
+    h, w = active.shape
+    th, tw = -(-h // TILE), -(-w // TILE)
+    padded = cv2.copyMakeBorder(active, 0, th * TILE - h, 0, tw * TILE - w, cv2.BORDER_CONSTANT, value=0)
+    tiles = cv2.resize(padded, (tw, th), interpolation=cv2.INTER_AREA) > 0
+    rects = []
+    for ty in range(0, th, BAND):
+        xs = np.flatnonzero(tiles[ty:ty + BAND].any(axis=0)).tolist()
+        y0, y1 = ty * TILE, min((ty + BAND) * TILE, h)
+        start = prev = None
+        for x in xs + [None]:  # runs of tiles; a gap of 3+ tiles starts a new one
+            if start is not None and (x is None or x - prev > 3):
+                rects.append((start * TILE, y0, min((prev + 1) * TILE, w) - start * TILE, y1 - y0))
+                start = None
+            if start is None:
+                start = x
+            prev = x
+    return rects
 
 
 class Stabilizer:
     def __init__(self, settings: StabilizerSettings = StabilizerSettings()):
+        settings.check()
         self.settings = settings
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._dis.setVariationalRefinementIterations(0)  # patch flow is enough for blending; saves ~0.1 ms
+        self._dis: dict[int, cv2.DISOpticalFlow] = {}  # per analysis scale
         self._grids: dict[tuple[int, int], np.ndarray] = {}  # pixel-coordinate grids, kept across resets
         self.cuts = 0
         self.exposure_resets = 0
@@ -48,11 +105,22 @@ class Stabilizer:
 
     def reset(self) -> None:
         """Forget the previous frame (cheap: the pipeline calls it every frame while stabilizing is off)."""
-        self._prev_gray: Optional[np.ndarray] = None  # half-resolution grey of the previous denoised input
+        self._prev_gray: Optional[np.ndarray] = None  # analysis-size grey of the previous denoised input
         self._prev_in: Optional[np.ndarray] = None  # the previous denoised input (full resolution)
         self._prev_out: Optional[np.ndarray] = None
         self._prev_thumb: Optional[np.ndarray] = None
-        self._step: Optional[tuple] = None  # (source, denoised, full map, half-res confidence) of this frame
+        self._unchanged: Optional[np.ndarray] = None
+        self._step: Optional[tuple] = None  # (source, small map, confidence, still, active rects) of this frame
+
+    def _flow(self, k: int) -> cv2.DISOpticalFlow:
+        if k not in self._dis:
+            dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+            dis.setVariationalRefinementIterations(0)  # patch flow is enough for blending; saves ~0.1 ms
+            if k == 4:  # the flow grid of a half-size input (1/8 of the frame) from a quarter-size one
+                dis.setFinestScale(1)
+                dis.setPatchStride(6)  # 6, not 4: 0.3 ms less for 1–2 points of warp error
+            self._dis[k] = dis
+        return self._dis[k]
 
     def _grid(self, h: int, w: int) -> np.ndarray:
         """H×W×2 pixel coordinates (x, y), the base of every remap map."""
@@ -61,9 +129,10 @@ class Stabilizer:
             self._grids[(h, w)] = np.dstack([gx, gy])
         return self._grids[(h, w)]
 
-    def _half_gray(self, frame: np.ndarray) -> np.ndarray:
-        h, w = frame.shape[:2]  # grey first: a third of the pixels to average
-        return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    def _small_gray(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        k = self.settings.analysis(h)[0]  # grey first: a third of the pixels to average
+        return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (w // k, h // k), interpolation=cv2.INTER_AREA)
 
     def _new_scene(self, thumb: np.ndarray) -> bool:
         """A cut (everything changed) or an exposure step (everything brighter or darker at once)."""
@@ -79,58 +148,87 @@ class Stabilizer:
         return False
 
     def prepare(self, source: np.ndarray) -> np.ndarray:
-        """The network's input for ``source``: motion-compensated temporal denoising of it.
+        """The network's input for ``source`` (itself, or denoised when ``denoise`` is set).
 
-        Also measures the flow and confidence that ``__call__`` then reuses for the output."""
+        Measures the flow and confidence that ``__call__`` then reuses for the output."""
         s = self.settings
-        h, w = source.shape[:2]
-        gray = self._half_gray(source)
+        gray = self._small_gray(source)
         thumb = cv2.resize(gray, (80, 60), interpolation=cv2.INTER_AREA).astype(np.float32)
         fresh = (self._prev_gray is None or self._prev_in is None or self._prev_in.shape != source.shape
                  or self._new_scene(thumb))
         self._prev_thumb = thumb
         if fresh:
             self._prev_out = None
-            self._step = (source, source, None, None, None)
-            self._prev_in, self._prev_gray = source, gray
+            self._step = (source, None, None, None, None)
+            self._prev_in, self._prev_gray, self._unchanged = source, gray, None
             return source
-        flow = self._dis.calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
-        # 1 where nothing moves (under a quarter of a half-resolution pixel), else 0; cv2, not numpy
-        # masks (a boolean-mask assignment costs more than the whole flow here)
+        k, window = s.analysis(source.shape[0])
+        flow = self._flow(k).calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
+        # 1 where nothing moves (under half a frame pixel), else 0; cv2, not numpy masks (a boolean-mask
+        # assignment costs more than the whole flow here)
         fx, fy = cv2.split(flow)
-        still = cv2.threshold(cv2.magnitude(fx, fy), 0.25, 1.0, cv2.THRESH_BINARY_INV)[1]
+        still = cv2.threshold(cv2.magnitude(fx, fy), 0.5 / k, 1.0, cv2.THRESH_BINARY_INV)[1]
+        if s.still_noise > 0:
+            # ... or where the source itself did not change beyond its noise: DIS invents sub-pixel
+            # motion on noisy flat walls, and warping there costs time and sharpness for nothing
+            raw_local, raw_floor = _local_change(cv2.subtract(gray, self._prev_gray, dtype=cv2.CV_32F), window)
+            unchanged = cv2.threshold(raw_local, s.still_noise * raw_floor, 1.0, cv2.THRESH_BINARY_INV)[1]
+            grow = round(s.still_grow / k)
+            if grow > 0:
+                unchanged = cv2.erode(unchanged, np.ones((2 * grow + 1,) * 2, np.uint8))
+            calm = unchanged if self._unchanged is None or s.still_frames < 2 else cv2.min(unchanged, self._unchanged)
+            self._unchanged = unchanged
+            still = cv2.max(still, calm)
         # Where nothing moves, an exact copy: bilinear re-warping of the blended frame by a stray tenth
         # of a pixel every frame would blur it cumulatively. Where things move, bilinear (nearest
-        # would jitter the strokes by up to half a pixel a frame: −50% warp error instead of −54%).
+        # would jitter the strokes by up to half a pixel a frame: 3–4 points less warp error).
         moving = 1.0 - still
         flow = cv2.merge([cv2.multiply(fx, moving), cv2.multiply(fy, moving)])
-        half_map = cv2.add(self._grid(*gray.shape), flow)
-        warped_gray = cv2.remap(self._prev_gray, half_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        diff = cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F)
-        diff -= float(np.median(diff[::8, ::8]))  # exposure drift is not motion
-        local = np.abs(cv2.blur(diff, (s.window, s.window)))
-        floor = float(np.median(local[::8, ::8]))  # this frame pair's noise after averaging
+        small_map = cv2.add(self._grid(*gray.shape), flow)
+        warped_gray = cv2.remap(self._prev_gray, small_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        local, floor = _local_change(cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F), window)
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
-        # Full-resolution map straight from the half-resolution one: bilinear resizing of 2·m + 0.5 is
-        # exactly the full-res grid plus the interpolated flow (pixel centres line up).
-        full_map = cv2.resize(half_map * 2.0 + 0.5, (w, h), interpolation=cv2.INTER_LINEAR)
+        # Exact per-pixel work only in tiles with motion or a real drop of trust; elsewhere (most of a
+        # webcam's still background) the weight is taken as uniform, and _blend does it in one pass.
+        rects = _active_rects(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, s.whole_trust, cv2.CMP_LT)))
         denoised = source
         if s.denoise > 0:
-            denoised = self._blend(self._prev_in, source, full_map, conf * np.float32(s.denoise))
-            self._prev_gray = self._half_gray(denoised)
+            denoised = self._blend(self._prev_in, source, small_map, conf * np.float32(s.denoise), rects, s.denoise)
+            self._prev_gray = self._small_gray(denoised)
         else:
             self._prev_gray = gray
         self._prev_in = denoised
-        self._step = (source, denoised, full_map, conf, still)
+        self._step = (source, small_map, conf, still, rects)
         return denoised
 
-    def _blend(self, previous: np.ndarray, current: np.ndarray, full_map: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """``previous`` moved along the flow, blended into ``current`` by ``weight`` (half resolution)."""
+    def _blend(self, previous: np.ndarray, current: np.ndarray, small_map: np.ndarray, weight: np.ndarray,
+               rects: list[tuple[int, int, int, int]], uniform: float) -> np.ndarray:
+        """``previous`` moved along the flow, blended into ``current`` by ``weight`` (analysis size).
+
+        Outside ``rects`` (analysis x, y, w, h) nothing moves and the weight is ``uniform``, so one
+        addWeighted pass is exact there; only inside them is a full-resolution map made, the previous
+        frame resampled and blended pixel by pixel."""
         h, w = current.shape[:2]
-        warped = cv2.remap(previous, full_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # the weights are smooth (box-filtered): nearest upsampling is enough, and twice as fast
-        up = lambda m: cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
-        return cv2.blendLinear(warped, current, up(weight), up(1.0 - weight))
+        k = self.settings.analysis(h)[0]
+        sh, sw = small_map.shape[:2]
+        out = cv2.addWeighted(previous, uniform, current, 1.0 - uniform, 0.0)
+        for x, y, rw, rh in rects:
+            # full-resolution map straight from the small one: bilinear resizing of k·m + (k−1)/2 is
+            # exactly the full-res grid plus the interpolated flow (pixel centres line up); one pixel of
+            # margin makes the rect's border what a whole-frame resize would give
+            x0, y0, x1, y1 = max(x - 1, 0), max(y - 1, 0), min(x + rw + 1, sw), min(y + rh + 1, sh)
+            big = cv2.resize(small_map[y0:y1, x0:x1] * float(k) + (k - 1) / 2.0, (k * (x1 - x0), k * (y1 - y0)),
+                             interpolation=cv2.INTER_LINEAR)
+            region = (slice(k * y, min(k * (y + rh), h)), slice(k * x, min(k * (x + rw), w)))
+            rh_full, rw_full = region[0].stop - region[0].start, region[1].stop - region[1].start
+            fmap = big[k * (y - y0):k * (y - y0) + rh_full, k * (x - x0):k * (x - x0) + rw_full]
+            # fixed-point maps (1/32 pixel): a third faster than float ones, conversion included
+            warped = cv2.remap(previous, *cv2.convertMaps(fmap, None, cv2.CV_16SC2), cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+            # the weights are smooth (box-filtered): nearest upsampling is enough, and twice as fast
+            wt = cv2.resize(weight[y:y + rh, x:x + rw], (k * rw, k * rh), interpolation=cv2.INTER_NEAREST)[:rh_full, :rw_full]
+            out[region] = cv2.blendLinear(warped, current[region], wt, 1.0 - wt)
+        return out
 
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The output for this frame: ``stylized`` steadied with the previous output.
@@ -138,13 +236,13 @@ class Stabilizer:
         ``source`` is the camera frame given to ``prepare`` (called here if it was not)."""
         if self._step is None or self._step[0] is not source:
             self.prepare(source)
-        _, _, full_map, conf, still = self._step
+        _, small_map, conf, still, rects = self._step
         self._step = None
         out = stylized
-        if full_map is not None and self._prev_out is not None and self._prev_out.shape == stylized.shape:
+        if small_map is not None and self._prev_out is not None and self._prev_out.shape == stylized.shape:
             s = self.settings
             share = cv2.addWeighted(still, s.still_strength - s.strength, still, 0.0, s.strength)
             weight = cv2.multiply(conf, share)
-            out = self._blend(self._prev_out, stylized, full_map, weight)
+            out = self._blend(self._prev_out, stylized, small_map, weight, rects, s.still_strength)
         self._prev_out = out
         return out

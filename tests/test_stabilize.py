@@ -95,3 +95,46 @@ def test_bad_mask_is_refused(pack, photos):
     with pytest.raises(InputError, match="--mask"):
         pipe.update(mask="cat")
     pipe.close()
+
+
+def test_blend_by_rects_matches_the_whole_frame_blend():
+    """_blend warps and weighs pixel by pixel only inside the active rects and does one uniform pass
+    elsewhere: where the flow is 0 and the weight uniform outside them, that is the whole-frame
+    bilinear warp and blend (fixed-point maps: within a level or two)."""
+    import cv2
+
+    from engine.stabilize import _active_rects
+
+    rng = np.random.default_rng(0)
+    h, w, k = 480, 640, 4
+    smooth = lambda: cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)  # noqa: E731
+    prev, cur = smooth(), smooth()
+    sh, sw = h // k, w // k
+    active = np.zeros((sh, sw), np.uint8)
+    active[30:70, 20:60] = 255  # a person
+    active[5:9, 140:150] = 255  # a passer-by far off
+    flow = np.zeros((sh, sw, 2), np.float32)
+    flow[active > 0] = rng.uniform(-3, 3, (int((active > 0).sum()), 2))
+    gy, gx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    small_map = np.dstack([gx, gy]) + flow
+    weight = np.full((sh, sw), 0.93, np.float32)
+    weight[active > 0] = rng.uniform(0, 0.9, int((active > 0).sum()))
+    rects = _active_rects(active)
+    covered = np.zeros_like(active)
+    for x, y, rw, rh in rects:
+        covered[y:y + rh, x:x + rw] = 1
+    assert covered[active > 0].all() and covered.mean() < 0.5  # every active pixel, far from all of them
+    stab = Stabilizer()
+    out = stab._blend(prev, cur, small_map, weight, rects, 0.93)
+    full_map = cv2.resize(small_map * k + (k - 1) / 2, (w, h), interpolation=cv2.INTER_LINEAR)
+    warped = cv2.remap(prev, full_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    wt = cv2.resize(weight, (w, h), interpolation=cv2.INTER_NEAREST)
+    ref = cv2.blendLinear(warped, cur, wt, 1 - wt)
+    diff = np.abs(out.astype(int) - ref).max(axis=2)
+    # Differences only where the whole-frame map bleeds the flow one analysis pixel into still pixels
+    # next to motion (those are copied as they are, by design), and on the frame's edge (a whole-frame
+    # map is off by ½ px there)
+    bleed = cv2.resize(cv2.dilate(active, np.ones((3, 3), np.uint8)), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    inner = np.zeros((h, w), bool)
+    inner[4:-4, 4:-4] = True
+    assert diff[inner & ~bleed].max() <= 2 and diff[inner].mean() < 0.05, (diff[inner & ~bleed].max(), diff.mean())
