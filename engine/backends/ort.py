@@ -5,6 +5,7 @@ import importlib.util
 
 import numpy as np
 
+from ..cpu_tuning import tune_process
 from ..errors import BackendUnavailable, ModelError
 from ..frames import from_output, to_input
 from .base import Backend, BackendOptions
@@ -40,6 +41,8 @@ class OrtBackend(Backend):
         if self.session.get_providers()[0] != provider:
             # onnxruntime silently falls back to CPU when the CUDA libraries fail to load
             raise BackendUnavailable(f"{provider} failed to start (CUDA/cuDNN libraries missing?)")
+        if device == "cpu":
+            tune_process()
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
         return to_input(frame, self.multiple)
