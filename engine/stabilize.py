@@ -46,7 +46,7 @@ class StabilizerSettings:
     still_noise: float = 3.0  # noise floors of unwarped change under which a pixel counts as still (0: off) ...
     still_frames: int = 2  # ... for this many frames in a row (an object's wake keeps its flow a while: no trail)
     still_grow: int = 12  # ... and nothing changed within this many frame pixels
-    whole_trust: float = 0.8  # away from motion, trust above this counts as whole (one blend pass there)
+    whole_trust: float = 0.8  # trust above this counts as whole (then a still background has one weight)
     scale: int = 0  # flow and trust are measured at 1/scale of the frame's size (0: 4 from 400 rows up, else 2)
     window: int = 10  # box filter (frame pixels) that averages noise out of the difference
 
@@ -188,9 +188,11 @@ class Stabilizer:
         warped_gray = cv2.remap(self._prev_gray, small_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         local, floor = _local_change(cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F), window)
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
-        # Exact per-pixel work only in tiles with motion or a real drop of trust; elsewhere (most of a
-        # webcam's still background) the weight is taken as uniform, and _blend does it in one pass.
-        rects = _active_rects(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, s.whole_trust, cv2.CMP_LT)))
+        # Trust above whole_trust counts as whole, everywhere (one rule, so no seams at rect borders):
+        # then most of a webcam's still background has one weight, and _blend does it in one pass;
+        # per-pixel work only in tiles with motion or a real drop of trust.
+        conf = cv2.max(conf, cv2.threshold(conf, s.whole_trust, 1.0, cv2.THRESH_BINARY)[1])
+        rects = _active_rects(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT)))
         denoised = source
         if s.denoise > 0:
             denoised = self._blend(self._prev_in, source, small_map, conf * np.float32(s.denoise), rects, s.denoise)
