@@ -88,21 +88,23 @@ def guided_upscale(stylized_small: np.ndarray, original: np.ndarray, radius: int
     0.5×, within 47 dB of the filter run at full size)."""
     h, w = original.shape[:2]
     hs, ws = stylized_small.shape[:2]
-    p = stylized_small.astype(np.float32) * (1 / 255.0)
-    guide = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1 / 255.0)
-    g = cv2.resize(guide, (ws, hs), interpolation=cv2.INTER_AREA)
+    # in 0..255 throughout (eps scaled by 255²): no rescaling passes; cv2 ops, 3-channel, at the small size
+    p = stylized_small.astype(np.float32)
+    guide = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
+    g = cv2.resize(guide, (ws, hs), interpolation=cv2.INTER_AREA).astype(np.float32)
+    g3 = cv2.merge([g, g, g])
     r = max(1, round(radius * ws / w))
     k = (2 * r + 1, 2 * r + 1)
-    mean_i = cv2.boxFilter(g, -1, k)
-    var_i = cv2.boxFilter(g * g, -1, k) - mean_i * mean_i
+    mean_i = cv2.boxFilter(g3, -1, k)
+    var_i = cv2.subtract(cv2.boxFilter(cv2.multiply(g3, g3), -1, k), cv2.multiply(mean_i, mean_i))
     mean_p = cv2.boxFilter(p, -1, k)
-    cov_ip = cv2.boxFilter(p * g[:, :, None], -1, k) - mean_i[:, :, None] * mean_p
-    a = cov_ip / (var_i[:, :, None] + eps)
-    b = mean_p - a * mean_i[:, :, None]
+    cov_ip = cv2.subtract(cv2.boxFilter(cv2.multiply(p, g3), -1, k), cv2.multiply(mean_i, mean_p))
+    a = cv2.divide(cov_ip, cv2.add(var_i, eps * 255.0 * 255.0))
+    b = cv2.subtract(mean_p, cv2.multiply(a, mean_i))
     big_a = cv2.resize(cv2.boxFilter(a, -1, k), (w, h), interpolation=cv2.INTER_LINEAR)
     big_b = cv2.resize(cv2.boxFilter(b, -1, k), (w, h), interpolation=cv2.INTER_LINEAR)
-    q = cv2.multiply(big_a, cv2.merge([guide, guide, guide]))
-    return cv2.convertScaleAbs(cv2.add(q, big_b, dst=q), alpha=255.0)
+    q = cv2.multiply(big_a, cv2.merge([guide, guide, guide]), dtype=cv2.CV_32F)  # the guide stays uint8
+    return cv2.convertScaleAbs(cv2.add(q, big_b, dst=q))
 
 
 def check_render_scale(scale: float) -> float:
