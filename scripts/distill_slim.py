@@ -84,7 +84,8 @@ def main() -> None:
         start = d.step
         d.train(progress, stop_at=stop_at, stop_step=args.stop_step)
         bar.close()
-        logging.info("trained to step %d; best validation L1 %.4f at step %d", d.step, d.best["loss"], d.best["step"])
+        logging.info("trained to step %d; best validation %s %.4f at step %d", d.step, d.best.get("metric", "l1"),
+                     d.best["loss"], d.best["step"])
 
     ckpt = cache / ("best.pt" if args.checkpoint == "best" else "last.pt")
     config, weights, info = student_state(ckpt)

@@ -107,3 +107,30 @@ def test_output_is_the_frame_size(slim_pack, size):
     assert out.shape == (h, w, 3) and out.dtype == torch.uint8
     with create_backend("torch-cpu", pack=slim_pack) as backend:
         assert backend.run(frame, slim_pack.weights(7)).shape == (h, w, 3)
+
+
+def test_a_resumed_phase_can_restart_the_lr_schedule():
+    from types import SimpleNamespace
+
+    from engine.training.distill import Distiller, DistillSettings
+
+    lr = lambda settings, step: Distiller.lr_at(SimpleNamespace(settings=settings), step)  # noqa: E731
+    plain = DistillSettings(steps=1000, lr=1e-3, lr_end=1e-5)
+    restart = DistillSettings(steps=1500, lr=4e-4, lr_end=1e-5, schedule_start=500, warmup=50)
+    assert lr(plain, 0) == pytest.approx(1e-5) and lr(plain, 100) == pytest.approx(1e-3)
+    assert lr(plain, 1000) == pytest.approx(1e-5)
+    assert lr(restart, 500) == pytest.approx(4e-4 / 50)  # warm-up again from the phase's first step
+    assert lr(restart, 550) == pytest.approx(4e-4)
+    assert lr(restart, 1500) == pytest.approx(1e-5)
+    assert lr(restart, 1025) == pytest.approx(1e-5 + 0.5 * (4e-4 - 1e-5))  # half-way down the cosine
+
+
+def test_per_sample_relative_mse_weighs_samples_alike():
+    from engine.training.distill import _rel_mse, _rel_mse_per_sample
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 8, 8, generator=g), torch.rand(1, 8, 8, generator=g)
+    assert _rel_mse_per_sample(a, b).item() == pytest.approx(_rel_mse(a, b).item(), rel=1e-5)
+    # a sample 100x larger (a high-contrast style) counts as much as a small one
+    big = _rel_mse_per_sample(torch.cat([a, 100 * a]), torch.cat([b, 100 * b])).item()
+    assert big == pytest.approx(_rel_mse(a, b).item(), rel=1e-5)

@@ -59,6 +59,21 @@ class DistillSettings:
     gram_layers: str = "relu2_2,relu3_3"
     vgg_samples: int = 2  # samples of the batch that go through VGG
     vgg_patch: int = 128  # side of the native-scale patch VGG sees (cost: VGG dominates a step)
+    # The evaluation's style loss (scripts/slim_eval.py: absolute Gram MSE over relu1_2…relu4_3 of
+    # whole pictures) is almost all relu1_2 (its Gram entries are ~100× relu2_2's, ~10⁴× relu3_3's).
+    # This term matches the student's relu1_2 Gram to the teacher's over whole crops (not a patch),
+    # per sample relative (each style's statistics count alike, as in the per-style ratio); only
+    # VGG's first two convs run for it.
+    fine_gram_weight: float = 0.0
+    fine_gram_samples: int = 4  # samples of the batch (whole crops) for the relu1_2 Gram term
+    # The LR schedule (warm-up, then cosine to lr_end at ``steps``) starts at this step: a resumed
+    # phase can restart it (a warm restart) instead of continuing the earlier phases' schedule.
+    schedule_start: int = 0
+    warmup: int = 100
+    # which validation figure picks best.pt: "l1" (L1 to the teacher) or "gram" (relative relu1_2
+    # Gram MSE to the teacher's on the whole validation crops, per crop; closer to the evaluation).
+    # When a phase changes it, the best so far is forgotten (the figures do not compare).
+    best_metric: str = "l1"
     seed: int = 0
     checkpoint_every: int = 100
     validate_every: int = 250
@@ -227,6 +242,14 @@ def _rel_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(a, b) / scale
 
 
+def _rel_mse_per_sample(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``_rel_mse`` of each sample (first dimension) on its own, averaged: a sample with large
+    statistics (a dense, high-contrast style) does not drown the others."""
+    dims = tuple(range(1, a.dim()))
+    scale = 0.5 * (a.detach().pow(2).mean(dims) + b.pow(2).mean(dims)) + 1e-8
+    return ((a - b).pow(2).mean(dims) / scale).mean()
+
+
 class Distiller:
     """The training state: student, optimiser, step; checkpoints to ``cache``."""
 
@@ -256,6 +279,7 @@ class Distiller:
         self.val_w = torch.from_numpy(sample_styles(settings.validation_crops, student_config.num_styles, 0.25, vrng))
         with torch.no_grad():
             self.val_t = self.teacher(self.val_x, self.val_w)
+        self._val_t_gram: Optional[torch.Tensor] = None
 
     # --- checkpoints -------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -286,6 +310,7 @@ class Distiller:
         self.history = state["history"]
         self.best = state["best"]
         self.phases = state.get("phases") or [{"start": 0, "settings": state["settings"]}]
+        self.best.setdefault("metric", "l1")
         self.init_info = state.get("init", self.init_info)
         log.warning("resumed from %s at step %d", path, self.step)
         return True
@@ -293,10 +318,11 @@ class Distiller:
     # --- training ----------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
         s = self.settings
-        warm = 100
+        warm = s.warmup
+        step, steps = step - s.schedule_start, s.steps - s.schedule_start
         if step < warm:
             return s.lr * (step + 1) / warm
-        t = min(1.0, (step - warm) / max(1, s.steps - warm))
+        t = min(1.0, (step - warm) / max(1, steps - warm))
         return s.lr_end + 0.5 * (s.lr - s.lr_end) * (1 + math.cos(math.pi * t))
 
     def losses(self, x: torch.Tensor, w: torch.Tensor, with_vgg: bool = True) -> dict[str, torch.Tensor]:
@@ -321,9 +347,19 @@ class Distiller:
                 ft = self.vgg(pt, needed)
             parts["perceptual"] = sum(_rel_mse(fo[k], ft[k]) for k in layers)
             parts["gram"] = sum(_rel_mse(gram(fo[k]), gram(ft[k])) for k in gram_layers)
+        if with_vgg and s.fine_gram_weight > 0:
+            from .vgg import gram
+
+            n = min(s.fine_gram_samples, x.shape[0])
+            go = gram(self.vgg(out[:n], ("relu1_2",))["relu1_2"])
+            with torch.no_grad():
+                gt = gram(self.vgg(t_out[:n], ("relu1_2",))["relu1_2"])
+            parts["fine_gram"] = _rel_mse_per_sample(go, gt)
         total = parts["l1"] + s.hint_weight * parts["hint"]
         if "perceptual" in parts:
             total = total + s.perceptual_weight * parts["perceptual"] + s.gram_weight * parts["gram"]
+        if "fine_gram" in parts:
+            total = total + s.fine_gram_weight * parts["fine_gram"]
         parts["total"] = total
         return parts
 
@@ -333,8 +369,16 @@ class Distiller:
             out = self.student(self.val_x, self.val_w)
             l1 = (out - self.val_t).abs().mean().item()
             mse = ((out - self.val_t) ** 2).mean().item()
+            row = {"val_l1": l1, "val_psnr": 10 * math.log10(1.0 / max(mse, 1e-12))}
+            if self.settings.best_metric == "gram":
+                from .vgg import gram
+
+                if self._val_t_gram is None:
+                    self._val_t_gram = gram(self.vgg(self.val_t, ("relu1_2",))["relu1_2"])
+                go = gram(self.vgg(out, ("relu1_2",))["relu1_2"])
+                row["val_gram"] = _rel_mse_per_sample(go, self._val_t_gram).item()
         self.student.train()
-        return {"val_l1": l1, "val_psnr": 10 * math.log10(1.0 / max(mse, 1e-12))}
+        return row
 
     def train(self, progress: Callable[[int, dict], None] = lambda step, parts: None,
               stop_at: Optional[float] = None, stop_step: Optional[int] = None) -> None:
@@ -343,6 +387,10 @@ class Distiller:
         s = self.settings
         if not self.phases or self.phases[-1]["settings"] != asdict(s):
             self.phases.append({"start": self.step, "settings": asdict(s), "command": self.command})
+        if self.best.get("metric", "l1") != s.best_metric:
+            log.warning("best checkpoint now picked by validation %s: forgetting the best by %s (step %d)",
+                        s.best_metric, self.best.get("metric", "l1"), self.best["step"])
+            self.best = {"loss": float("inf"), "step": self.step, "metric": s.best_metric}
         self.student.train()
         while self.step < s.steps:
             if stop_at is not None and time.time() >= stop_at:
@@ -364,8 +412,9 @@ class Distiller:
             row["step"] = self.step
             if self.step % s.validate_every == 0 or self.step == s.steps:
                 row.update(self.validate())
-                if row["val_l1"] < self.best["loss"]:
-                    self.best = {"loss": row["val_l1"], "step": self.step, "psnr": row["val_psnr"]}
+                value = row["val_gram"] if s.best_metric == "gram" else row["val_l1"]
+                if value < self.best["loss"]:
+                    self.best = {"loss": value, "step": self.step, "psnr": row["val_psnr"], "metric": s.best_metric}
                     self.cache.mkdir(parents=True, exist_ok=True)
                     torch.save({"student": self.student.state_dict(), "step": self.step,
                                 "config": self.student.config.to_dict(), "val": row}, self.cache / "best.pt")
