@@ -32,7 +32,7 @@ def window(qtbot, pack, photo_file):
     win.close()
 
 
-def settle(qtbot, win, frames=3):
+def settle(qtbot, win, frames=6):
     """Wait until a few frames computed after the last change are on screen."""
     seq = win._shown_seq
     qtbot.waitUntil(lambda: win._shown_seq >= seq + frames, timeout=10000)
