@@ -7,9 +7,9 @@ nothing moves, 0.85 where things move, times a confidence. ``prepare`` (before t
 flow and confidence once per frame, on a grey copy at a quarter of the size (half below 400 rows);
 it can also denoise the network's input the same way (``denoise``; off: it bought no warp error).
 
-Still: where the flow is under half a pixel, or where the source itself stayed within its noise for
-two frames in a row (DIS invents sub-pixel motion on noisy walls). There the previous output is
-copied exactly (re-warping it by stray tenths of a pixel would blur it frame after frame).
+Still: where the flow is under half a pixel (optionally also where the source itself stayed within its
+noise for two frames in a row, ``still_noise``). There the previous output is copied exactly
+(re-warping it by stray tenths of a pixel would blur it frame after frame).
 
 Confidence: the new frame minus the warped previous one, box-averaged (noise averages out, a structure
 that moved does not) and with the global brightness change taken out (exposure drift is not motion),
@@ -18,9 +18,10 @@ arrived or left, an occlusion, flow that failed), the confidence drops to 0 and 
 through at once — so nothing trails. A scene cut or an exposure step (auto-exposure re-metering)
 resets the history.
 
-Cost: a webcam's background is mostly still and trusted, so the weight there is one number. One
-addWeighted pass covers the frame; the full-resolution flow map, the bilinear warp and the per-pixel
-blend are done only in rects of tiles that hold motion or a real drop of trust (``_active_rects``).
+Cost: one addWeighted pass covers the frame with the weight of still, fully trusted pixels; the
+full-resolution flow map, the bilinear warp and the per-pixel blend are done only in rects of tiles
+that hold motion or less than whole trust (``_active_rects``). ``still_noise`` and ``whole_trust`` < 1
+make those rects much smaller (faster, steadier) but trailed more on held-out footage, so they are off.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
@@ -193,7 +194,8 @@ class Stabilizer:
         # Trust above whole_trust counts as whole, everywhere (one rule, so no seams at rect borders):
         # then most of a webcam's still background has one weight, and _blend does it in one pass;
         # per-pixel work only in tiles with motion or a real drop of trust.
-        conf = cv2.max(conf, cv2.threshold(conf, s.whole_trust, 1.0, cv2.THRESH_BINARY)[1])
+        if s.whole_trust < 1.0:
+            conf = cv2.max(conf, cv2.threshold(conf, s.whole_trust, 1.0, cv2.THRESH_BINARY)[1])
         rects = _active_rects(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT)))
         denoised = source
         if s.denoise > 0:

@@ -43,9 +43,13 @@ def test_footage_is_seeded_noisy_and_motion_jpeg(tmp_path):
     assert parse_footage("footage:cat:15").fps == 15
 
 
-def test_noisy_still_scene_noise_is_more_than_halved(ort):
+FAST = StabilizerSettings(still_noise=3.0, whole_trust=0.8)  # the faster variant (off by default)
+
+
+@pytest.mark.parametrize("settings", [StabilizerSettings(), FAST], ids=["default", "fast"])
+def test_noisy_still_scene_noise_is_more_than_halved(ort, settings):
     frames, _ = _clip(seconds=1.1, motion=0, exposure_step=1.0)
-    plain, steady, stab = StaticNoise(), StaticNoise(), Stabilizer()
+    plain, steady, stab = StaticNoise(), StaticNoise(), Stabilizer(settings)
     for f in frames:
         out = ort(f)
         plain.add(f, out)
