@@ -35,6 +35,7 @@ import numpy as np
 CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that counts as a new scene
 TILE = 4  # analysis pixels per side of the tiles that are warped (or copied) as a whole
 BAND = 4  # tile rows per band of rects
+WHOLE_FRAME = 0.6  # rects covering more of the frame than this: one whole-frame pass is cheaper
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,11 @@ class Stabilizer:
         h, w = current.shape[:2]
         k = self.settings.analysis(h)[0]
         sh, sw = small_map.shape[:2]
-        out = cv2.addWeighted(previous, uniform, current, 1.0 - uniform, 0.0)
+        if sum(rw * rh for _, _, rw, rh in rects) > WHOLE_FRAME * sw * sh:
+            rects = [(0, 0, sw, sh)]  # one pass over the frame: no uniform pass, no per-rect overhead
+            out = np.empty_like(current)
+        else:
+            out = cv2.addWeighted(previous, uniform, current, 1.0 - uniform, 0.0)
         for x, y, rw, rh in rects:
             # full-resolution map straight from the small one: bilinear resizing of k·m + (k−1)/2 is
             # exactly the full-res grid plus the interpolated flow (pixel centres line up); one pixel of
