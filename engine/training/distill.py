@@ -104,14 +104,9 @@ def _rgb(img: np.ndarray) -> np.ndarray:
 
 def training_photos(content_dir: Optional[Path] = None) -> list[np.ndarray]:
     """scikit-image's photos but the held-out ones (greyscale ones as RGB), plus a folder's pictures."""
-    from skimage import data
+    from .fit_row import content_photos
 
-    photos = [_rgb(getattr(data, n)()) for n in TRAIN_PHOTOS]
-    if content_dir:
-        from ..capture import IMAGE_EXTS, read_image
-
-        photos += [_rgb(read_image(p)) for p in sorted(Path(content_dir).iterdir()) if p.suffix.lower() in IMAGE_EXTS]
-    return photos
+    return [_rgb(p) for p in content_photos(content_dir, TRAIN_PHOTOS)]
 
 
 def sample_crops(photos: list[np.ndarray], n: int, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -49,12 +49,12 @@ class FitSettings:
     tv_weight: float = 0.1
 
 
-def content_photos(content_dir: Optional[Path] = None) -> list[np.ndarray]:
-    """scikit-image's photos, plus every picture in the user's folder (``--content DIR``)."""
+def content_photos(content_dir: Optional[Path] = None, names: tuple[str, ...] = PACKAGE_PHOTOS) -> list[np.ndarray]:
+    """scikit-image's photos ``names``, plus every picture in the user's folder (``--content DIR``)."""
     from skimage import data
 
     photos = []
-    for name in PACKAGE_PHOTOS:
+    for name in names:
         img = getattr(data, name)()
         photos.append(img[0] if isinstance(img, tuple) else img)
     if content_dir:
