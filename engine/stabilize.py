@@ -20,7 +20,8 @@ resets the history.
 
 Cost: one addWeighted pass covers the frame with the weight of still, fully trusted pixels; the
 full-resolution flow map, the bilinear warp and the per-pixel blend are done only in rects of tiles
-that hold motion or less than whole trust (``_active_rects``). ``still_noise`` and ``whole_trust`` < 1
+that hold motion or less than whole trust (``_active_rects``), or over the whole frame when those
+cover most of it. ``still_noise`` and ``whole_trust`` < 1
 make those rects much smaller (faster, steadier) but trailed more on held-out footage, so they are off.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
