@@ -21,12 +21,14 @@ resets the history.
 Cost: one addWeighted pass covers the frame with the weight of still, fully trusted pixels; the
 full-resolution flow map, the bilinear warp and the per-pixel blend are done only in rects of tiles
 that hold motion or less than whole trust (``_active_rects``), or over the whole frame when those
-cover most of it. ``still_noise`` and ``whole_trust`` < 1
+cover most of it, split over ``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` and ``whole_trust`` < 1
 make those rects much smaller (faster, steadier) but trailed more on held-out footage, so they are off.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -37,6 +39,7 @@ CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that coun
 TILE = 4  # analysis pixels per side of the tiles that are warped (or copied) as a whole
 BAND = 4  # tile rows per band of rects
 WHOLE_FRAME = 0.6  # rects covering more of the frame than this: one whole-frame pass is cheaper
+MAX_THREADS = 4  # workers for the full-resolution warp and blend (memory-bound: more do not pay)
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,11 @@ class StabilizerSettings:
     whole_trust: float = 1.0  # trust above this counts as whole (<1: a still background gets one weight)
     scale: int = 0  # flow and trust are measured at 1/scale of the frame's size (0: 4 from 400 rows up, else 2)
     window: int = 10  # box filter (frame pixels) that averages noise out of the difference
+    threads: int = 0  # workers for the full-resolution warp and blend (0: one per core, at most MAX_THREADS)
 
     def check(self) -> None:
-        if self.scale not in (0, 2, 4) or self.window < 2:
-            raise ValueError(f"stabilizer: scale must be 0, 2 or 4 and window at least 2 (got {self.scale}, {self.window})")
+        if self.scale not in (0, 2, 4) or self.window < 2 or self.threads < 0:
+            raise ValueError(f"stabilizer: scale must be 0, 2 or 4 and window at least 2, threads not negative (got {self.scale}, {self.window}, {self.threads})")
 
     def analysis(self, height: int) -> tuple[int, int]:
         """(scale, box window in analysis pixels, odd) for frames of this height."""
@@ -104,6 +108,7 @@ class Stabilizer:
         self.settings = settings
         self._dis: dict[int, cv2.DISOpticalFlow] = {}  # per analysis scale
         self._grids: dict[tuple[int, int], np.ndarray] = {}  # pixel-coordinate grids, kept across resets
+        self._pool: Optional[ThreadPoolExecutor] = None  # made at the first frame that has work for it
         self.cuts = 0
         self.exposure_resets = 0
         self.reset()
@@ -215,16 +220,21 @@ class Stabilizer:
 
         Outside ``rects`` (analysis x, y, w, h) nothing moves and the weight is ``uniform``, so one
         addWeighted pass is exact there; only inside them is a full-resolution map made, the previous
-        frame resampled and blended pixel by pixel."""
+        frame resampled and blended pixel by pixel. The rects (or bands of the whole frame) go to
+        ``threads`` workers: the network is idle by now, so its cores are free."""
         h, w = current.shape[:2]
         k = self.settings.analysis(h)[0]
         sh, sw = small_map.shape[:2]
         if sum(rw * rh for _, _, rw, rh in rects) > WHOLE_FRAME * sw * sh:
-            rects = [(0, 0, sw, sh)]  # one pass over the frame: no uniform pass, no per-rect overhead
+            # one pass over the frame (no uniform pass, no per-rect overhead), in a band per worker
+            n = self._workers()
+            rects = [(0, i * sh // n, sw, (i + 1) * sh // n - i * sh // n) for i in range(n)]
             out = np.empty_like(current)
         else:
             out = cv2.addWeighted(previous, uniform, current, 1.0 - uniform, 0.0)
-        for x, y, rw, rh in rects:
+
+        def rect(r: tuple[int, int, int, int]) -> None:
+            x, y, rw, rh = r
             # full-resolution map straight from the small one: bilinear resizing of k·m + (k−1)/2 is
             # exactly the full-res grid plus the interpolated flow (pixel centres line up); one pixel of
             # margin makes the rect's border what a whole-frame resize would give
@@ -240,7 +250,28 @@ class Stabilizer:
             # the weights are smooth (box-filtered): nearest upsampling is enough, and twice as fast
             wt = cv2.resize(weight[y:y + rh, x:x + rw], (k * rw, k * rh), interpolation=cv2.INTER_NEAREST)[:rh_full, :rw_full]
             out[region] = cv2.blendLinear(warped, current[region], wt, 1.0 - wt)
+
+        self._run(rect, rects)
         return out
+
+    def _workers(self) -> int:
+        return max(1, min(self.settings.threads or (os.cpu_count() or 1), MAX_THREADS))
+
+    def _run(self, fn, items: list) -> None:
+        """``fn`` over ``items`` (disjoint regions; OpenCV drops the GIL), on the calling thread plus a pool."""
+        n = self._workers()
+        if n == 1 or len(items) < 2:
+            for item in items:
+                fn(item)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(n - 1, thread_name_prefix="stabilize")
+        share = [items[i::n] for i in range(n)]
+        futures = [self._pool.submit(lambda part=part: [fn(item) for item in part]) for part in share[1:]]
+        for item in share[0]:
+            fn(item)
+        for f in futures:
+            f.result()
 
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The output for this frame: ``stylized`` steadied with the previous output.

@@ -37,6 +37,7 @@ class BackendOptions:
 class Backend(ABC):
     name: str = "?"
     compiled: bool = False  # builds per frame size (seconds to minutes on its first frame of a size)
+    on_cpu: bool = True  # the network runs on the CPU's cores (and its threads keep them busy)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -43,6 +43,7 @@ class NetworkBackends:
         first = create_backend(name, pack=catalog.stock, options=options, oneshot=oneshot)
         self.name = first.name  # what auto picked: the picture network gets the same kind
         self.multiple = first.multiple
+        self.on_cpu = first.on_cpu
         self._backends: dict[str, Backend] = {"stock": first}
         self._building: dict[str, threading.Thread] = {}
         self._retired: list[Backend] = []  # stand-ins replaced mid-run, closed on the frame thread

@@ -72,6 +72,7 @@ class OrtCpuBackend(OrtBackend):
 
 class OrtCudaBackend(OrtBackend):
     name = "onnxruntime-cuda"
+    on_cpu = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

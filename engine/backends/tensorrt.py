@@ -92,6 +92,7 @@ def build_engine(trt, onnx_path: Path, profile: ShapeProfile, fp16: bool, timing
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    on_cpu = False
     compiled = True
 
     @classmethod

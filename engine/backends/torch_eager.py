@@ -212,6 +212,7 @@ class TorchCudaBackend(TorchBackend):
     """fp16 + channels_last + CUDA graphs (+ torch.compile when Triton is there)."""
 
     name = "torch-cuda"
+    on_cpu = False
     compiled = True
 
     @classmethod
