@@ -149,8 +149,9 @@ class MainWindow(QMainWindow):
         h, w = result.stylized.shape[:2]
         backend = pipe.backend.describe() if pipe else "?"
         source_fps = pipe.source.fps if pipe else 0.0
-        nets = {("stock",): "", ("picture",): " · picture network"}.get(
-            result.networks, " · stock + picture networks (2× cost)")
+        names = result.networks
+        nets = "" if names == ("stock",) else (f" · {names[0]} network" if len(names) == 1 else
+                                               f" · {' + '.join(names)} networks ({len(names)}× cost)")
         render = f" · {result.governor}" if result.governor else (
             f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
         self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "

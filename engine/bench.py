@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 from tqdm import tqdm
 
 from .backends import create_backend
@@ -97,7 +98,14 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
             if pipe.governor is not None:
                 settle(session, bar)
             pipe.stats.reset()
-            n = session.run(settings.frames, on_frame=lambda r: bar.update())
+            ran = set()  # the networks the timed frames ran on (the governor may pick the slim one)
+
+            def timed(r) -> None:
+                bar.update()
+                ran.add("+".join(r.networks))
+
+            n = session.run(settings.frames, on_frame=timed)
+        network = ",".join(sorted(ran)) or network
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
         run = {"backend": backend.name, "detail": backend.describe(), "network": network, "style": style,
@@ -107,7 +115,8 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
             run["target_fps"] = settings.governor.target_fps
             run["governor"] = pipe.governor.describe()
         if settings.fidelity:
-            run["fidelity"] = fidelity(pack, backend, size, settings, style, pipe.render_scale)
+            run["fidelity"] = fidelity(pack, backend, size, settings, style, pipe.render_scale,
+                                       light=pipe.governor is not None and pipe.governor.light)
         return run
 
 
@@ -125,18 +134,30 @@ def settle(session, bar, max_windows: int = 12) -> None:
 
 
 def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, style: str,
-             render_scale: float) -> dict:
+             render_scale: float, light: bool = False) -> dict:
     """PSNR of this fast path against the fp32 full-resolution output (ONNX Runtime on our export)
-    on the first frame of the source, for every style vector of the network(s) the style runs: the
-    26 stock rows, or the picture network's 26 reference codes and the style's own code. The
-    minimum is the figure that counts."""
+    of the same network on the first frame of the source, for every style vector of the network(s)
+    the style runs: the 26 stock rows, or the picture network's 26 reference codes and the style's
+    own code; on the slim network (``light``) the rows it renders within the quality floor, whose
+    content/style loss ratios to the full network (its manifest) come with it. The minimum is the
+    figure that counts."""
     with open_source(SourceSettings(spec=settings.source, size=size, paced=False)) as source:
         frame = source.read().image
     fast = StyleSettings(render_scale=render_scale)
+    floor = {}
     if isinstance(pack, StyleCatalog):
         parts = pack.parts(pack.weights(style))
         checks = [(pack.packs[p.family], backend.get(p.family), [*pack.packs[p.family].calibration_vectors(),
                    *([p.vector] if p.family != "stock" else [])]) for p in parts]
+        if light:
+            for i, p in enumerate(pack.lighten(parts)):
+                net = pack.network(p.family)
+                if p.family in pack.lighter:
+                    rows = net.manifest["within_floor"]
+                    checks[i] = (net, backend.get(p.family), [np.eye(net.num_styles, dtype=np.float32)[r] for r in rows])
+                    ratios = net.manifest.get("within_floor_measured", {}).get("ratios", {})
+                    floor = {"network": p.family, "rows": rows,
+                             "content_style_ratio_to_full": {str(r): ratios.get(str(r)) for r in np.flatnonzero(p.vector)}}
     else:
         checks = [(pack, backend, pack.calibration_vectors())]
     scores = []
@@ -145,7 +166,7 @@ def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, styl
             scores += [psnr(stylize_frame(net_backend, frame, v, fast), reference.run(frame, v)) for v in vectors]
     worst = min(range(len(scores)), key=scores.__getitem__)
     return {"min_db": min(scores), "mean_db": sum(scores) / len(scores), "worst_style": worst,
-            "per_style_db": scores}
+            "per_style_db": scores, **({"quality_floor": floor} if floor else {})}
 
 
 def _peer_picture(pack, style: str) -> "Path | str":

@@ -4,6 +4,10 @@ Ids run through the stock network's styles (26 stock rows, then the user's fitte
 the picture network's (each the code of a picture). A spec may mix styles of both networks: each
 network then runs once with its own part of the mix, and the outputs are blended by the parts'
 shares (twice the cost; the HUD says so). Within one network a blend is one vector, one run.
+
+A network may have a lighter stand-in (the slim student of the stock network) for the rows its
+manifest lists as rendered within the quality floor (``within_floor``): the governor runs it
+instead of lowering the render scale, for the styles (and blends of them) it carries that well.
 """
 from __future__ import annotations
 
@@ -25,8 +29,10 @@ class MixPart:
 
 
 class StyleCatalog(StyleSpecs):
-    def __init__(self, packs: list[StylePack]):
+    def __init__(self, packs: list[StylePack], lighter: dict[str, StylePack] | None = None):
+        """``lighter``: network name → a lighter network standing in for the network of its family."""
         self.packs = {p.family: p for p in packs}
+        self.lighter = {name: p for name, p in (lighter or {}).items() if p.family in self.packs}
         self.styles: list[StyleInfo] = []
         self.offsets: dict[str, int] = {}
         for pack in packs:
@@ -56,6 +62,22 @@ class StyleCatalog(StyleSpecs):
             total = float(share.sum())
             if total > 0:
                 out.append(MixPart(family, pack.vector(share / total), total))
+        return out
+
+    def network(self, name: str) -> StylePack | None:
+        """A style network (by family) or a lighter one (by its name)."""
+        return self.packs.get(name) or self.lighter.get(name)
+
+    def lighten(self, parts: list[MixPart]) -> list[MixPart]:
+        """``parts`` with each network that has a lighter stand-in for its vector swapped for it."""
+        out = []
+        for part in parts:
+            for name, pack in self.lighter.items():
+                rows = np.flatnonzero(part.vector)
+                if pack.family == part.family and set(rows.tolist()) <= set(pack.manifest.get("within_floor", ())):
+                    part = MixPart(name, part.vector[:pack.num_styles], part.fraction)
+                    break
+            out.append(part)
         return out
 
     def style_key(self, style_id: int) -> str:

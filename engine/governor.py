@@ -7,18 +7,24 @@ straight to the largest scale whose predicted time (cost ∝ pixels ∝ scale²)
 rung up, and only when the rung's predicted time stays under ``up_margin`` of the budget, so a step
 up is never followed by a step back down (hysteresis). Never below ``min_scale``. Scales come from
 a short ladder, so a compiled backend builds a few sizes, not one per decision.
+
+A lighter network (the slim student, for the styles it renders within the quality floor) is a
+level below full size on the full network and above every smaller scale: it looks like the full
+network at full size, where a lower scale is softer. Its cost relative to the full network
+(``offer_light``) predicts the step; the frames after a move are measured afresh.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from .errors import InputError
 
 LADDER = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
+LIGHT_COST_GUESS = 0.5  # the lighter network's cost ÷ the full one's until both have been measured
 
 
 @dataclass(frozen=True)
@@ -45,44 +51,99 @@ class GovernorSettings:
         return tuple(sorted({self.max_scale, self.min_scale, *inside}, reverse=True))
 
 
+class Level(NamedTuple):
+    """What the network runs at: a render scale, on the full network or the lighter one."""
+
+    scale: float
+    light: bool = False
+
+
 class Governor:
     def __init__(self, settings: GovernorSettings):
         self.settings = settings.check()
         self.rungs = settings.rungs()
-        self.scale = self.rungs[0]
+        self.level = Level(self.rungs[0])
+        self.light_offered = False  # the style in use has a lighter network
+        self._unit: dict[bool, float] = {}  # p90 ms per pixel share (scale²) on each network, as last measured
         self._times: deque[float] = deque(maxlen=settings.window)
         self.changes = 0
+
+    @property
+    def scale(self) -> float:
+        return self.level.scale
+
+    @property
+    def light(self) -> bool:
+        return self.level.light
+
+    def levels(self) -> list[Level]:
+        """Best first: full size on the full network, then the lighter network at each scale if the
+        style has one (it is cheaper than the full network at any scale that looks as good), else
+        the full network at each smaller scale."""
+        if not self.light_offered:
+            return [Level(r) for r in self.rungs]
+        return [Level(self.rungs[0]), *(Level(r, True) for r in self.rungs)]
+
+    def offer_light(self, available: bool) -> Optional[Level]:
+        """Whether the style in use has a lighter network. Returns the level to move to when the
+        ladder changed under the one in use: the best level on the new ladder that costs no more
+        (the full network at a smaller scale when the lighter one is gone; the lighter one at a
+        larger scale, sharper for the same time, when it comes while the full network runs small)."""
+        if available == self.light_offered:
+            return None
+        self.light_offered = available
+        if self.level in self.levels():
+            return None
+        cost = self._cost(self.level)
+        return next((lv for lv in self.levels() if self._cost(lv) <= cost * 1.001), self.levels()[-1])
+
+    @property
+    def light_cost(self) -> float:
+        """The lighter network's time ÷ the full one's at the same scale: measured once both have run
+        (p90 per pixel), else a guess (its multiply-adds are ~0.3 of the full network's, but
+        per-pixel passes around the convolutions do not shrink: measured 0.35 on ONNX Runtime fp32,
+        0.65 int8)."""
+        if True in self._unit and False in self._unit:
+            return self._unit[True] / self._unit[False]
+        return LIGHT_COST_GUESS
+
+    def _cost(self, level: Level) -> float:
+        return level.scale ** 2 * (self.light_cost if level.light else 1.0)
 
     @property
     def budget_ms(self) -> float:
         return 1000.0 / self.settings.target_fps
 
-    def observe(self, work_ms: float) -> Optional[float]:
-        """Add one frame's time; returns the scale to move to when it should change, else None."""
+    def observe(self, work_ms: float) -> Optional[Level]:
+        """Add one frame's time; returns the level to move to when it should change, else None."""
         self._times.append(work_ms)
         if len(self._times) < self._times.maxlen:
             return None
         p90 = float(np.percentile(self._times, 90))
+        self._unit[self.level.light] = p90 / self.level.scale ** 2
         budget = self.budget_ms
+        levels = self.levels()
+        here = levels.index(self.level) if self.level in levels else 0
 
-        def predicted(rung: float) -> float:
-            return p90 * (rung / self.scale) ** 2
+        def predicted(level: Level) -> float:
+            return p90 * self._cost(level) / self._cost(self.level)
 
         if p90 > budget:
-            fits = [r for r in self.rungs if r < self.scale and predicted(r) <= 0.95 * budget]
-            target = fits[0] if fits else self.rungs[-1]
+            fits = [lv for lv in levels[here + 1:] if predicted(lv) <= 0.95 * budget]
+            target = fits[0] if fits else levels[-1]
         else:
-            up = [r for r in self.rungs if r > self.scale]
-            target = up[-1] if up and predicted(up[-1]) <= self.settings.up_margin * budget else self.scale
-        if target == self.scale:
+            up = levels[here - 1] if here > 0 else None
+            target = up if up and predicted(up) <= self.settings.up_margin * budget else self.level
+        if target == self.level:
             return None
         return target
 
-    def moved(self, scale: float) -> None:
-        """The pipeline now renders at ``scale``: measure afresh."""
-        self.scale = scale
+    def moved(self, level: Level) -> None:
+        """The pipeline now renders at ``level``: measure afresh."""
+        self.level = Level(*level) if isinstance(level, tuple) else Level(level)
         self._times.clear()
         self.changes += 1
 
     def describe(self) -> str:
-        return f"render {self.scale:.2f}× to hold {self.settings.target_fps:g} FPS"
+        light = " on the lighter network" if self.level.light else ""
+        return f"render {self.scale:.2f}×{light} to hold {self.settings.target_fps:g} FPS"

@@ -71,8 +71,8 @@ def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings) -> np.nd
     return mix(out, frame, settings.strength)
 
 
-def _warm_quietly(backends: list, frame: np.ndarray, built: set) -> None:
-    """Build ``frame``'s size in each backend, then add its shape to ``built``; a failure is logged
+def _warm_quietly(backends: list, frame: np.ndarray, built: set, key: tuple) -> None:
+    """Build ``frame``'s size in each backend, then add ``key`` to ``built``; a failure is logged
     and the scale simply not taken."""
     for backend in backends:
         try:
@@ -80,7 +80,7 @@ def _warm_quietly(backends: list, frame: np.ndarray, built: set) -> None:
         except Exception as exc:  # noqa: BLE001 - a failed build must not end the stream
             log.warning("building %dx%d failed: %s", frame.shape[1], frame.shape[0], exc)
             return
-    built.add(frame.shape)
+    built.add(key)
 
 
 def stylize_frame(backend: Backend, frame: np.ndarray, weights: np.ndarray, settings: StyleSettings) -> np.ndarray:
@@ -144,8 +144,8 @@ class Pipeline:
         self.background_warmup = background_warmup
         self.governor: Optional[Governor] = None
         self._pending_governor: Optional[GovernorSettings] = None
-        self._warming: Optional[tuple] = None  # (build thread, frame shape, scale) while a size builds
-        self._built: set[tuple] = set()  # frame shapes a compiled backend has built
+        self._warming: Optional[tuple] = None  # (build thread, key, level) while a size builds
+        self._built: set[tuple] = set()  # (frame shape, lighter network?) a compiled backend has built
         self.set_governor(governor)
         self._apply(settings)
 
@@ -226,6 +226,13 @@ class Pipeline:
                 self.governor = Governor(g) if g.active else None
                 self._warming = None
         settings, weights = self.settings, self.weights
+        light = False
+        if self.governor is not None:
+            ladder_changed = self.governor.offer_light(self.backend.has_light(weights))
+            if ladder_changed is not None:  # a new style: the level in use is not on its ladder
+                log.info("%s → %s", self.governor.describe(), ladder_changed)
+                self.governor.moved(ladder_changed)
+            light = self.governor.light
         scale = self.render_scale
         t0 = time.perf_counter()
         frame = self.source.read(self.read_timeout)
@@ -241,7 +248,7 @@ class Pipeline:
         small = scaled_input(image, scale)
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
         outputs, networks = [], []
-        parts = self.backend.parts(weights, small.shape)
+        parts = self.backend.parts(weights, small.shape, light=light)
         for backend, vector, share in parts:  # two when a mix spans both networks
             ta = time.perf_counter()
             x = backend.preprocess(small)
@@ -249,7 +256,7 @@ class Pipeline:
             y = backend.infer(x, vector)
             tc = time.perf_counter()
             outputs.append((backend.postprocess(y, small.shape[0], small.shape[1]), share))
-            networks.append(backend.pack.family)
+            networks.append(backend.pack.network)
             td = time.perf_counter()
             times["preprocess"] += tb - ta
             times["infer"] += tc - tb
@@ -271,38 +278,42 @@ class Pipeline:
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._rate.tick(t7)
-        self._built.add(small.shape)
+        self._built.add((small.shape, light))
         described = ""
         if self.governor is not None:
-            self._govern(sum(times[k] for k in WORK), image, [b for b, _, _ in parts])
+            self._govern(sum(times[k] for k in WORK), image, weights)
             described = self.governor.describe()
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described)
 
-    def _govern(self, work_ms: float, image: np.ndarray, backends: list) -> None:
-        """Feed the governor; move to the scale it picks. A compiled backend that has not built that
-        size yet builds it on a thread first (live use), frames keep flowing at the old scale meanwhile."""
+    def _govern(self, work_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
+        """Feed the governor; move to the level (scale, network) it picks. A compiled backend that has
+        not built that size yet builds it on a thread first (live use), frames keep flowing at the old
+        level meanwhile; a lighter network met for the first time starts on a stand-in meanwhile
+        (NetworkBackends)."""
         if self._warming is not None:
-            thread, shape, scale = self._warming
+            thread, key, level = self._warming
             if thread.is_alive():
                 return  # the build shares the CPU: its frame times say nothing
             self._warming = None
-            if shape in self._built:
-                self.governor.moved(scale)
+            if key in self._built:
+                self.governor.moved(level)
             return
         target = self.governor.observe(work_ms)
         if target is None:
             return
-        small = scaled_input(image, target)
+        small = scaled_input(image, target.scale)
+        backends = [b for b, _, _ in self.backend.parts(weights, small.shape, light=target.light)]
         compiled = any(getattr(b, "compiled", False) for b in backends)
-        if compiled and self.background_warmup and small.shape not in self._built:
+        key = (small.shape, target.light)
+        if compiled and self.background_warmup and key not in self._built:
             log.info("building %dx%d for render scale %.2f (frames go on at %.2f)", small.shape[1], small.shape[0],
-                     target, self.governor.scale)
-            thread = threading.Thread(target=_warm_quietly, args=(backends, small, self._built), name="scale-warmup",
-                                      daemon=True)
+                     target.scale, self.governor.scale)
+            thread = threading.Thread(target=_warm_quietly, args=(backends, small, self._built, key),
+                                      name="scale-warmup", daemon=True)
             thread.start()
-            self._warming = (thread, small.shape, target)
+            self._warming = (thread, key, target)
             return
-        log.info("render scale %.2f → %.2f", self.governor.scale, target)
+        log.info("%s → %s", self.governor.describe(), target)
         self.governor.moved(target)
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,

@@ -19,6 +19,7 @@ from .model.config import StyleNetConfig
 from .paths import REPO_MODELS
 
 STOCK_MANIFEST = REPO_MODELS / "stock26.json"
+SLIM_MANIFEST = REPO_MODELS / "slim26.json"  # the stock network's slim student (docs/slim.md)
 MANIFEST_FORMAT = 1
 
 
@@ -147,6 +148,11 @@ class StylePack(StyleSpecs):
         self.family = family
         self.vectors = vectors
         self.manifest = manifest or {}
+
+    @property
+    def network(self) -> str:
+        """The network's name: its family, or its own ("slim") for a lighter stand-in of a family."""
+        return self.manifest.get("network", self.family)
 
     @classmethod
     def load(cls, manifest_path: Path = STOCK_MANIFEST) -> "StylePack":

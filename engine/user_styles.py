@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +22,9 @@ import numpy as np
 
 from .errors import InputError, ModelError, StyleError
 from .paths import REPO_MODELS, data_dir
-from .styles import STOCK_MANIFEST, StyleInfo, StylePack, slugify
+from .styles import SLIM_MANIFEST, STOCK_MANIFEST, StyleInfo, StylePack, slugify
+
+log = logging.getLogger(__name__)
 
 PICTURE_MANIFEST = REPO_MODELS / "picture.json"
 USER_LICENCE = "yours (made from your picture)"
@@ -157,7 +160,20 @@ def load_catalog(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None =
     from .catalog import StyleCatalog
 
     store = store or UserStyleStore()
-    return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)])
+    return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)], load_lighter(manifest))
+
+
+def load_lighter(manifest: Path = STOCK_MANIFEST) -> dict[str, StylePack]:
+    """The slim student of the stock network, for the governor, when it stands in for this stock
+    network and renders some of its styles within the quality floor (its manifest's ``within_floor``)."""
+    if Path(manifest).resolve() != STOCK_MANIFEST.resolve() or not SLIM_MANIFEST.exists():
+        return {}
+    try:
+        slim = StylePack.load(SLIM_MANIFEST)
+    except ModelError as exc:  # the full network still runs; only the lighter level is gone
+        log.warning("the slim network is not used: %s", exc)
+        return {}
+    return {slim.network: slim} if slim.manifest.get("within_floor") else {}
 
 
 def picture_preview(frame: np.ndarray, picture: Path) -> np.ndarray:

@@ -112,7 +112,7 @@ def main() -> None:
         "init": last.get("init"),
     }
     save_pack(args.out, config, weights, styles, family="stock",
-              extra={"student_of": Path(args.teacher).stem, "recipe": recipe})
+              extra={"network": "slim", "student_of": Path(args.teacher).stem, "recipe": recipe})
     pack = StylePack.load(args.out)
     logging.info("wrote %s (%d styles, step %s)", args.out, pack.num_styles, recipe["shipped_step"])
 

@@ -49,6 +49,18 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
 
 
+def mark_within_floor(student: Path, rows: list[dict], summary: dict) -> None:
+    """The passing styles into the student's manifest (its weights' checksum is untouched)."""
+    manifest = json.loads(student.read_text())
+    manifest["within_floor"] = [r["id"] for r in rows if r["passes"]]
+    manifest["within_floor_measured"] = {
+        "by": "scripts/slim_eval.py", "floor": summary["floor"], "photos": summary["photos"],
+        "long_side": summary["eval_long_side"], "styles_scored": [r["id"] for r in rows],
+        "ratios": {str(r["id"]): [round(r["content_ratio"], 3), round(r["style_ratio"], 3)] for r in rows}}
+    student.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"{student}: within_floor {manifest['within_floor']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--student", type=Path, default=REPO / "models" / "slim26.json")
@@ -60,7 +72,12 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=5, help="how many of the held-out photos")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--sheet", type=Path)
+    ap.add_argument("--mark", action="store_true",
+                    help="write the styles that pass into --student's manifest (within_floor): the governor "
+                         "runs the slim network for them instead of lowering the render scale")
     args = ap.parse_args()
+    if args.mark and args.checkpoint:
+        ap.error("--mark writes the scores into --student's manifest: not with --checkpoint")
 
     import torch
 
@@ -165,6 +182,8 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"summary": summary, "styles": rows, "blends": blends}, indent=2) + "\n")
+    if args.mark:
+        mark_within_floor(args.student, rows, summary)
     if args.sheet:
         tile = (320, 320)
         sheet_rows = []

@@ -10,7 +10,7 @@ import pytest
 from engine.backends.ort import OrtCpuBackend
 from engine.capture import SourceSettings, open_source
 from engine.errors import InputError
-from engine.governor import Governor, GovernorSettings
+from engine.governor import Governor, GovernorSettings, Level
 from engine.pipeline import Pipeline, StyleSettings
 
 SIZE = (160, 120)
@@ -93,3 +93,65 @@ def test_bad_settings_are_refused():
         GovernorSettings(target_fps=30, min_scale=0.1).check()
     with pytest.raises(InputError, match="--target-fps"):
         GovernorSettings(target_fps=-5).check()
+
+
+def _drive(g: Governor, cost_ms, frames: int = 120) -> list[Level]:
+    """Feed ``g`` frames costing ``cost_ms(level)``; the levels it ran at."""
+    seen = []
+    for _ in range(frames):
+        move = g.observe(cost_ms(g.level))
+        if move is not None:
+            g.moved(move)
+        seen.append(g.level)
+    return seen
+
+
+def test_a_lighter_network_comes_before_any_smaller_scale():
+    """Full size on the slim network looks like the full network; a smaller scale is softer: so when
+    the style has a lighter network, slow frames move to it (at full size if it fits) first."""
+    g = Governor(GovernorSettings(target_fps=30, window=5))
+    cost = lambda lv: 100.0 * lv.scale ** 2 * (0.25 if lv.light else 1.0)  # noqa: E731
+    assert g.offer_light(True) is None  # full size on the full network is on both ladders
+    seen = _drive(g, cost)
+    assert seen[-1] == Level(1.0, True)  # 25 ms: full size holds 30 FPS on the slim network
+    assert all(lv.light or lv.scale == 1.0 for lv in seen)  # never a smaller scale of the full network
+    assert abs(g.light_cost - 0.25) < 1e-6  # measured on both networks, not guessed any more
+    # a style the slim network does not carry: back to the full network at a scale that costs no more
+    back = g.offer_light(False)
+    assert back is not None and not back.light and cost(back) <= cost(Level(1.0, True))
+    g.moved(back)
+    seen = _drive(g, cost)
+    assert not any(lv.light for lv in seen) and seen[-1].scale < 1.0
+
+
+def test_without_a_lighter_network_the_ladder_is_the_scales():
+    g = Governor(GovernorSettings(target_fps=30, window=5))
+    seen = _drive(g, lambda lv: 100.0 * lv.scale ** 2)
+    assert not any(lv.light for lv in seen) and seen[-1].scale < 1.0
+    assert "lighter" not in g.describe()
+
+
+def test_pipeline_runs_the_slim_network_for_a_style_it_carries(pack):
+    """The real catalog: the stock network sleeps (a slow CPU), the slim one is plain ONNX Runtime.
+    Style 19 is within the slim network's quality floor: the governor runs it at full size instead
+    of lowering the scale. Style 7 is not: back on the stock network, at a lower scale."""
+    from engine.backends.networks import NetworkBackends
+    from engine.user_styles import load_catalog
+
+    catalog = load_catalog()
+    assert 19 in catalog.lighter["slim"].manifest["within_floor"] and 7 not in catalog.lighter["slim"].manifest["within_floor"]
+    backends = NetworkBackends("onnxruntime", catalog)
+    backends._backends["stock"].close()
+    slow = backends._backends["stock"] = SleepyBackend(pack=catalog.stock)
+    slow.ms_at_full = 240.0
+    source = open_source(SourceSettings("synthetic", size=SIZE, paced=False))
+    pipe = Pipeline(source, backends, catalog, [], StyleSettings("19"), governor=GovernorSettings(target_fps=10, window=6))
+    results = [pipe.step() for _ in range(30)]
+    assert results[0].networks == ("stock",) and results[-1].networks == ("slim",)
+    assert results[-1].render_scale == 1.0 and "lighter network" in results[-1].governor
+    assert {r.stylized.shape for r in results} == {(SIZE[1], SIZE[0], 3)}
+    pipe.update(style="7")
+    results = [pipe.step() for _ in range(30)]
+    assert results[-1].networks == ("stock",) and results[-1].render_scale < 1.0
+    assert {r.stylized.shape for r in results} == {(SIZE[1], SIZE[0], 3)}
+    pipe.close()

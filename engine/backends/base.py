@@ -78,10 +78,16 @@ class Backend(ABC):
             raise InputError(f"style weights need shape ({rows},), got {w.shape}")
         return w
 
-    def parts(self, style_weights: np.ndarray, shape: tuple | None = None) -> list[tuple["Backend", np.ndarray, float]]:
+    def parts(self, style_weights: np.ndarray, shape: tuple | None = None,
+              light: bool = False) -> list[tuple["Backend", np.ndarray, float]]:
         """(backend, network input, share of the output) per network a style mix needs: one here;
-        NetworkBackends splits a mix of stock and picture styles into two."""
+        NetworkBackends splits a mix of stock and picture styles into two (``light``: on the lighter
+        networks where there are any)."""
         return [(self, self.check_weights(style_weights), 1.0)]
+
+    def has_light(self, style_weights: np.ndarray) -> bool:
+        """Whether a lighter network can render this style (only NetworkBackends has any)."""
+        return False
 
     def describe(self) -> str:
         return self.name

@@ -51,7 +51,7 @@ class NetworkBackends:
 
     def _start(self, family: str, shape) -> Backend:
         """The backend for a network first needed now (called with the lock held)."""
-        pack = self.catalog.packs[family]
+        pack = self.catalog.network(family)
         quick = QUICK_STAND_IN.get(self.name)
         if not (self.options.background_warmup and quick and shape is not None):
             log.info("starting %s for the %s network", self.name, family)
@@ -72,7 +72,7 @@ class NetworkBackends:
             log.warning("%s for the %s network failed to start: %s", self.name, family, exc)
             return
         with self._lock:
-            if self._closed or self.catalog.packs.get(family) is None:
+            if self._closed or self.catalog.network(family) is None:
                 backend.close()
                 return
             self._retired.append(self._backends[family])
@@ -98,7 +98,7 @@ class NetworkBackends:
         styles never change the picture network's weights, so adding one costs nothing here."""
         with self._lock:
             for family, backend in list(self._backends.items()):
-                new = catalog.packs.get(family)
+                new = catalog.network(family)
                 if new is None or new.digest != backend.pack.digest:
                     if family == "stock":
                         raise ValueError("the stock network changed: build new backends")
@@ -119,15 +119,27 @@ class NetworkBackends:
     def backends(self) -> dict[str, Backend]:
         return dict(self._backends)
 
-    def parts(self, weights: np.ndarray, shape: tuple | None = None) -> list[tuple[Backend, np.ndarray, float]]:
+    def _parts(self, weights: np.ndarray) -> tuple[list, list]:
+        """(parts, the same on the lighter networks) for a style: split once per style and catalog."""
+        key = (np.asarray(weights, np.float32).tobytes(), id(self.catalog))
+        if self._split is None or self._split[0] != key:
+            parts = self.catalog.parts(np.asarray(weights))
+            self._split = (key, (parts, self.catalog.lighten(parts)))
+        return self._split[1]
+
+    def has_light(self, weights: np.ndarray) -> bool:
+        """Whether a lighter network renders (part of) this style within the quality floor."""
+        full, light = self._parts(weights)
+        return any(a.family != b.family for a, b in zip(full, light))
+
+    def parts(self, weights: np.ndarray, shape: tuple | None = None,
+              light: bool = False) -> list[tuple[Backend, np.ndarray, float]]:
         with self._lock:
             retired, self._retired = self._retired, []
         for old in retired:  # replaced by a warmed-up backend; nothing runs it any more
             old.close()
-        key = (np.asarray(weights, np.float32).tobytes(), id(self.catalog))
-        if self._split is None or self._split[0] != key:  # a new style or catalog: split once, not per frame
-            self._split = (key, self.catalog.parts(np.asarray(weights)))
-        return [(self.get(p.family, shape), p.vector, p.fraction) for p in self._split[1]]
+        parts = self._parts(weights)[1 if light else 0]
+        return [(self.get(p.family, shape), p.vector, p.fraction) for p in parts]
 
     def run(self, frame: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return blend_outputs([(b.run(frame, v), share) for b, v, share in self.parts(weights)])
