@@ -80,6 +80,13 @@ class StyleCatalog(StyleSpecs):
             out.append(part)
         return out
 
+    def lighter_for(self, style_id: int) -> str | None:
+        """The lighter network that renders this style within the quality floor, if any."""
+        weights = np.zeros(len(self.styles), np.float32)
+        weights[style_id] = 1.0
+        part = self.lighten(self.parts(weights))[0]
+        return part.family if part.family in self.lighter else None
+
     def style_key(self, style_id: int) -> str:
         """Changes when what the style looks like changes (thumbnail cache keys)."""
         family = self.family_of(style_id)

@@ -32,13 +32,15 @@ def _pack(args):
 
 def cmd_styles(args) -> int:
     pack = _pack(args)
+    lighter = {s.id: pack.lighter_for(s.id) for s in pack.styles}  # what the governor may run it on
     if args.json:
         print(json.dumps([{"id": s.id, "name": s.name, "slug": s.slug, "network": pack.family_of(s.id),
-                           "source": s.source, "licence": s.licence} for s in pack.styles], indent=2))
+                           "lighter": lighter[s.id], "source": s.source, "licence": s.licence}
+                          for s in pack.styles], indent=2))
         return 0
-    print(f"{'id':>3}  {'name':<18}  {'network':<8} source")
+    print(f"{'id':>3}  {'name':<18}  {'network':<8} {'lighter':<8} source")
     for s in pack.styles:
-        print(f"{s.id:>3}  {s.name:<18}  {pack.family_of(s.id):<8} {s.source} ({s.licence})")
+        print(f"{s.id:>3}  {s.name:<18}  {pack.family_of(s.id):<8} {lighter[s.id] or '-':<8} {s.source} ({s.licence})")
     return 0
 
 

@@ -23,7 +23,13 @@ def test_styles_lists_ids_names_sources(capsys):
     out = capsys.readouterr().out
     assert "19  Starry Swirl" in out and "Apache-2.0" in out and len(out.strip().splitlines()) == 27
     assert main(["styles", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 26
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 26
+    # the slim network's manifest decides which styles the governor may run on it
+    from engine.styles import SLIM_MANIFEST
+
+    within = json.loads(SLIM_MANIFEST.read_text())["within_floor"]
+    assert [s["id"] for s in listed if s["lighter"] == "slim"] == within and len(within) < 26
 
 
 @pytest.mark.parametrize("spec", ["7", "starry swirl", "3:0.5,12:0.5"])
