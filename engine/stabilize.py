@@ -203,7 +203,11 @@ class Stabilizer:
         # per-pixel work only in tiles with motion or a real drop of trust.
         if s.whole_trust < 1.0:
             conf = cv2.max(conf, cv2.threshold(conf, s.whole_trust, 1.0, cv2.THRESH_BINARY)[1])
-        rects = _active_rects(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT)))
+        active = cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT))
+        # rects cover at least the active pixels: past WHOLE_FRAME of them it is the whole frame anyway
+        # (most frames of a noisy webcam), and cutting rects would cost 0.15 ms for nothing
+        whole = cv2.countNonZero(active) > WHOLE_FRAME * active.size
+        rects = [(0, 0, active.shape[1], active.shape[0])] if whole else _active_rects(active)
         denoised = source
         if s.denoise > 0:
             denoised = self._blend(self._prev_in, source, small_map, conf * np.float32(s.denoise), rects, s.denoise)
