@@ -64,6 +64,7 @@ class Governor:
         self.rungs = settings.rungs()
         self.level = Level(self.rungs[0])
         self.light_offered = False  # the style in use has a lighter network
+        self.light_name = "lighter"  # ... called so (for the HUD and /stats)
         self._unit: dict[bool, float] = {}  # p90 ms per pixel share (scale²) on each network, as last measured
         self._times: deque[float] = deque(maxlen=settings.window)
         self.changes = 0
@@ -84,11 +85,14 @@ class Governor:
             return [Level(r) for r in self.rungs]
         return [Level(self.rungs[0]), *(Level(r, True) for r in self.rungs)]
 
-    def offer_light(self, available: bool) -> Optional[Level]:
-        """Whether the style in use has a lighter network. Returns the level to move to when the
-        ladder changed under the one in use: the best level on the new ladder that costs no more
-        (the full network at a smaller scale when the lighter one is gone; the lighter one at a
-        larger scale, sharper for the same time, when it comes while the full network runs small)."""
+    def offer_light(self, name: str) -> Optional[Level]:
+        """The lighter network the style in use has ("slim"; "" for none). Returns the level to move
+        to when the ladder changed under the one in use: the best level on the new ladder that costs
+        no more (the full network at a smaller scale when the lighter one is gone; the lighter one at
+        a larger scale, sharper for the same time, when it comes while the full network runs small)."""
+        if name:
+            self.light_name = name
+        available = bool(name)
         if available == self.light_offered:
             return None
         self.light_offered = available
@@ -145,5 +149,5 @@ class Governor:
         self.changes += 1
 
     def describe(self) -> str:
-        light = " on the lighter network" if self.level.light else ""
+        light = f" on the {self.light_name} network" if self.level.light else ""
         return f"render {self.scale:.2f}×{light} to hold {self.settings.target_fps:g} FPS"

@@ -228,7 +228,7 @@ class Pipeline:
         settings, weights = self.settings, self.weights
         light = False
         if self.governor is not None:
-            ladder_changed = self.governor.offer_light(self.backend.has_light(weights))
+            ladder_changed = self.governor.offer_light(self.backend.lighter(weights))
             if ladder_changed is not None:  # a new style: the level in use is not on its ladder
                 log.info("%s → %s", self.governor.describe(), ladder_changed)
                 self.governor.moved(ladder_changed)

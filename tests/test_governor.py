@@ -111,13 +111,13 @@ def test_a_lighter_network_comes_before_any_smaller_scale():
     the style has a lighter network, slow frames move to it (at full size if it fits) first."""
     g = Governor(GovernorSettings(target_fps=30, window=5))
     cost = lambda lv: 100.0 * lv.scale ** 2 * (0.25 if lv.light else 1.0)  # noqa: E731
-    assert g.offer_light(True) is None  # full size on the full network is on both ladders
+    assert g.offer_light("slim") is None  # full size on the full network is on both ladders
     seen = _drive(g, cost)
     assert seen[-1] == Level(1.0, True)  # 25 ms: full size holds 30 FPS on the slim network
     assert all(lv.light or lv.scale == 1.0 for lv in seen)  # never a smaller scale of the full network
     assert abs(g.light_cost - 0.25) < 1e-6  # measured on both networks, not guessed any more
     # a style the slim network does not carry: back to the full network at a scale that costs no more
-    back = g.offer_light(False)
+    back = g.offer_light("")
     assert back is not None and not back.light and cost(back) <= cost(Level(1.0, True))
     g.moved(back)
     seen = _drive(g, cost)
@@ -128,7 +128,7 @@ def test_without_a_lighter_network_the_ladder_is_the_scales():
     g = Governor(GovernorSettings(target_fps=30, window=5))
     seen = _drive(g, lambda lv: 100.0 * lv.scale ** 2)
     assert not any(lv.light for lv in seen) and seen[-1].scale < 1.0
-    assert "lighter" not in g.describe()
+    assert "network" not in g.describe()
 
 
 def test_pipeline_runs_the_slim_network_for_a_style_it_carries(pack):
@@ -148,7 +148,7 @@ def test_pipeline_runs_the_slim_network_for_a_style_it_carries(pack):
     pipe = Pipeline(source, backends, catalog, [], StyleSettings("19"), governor=GovernorSettings(target_fps=10, window=6))
     results = [pipe.step() for _ in range(30)]
     assert results[0].networks == ("stock",) and results[-1].networks == ("slim",)
-    assert results[-1].render_scale == 1.0 and "lighter network" in results[-1].governor
+    assert results[-1].render_scale == 1.0 and "on the slim network" in results[-1].governor
     assert {r.stylized.shape for r in results} == {(SIZE[1], SIZE[0], 3)}
     pipe.update(style="7")
     results = [pipe.step() for _ in range(30)]

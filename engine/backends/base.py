@@ -85,9 +85,9 @@ class Backend(ABC):
         networks where there are any)."""
         return [(self, self.check_weights(style_weights), 1.0)]
 
-    def has_light(self, style_weights: np.ndarray) -> bool:
-        """Whether a lighter network can render this style (only NetworkBackends has any)."""
-        return False
+    def lighter(self, style_weights: np.ndarray) -> str:
+        """The lighter network that can render this style ("" for none; only NetworkBackends has any)."""
+        return ""
 
     def describe(self) -> str:
         return self.name

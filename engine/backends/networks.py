@@ -127,10 +127,10 @@ class NetworkBackends:
             self._split = (key, (parts, self.catalog.lighten(parts)))
         return self._split[1]
 
-    def has_light(self, weights: np.ndarray) -> bool:
-        """Whether a lighter network renders (part of) this style within the quality floor."""
+    def lighter(self, weights: np.ndarray) -> str:
+        """The lighter network that renders (part of) this style within the quality floor, or ""."""
         full, light = self._parts(weights)
-        return any(a.family != b.family for a, b in zip(full, light))
+        return next((b.family for a, b in zip(full, light) if a.family != b.family), "")
 
     def parts(self, weights: np.ndarray, shape: tuple | None = None,
               light: bool = False) -> list[tuple[Backend, np.ndarray, float]]:
