@@ -97,6 +97,7 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
             session.run(settings.warmup, on_frame=lambda r: bar.update())
             if pipe.governor is not None:
                 settle(session, bar)
+                pipe.governor.held = True  # time the level it settled on (a move now would time a build)
             pipe.stats.reset()
             ran = set()  # the networks the timed frames ran on (the governor may pick the slim one)
 
@@ -108,7 +109,8 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         network = ",".join(sorted(ran)) or network
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
-        run = {"backend": backend.name, "detail": backend.describe(), "network": network, "style": style,
+        run = {"backend": backend.name, "detail": backend.describe(), "network": network,
+               "style_network": network_of(pack, style), "style": style,
                "width": size[0], "height": size[1], "frames": n, "fps": n / total_s if total_s else 0.0,
                "render_scale": pipe.render_scale, "stages": summary}
         if pipe.governor is not None:
@@ -236,8 +238,9 @@ def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
     if settings.compare_peer:
         result["peer"] = [run_peer(pack, s, settings, style) for s in settings.sizes for style in styles]
         for run in runs:
+            # the peer runs the style's own network (it has no slim one): same size, same style network
             peer = next((p for p in result["peer"] if (p.get("width"), p.get("height"), p.get("network")) ==
-                         (run["width"], run["height"], run["network"])), {})
+                         (run["width"], run["height"], run["style_network"])), {})
             if "fps" in peer:
                 run["vs_peer"] = run["fps"] / peer["fps"]
     return result

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import InputError
 
 LADDER = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
+SETTLE_FRAMES = 2  # after a move, frames left out of the window: a compiled model's first runs are slow
 LIGHT_COST_GUESS = 0.5  # the lighter network's cost ÷ the full one's until both have been measured
 
 
@@ -68,6 +69,8 @@ class Governor:
         self._unit: dict[bool, float] = {}  # p90 ms per pixel share (scale²) on each network, as last measured
         self._times: deque[float] = deque(maxlen=settings.window)
         self.changes = 0
+        self.held = False  # keep the level whatever the frame times (a benchmark, once settled)
+        self._skip = 0  # frames not to count after a move (a build, a first run, cold caches)
 
     @property
     def scale(self) -> float:
@@ -120,8 +123,11 @@ class Governor:
 
     def observe(self, work_ms: float) -> Optional[Level]:
         """Add one frame's time; returns the level to move to when it should change, else None."""
+        if self._skip:
+            self._skip -= 1
+            return None
         self._times.append(work_ms)
-        if len(self._times) < self._times.maxlen:
+        if len(self._times) < self._times.maxlen or self.held:
             return None
         p90 = float(np.percentile(self._times, 90))
         self._unit[self.level.light] = p90 / self.level.scale ** 2
@@ -146,6 +152,7 @@ class Governor:
         """The pipeline now renders at ``level``: measure afresh."""
         self.level = Level(*level) if isinstance(level, tuple) else Level(level)
         self._times.clear()
+        self._skip = SETTLE_FRAMES
         self.changes += 1
 
     def describe(self) -> str:
