@@ -150,8 +150,12 @@ class MainWindow(QMainWindow):
         backend = pipe.backend.describe() if pipe else "?"
         source_fps = pipe.source.fps if pipe else 0.0
         names = result.networks  # (the governor's text names the slim network when it runs it)
-        nets = "" if names == ("stock",) or f"{names[0]} network" in result.governor else (f" · {names[0]} network" if len(names) == 1 else
-                                               f" · {' + '.join(names)} networks ({len(names)}× cost)")
+        if names == ("stock",) or f"{names[0]} network" in result.governor:
+            nets = ""
+        elif len(names) == 1:
+            nets = f" · {names[0]} network"
+        else:
+            nets = f" · {' + '.join(names)} networks ({len(names)}× cost)"
         render = f" · {result.governor}" if result.governor else (
             f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
         self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "

@@ -156,10 +156,11 @@ def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, styl
                 net = pack.network(p.family)
                 if p.family in pack.lighter:
                     rows = net.manifest["within_floor"]
-                    checks[i] = (net, backend.get(p.family), [np.eye(net.num_styles, dtype=np.float32)[r] for r in rows])
+                    one_hot = np.eye(net.num_styles, dtype=np.float32)
+                    checks[i] = (net, backend.get(p.family), [one_hot[r] for r in rows])
                     ratios = net.manifest.get("within_floor_measured", {}).get("ratios", {})
-                    floor = {"network": p.family, "rows": rows,
-                             "content_style_ratio_to_full": {str(r): ratios.get(str(r)) for r in np.flatnonzero(p.vector)}}
+                    floor = {"network": p.family, "rows": rows, "content_style_ratio_to_full":
+                             {str(r): ratios.get(str(r)) for r in np.flatnonzero(p.vector)}}
     else:
         checks = [(pack, backend, pack.calibration_vectors())]
     scores = []

@@ -11,7 +11,8 @@ a short ladder, so a compiled backend builds a few sizes, not one per decision.
 A lighter network (the slim student, for the styles it renders within the quality floor) is a
 level below full size on the full network and above every smaller scale: it looks like the full
 network at full size, where a lower scale is softer. Its cost relative to the full network
-(``offer_light``) predicts the step; the frames after a move are measured afresh.
+(``offer_light``) predicts the step; the frames after a move are measured afresh, less the first
+SETTLE_FRAMES (a compiled model's first runs at a new size are slow and would send it further down).
 """
 from __future__ import annotations
 

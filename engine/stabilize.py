@@ -21,8 +21,9 @@ resets the history.
 Cost: one addWeighted pass covers the frame with the weight of still, fully trusted pixels; the
 full-resolution flow map, the bilinear warp and the per-pixel blend are done only in rects of tiles
 that hold motion or less than whole trust (``_active_rects``), or over the whole frame when those
-cover most of it, split over ``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` and ``whole_trust`` < 1
-make those rects much smaller (faster, steadier) but trailed more on held-out footage, so they are off.
+cover most of it, split over ``threads`` workers where the cores are free (a GPU runs the network).
+``still_noise`` and ``whole_trust`` < 1 make those rects much smaller (faster, steadier) but trailed
+more on held-out footage, so they are off.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
@@ -61,7 +62,8 @@ class StabilizerSettings:
 
     def check(self) -> None:
         if self.scale not in (0, 2, 4) or self.window < 2 or self.threads < 0:
-            raise ValueError(f"stabilizer: scale must be 0, 2 or 4 and window at least 2, threads not negative (got {self.scale}, {self.window}, {self.threads})")
+            raise ValueError(f"stabilizer: scale must be 0, 2 or 4, window at least 2 and threads not negative "
+                             f"(got {self.scale}, {self.window}, {self.threads})")
 
     def analysis(self, height: int) -> tuple[int, int]:
         """(scale, box window in analysis pixels, odd) for frames of this height."""
