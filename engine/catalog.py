@@ -72,9 +72,9 @@ class StyleCatalog(StyleSpecs):
         """``parts`` with each network that has a lighter stand-in for its vector swapped for it."""
         out = []
         for part in parts:
+            rows = set(np.flatnonzero(part.vector).tolist())
             for name, pack in self.lighter.items():
-                rows = np.flatnonzero(part.vector)
-                if pack.family == part.family and set(rows.tolist()) <= set(pack.manifest.get("within_floor", ())):
+                if pack.family == part.family and rows <= set(pack.manifest.get("within_floor", ())):
                     part = MixPart(name, part.vector[:pack.num_styles], part.fraction)
                     break
             out.append(part)

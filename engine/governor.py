@@ -151,7 +151,7 @@ class Governor:
 
     def moved(self, level: Level) -> None:
         """The pipeline now renders at ``level``: measure afresh."""
-        self.level = Level(*level) if isinstance(level, tuple) else Level(level)
+        self.level = level
         self._times.clear()
         self._skip = SETTLE_FRAMES
         self.changes += 1

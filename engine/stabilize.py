@@ -104,6 +104,17 @@ def _active_rects(active: np.ndarray) -> list[tuple[int, int, int, int]]:
     return rects
 
 
+def _plan(active: np.ndarray) -> Optional[list[tuple[int, int, int, int]]]:
+    """The rects to warp and blend pixel by pixel, or None for the whole frame: when they would cover
+    more than WHOLE_FRAME of it, one pass is cheaper. Rects cover at least the active pixels, so when
+    those alone pass it (most frames of a noisy webcam) no rects are cut (0.15 ms saved)."""
+    limit = WHOLE_FRAME * active.size
+    if cv2.countNonZero(active) > limit:
+        return None
+    rects = _active_rects(active)
+    return None if sum(rw * rh for _, _, rw, rh in rects) > limit else rects
+
+
 class Stabilizer:
     def __init__(self, settings: StabilizerSettings = StabilizerSettings()):
         settings.check()
@@ -205,11 +216,7 @@ class Stabilizer:
         # per-pixel work only in tiles with motion or a real drop of trust.
         if s.whole_trust < 1.0:
             conf = cv2.max(conf, cv2.threshold(conf, s.whole_trust, 1.0, cv2.THRESH_BINARY)[1])
-        active = cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT))
-        # rects cover at least the active pixels: past WHOLE_FRAME of them it is the whole frame anyway
-        # (most frames of a noisy webcam), and cutting rects would cost 0.15 ms for nothing
-        whole = cv2.countNonZero(active) > WHOLE_FRAME * active.size
-        rects = [(0, 0, active.shape[1], active.shape[0])] if whole else _active_rects(active)
+        rects = _plan(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT)))
         denoised = source
         if s.denoise > 0:
             denoised = self._blend(self._prev_in, source, small_map, conf * np.float32(s.denoise), rects, s.denoise)
@@ -221,17 +228,17 @@ class Stabilizer:
         return denoised
 
     def _blend(self, previous: np.ndarray, current: np.ndarray, small_map: np.ndarray, weight: np.ndarray,
-               rects: list[tuple[int, int, int, int]], uniform: float) -> np.ndarray:
+               rects: Optional[list[tuple[int, int, int, int]]], uniform: float) -> np.ndarray:
         """``previous`` moved along the flow, blended into ``current`` by ``weight`` (analysis size).
 
-        Outside ``rects`` (analysis x, y, w, h) nothing moves and the weight is ``uniform``, so one
-        addWeighted pass is exact there; only inside them is a full-resolution map made, the previous
-        frame resampled and blended pixel by pixel. The rects (or bands of the whole frame) go to
-        ``threads`` workers: the network is idle by now, so its cores are free."""
+        Outside ``rects`` (analysis x, y, w, h; None: the whole frame) nothing moves and the weight is
+        ``uniform``, so one addWeighted pass is exact there; only inside them is a full-resolution map
+        made, the previous frame resampled and blended pixel by pixel. The rects (or bands of the whole
+        frame) go to ``threads`` workers: the network is idle by now, so its cores are free."""
         h, w = current.shape[:2]
         k = self.settings.analysis(h)[0]
         sh, sw = small_map.shape[:2]
-        if sum(rw * rh for _, _, rw, rh in rects) > WHOLE_FRAME * sw * sh:
+        if rects is None:
             # one pass over the frame (no uniform pass, no per-rect overhead), in a band per worker
             n = self._workers()
             rects = [(0, i * sh // n, sw, (i + 1) * sh // n - i * sh // n) for i in range(n)]

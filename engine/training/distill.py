@@ -320,6 +320,13 @@ class Distiller:
         t = min(1.0, (step - warm) / max(1, steps - warm))
         return s.lr_end + 0.5 * (s.lr - s.lr_end) * (1 + math.cos(math.pi * t))
 
+    def _fine_gram(self, images: torch.Tensor) -> torch.Tensor:
+        """Gram matrices of VGG's relu1_2 (fine texture, most of the evaluation's style loss): only its
+        first two convs run."""
+        from .vgg import gram
+
+        return gram(self.vgg(images, ("relu1_2",))["relu1_2"])
+
     def losses(self, x: torch.Tensor, w: torch.Tensor, with_vgg: bool = True) -> dict[str, torch.Tensor]:
         s = self.settings
         with torch.no_grad():
@@ -343,13 +350,10 @@ class Distiller:
             parts["perceptual"] = sum(_rel_mse(fo[k], ft[k]) for k in layers)
             parts["gram"] = sum(_rel_mse(gram(fo[k]), gram(ft[k])) for k in gram_layers)
         if with_vgg and s.fine_gram_weight > 0:
-            from .vgg import gram
-
             n = min(s.fine_gram_samples, x.shape[0])
-            go = gram(self.vgg(out[:n], ("relu1_2",))["relu1_2"])
             with torch.no_grad():
-                gt = gram(self.vgg(t_out[:n], ("relu1_2",))["relu1_2"])
-            parts["fine_gram"] = _rel_mse_per_sample(go, gt)
+                gt = self._fine_gram(t_out[:n])
+            parts["fine_gram"] = _rel_mse_per_sample(self._fine_gram(out[:n]), gt)
         total = parts["l1"] + s.hint_weight * parts["hint"]
         if "perceptual" in parts:
             total = total + s.perceptual_weight * parts["perceptual"] + s.gram_weight * parts["gram"]
@@ -366,12 +370,9 @@ class Distiller:
             mse = ((out - self.val_t) ** 2).mean().item()
             row = {"val_l1": l1, "val_psnr": 10 * math.log10(1.0 / max(mse, 1e-12))}
             if self.settings.best_metric == "gram":
-                from .vgg import gram
-
                 if self._val_t_gram is None:
-                    self._val_t_gram = gram(self.vgg(self.val_t, ("relu1_2",))["relu1_2"])
-                go = gram(self.vgg(out, ("relu1_2",))["relu1_2"])
-                row["val_gram"] = _rel_mse_per_sample(go, self._val_t_gram).item()
+                    self._val_t_gram = self._fine_gram(self.val_t)
+                row["val_gram"] = _rel_mse_per_sample(self._fine_gram(out), self._val_t_gram).item()
         self.student.train()
         return row
 
