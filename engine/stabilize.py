@@ -18,12 +18,11 @@ arrived or left, an occlusion, flow that failed), the confidence drops to 0 and 
 through at once — so nothing trails. A scene cut or an exposure step (auto-exposure re-metering)
 resets the history.
 
-Cost: one addWeighted pass covers the frame with the weight of still, fully trusted pixels; the
-full-resolution flow map, the bilinear warp and the per-pixel blend are done only in rects of tiles
-that hold motion or less than whole trust (``_active_rects``), or over the whole frame when those
-cover most of it, split over ``threads`` workers where the cores are free (a GPU runs the network).
-``still_noise`` and ``whole_trust`` < 1 make those rects much smaller (faster, steadier) but trailed
-more on held-out footage, so they are off.
+Cost: the full-resolution flow map and the bilinear warp are made only in rects of tiles that hold
+motion (``_active_rects``), or over the whole frame when those cover most of it; elsewhere the previous
+output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
+``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` makes the moving
+part smaller (faster, steadier) but trailed more on held-out footage, so it is off.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
@@ -35,6 +34,8 @@ from typing import Optional
 
 import cv2
 import numpy as np
+
+from .weighted_blend import blend_rows, warm_up
 
 CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that counts as a new scene
 TILE = 4  # analysis pixels per side of the tiles that are warped (or copied) as a whole
@@ -50,12 +51,11 @@ class StabilizerSettings:
     denoise: float = 0.0  # input denoising (share of the warped previous input): measured, not worth its 2 ms
     tolerance: float = 4.0  # levels of box-averaged difference, above the noise floor, that halve the trust
     exposure_step: float = 4.0  # median brightness change (levels) in one frame that counts as re-metering
-    # Off by default: the two below make it faster and steadier (static noise −85…−90% instead of −76…−85%)
-    # but trail more on footage it was not tuned on (ghosting 1.57–1.67 against 1.44–1.50, style 7).
+    # Off by default: makes it faster and steadier (with the former whole_trust=0.8: static noise −85…−90%
+    # instead of −76…−85%) but trailed more on footage it was not tuned on (ghosting 1.57–1.67 vs 1.44–1.50).
     still_noise: float = 0.0  # noise floors of unwarped change under which a pixel counts as still (0: off) ...
     still_frames: int = 2  # ... for this many frames in a row (an object's wake keeps its flow a while)
     still_grow: int = 12  # ... and nothing changed within this many frame pixels
-    whole_trust: float = 1.0  # trust above this counts as whole (<1: a still background gets one weight)
     scale: int = 0  # flow and trust are measured at 1/scale of the frame's size (0: 4 from 400 rows up, else 2)
     window: int = 10  # box filter (frame pixels) that averages noise out of the difference
     threads: int = 0  # workers for the full-resolution warp and blend (0: one per core, at most MAX_THREADS)
@@ -125,6 +125,7 @@ class Stabilizer:
         self.cuts = 0
         self.exposure_resets = 0
         self.reset()
+        warm_up()
 
     def reset(self) -> None:
         """Forget the previous frame (cheap: the pipeline calls it every frame while stabilizing is off)."""
@@ -211,60 +212,58 @@ class Stabilizer:
         warped_gray = cv2.remap(self._prev_gray, small_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         local, floor = _local_change(cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F), window)
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
-        # Trust above whole_trust counts as whole, everywhere (one rule, so no seams at rect borders):
-        # then most of a webcam's still background has one weight, and _blend does it in one pass;
-        # per-pixel work only in tiles with motion or a real drop of trust.
-        if s.whole_trust < 1.0:
-            conf = cv2.max(conf, cv2.threshold(conf, s.whole_trust, 1.0, cv2.THRESH_BINARY)[1])
-        rects = _plan(cv2.bitwise_or(cv2.compare(still, 1.0, cv2.CMP_LT), cv2.compare(conf, 1.0, cv2.CMP_LT)))
+        # rects of what moves, grown by one analysis pixel: every frame pixel whose interpolated flow is
+        # not zero lies in one; the rest of the previous frame is taken as it is
+        rects = _plan(cv2.dilate(cv2.compare(still, 1.0, cv2.CMP_LT), np.ones((3, 3), np.uint8)))
         denoised = source
         if s.denoise > 0:
-            denoised = self._blend(self._prev_in, source, small_map, conf * np.float32(s.denoise), rects, s.denoise)
+            denoised = self._blend(self._prev_in, source, flow, conf * np.float32(s.denoise), rects)
             self._prev_gray = self._small_gray(denoised)
         else:
             self._prev_gray = gray
         self._prev_in = denoised
-        self._step = (source, small_map, conf, still, rects)
+        self._step = (source, flow, conf, still, rects)
         return denoised
 
-    def _blend(self, previous: np.ndarray, current: np.ndarray, small_map: np.ndarray, weight: np.ndarray,
-               rects: Optional[list[tuple[int, int, int, int]]], uniform: float) -> np.ndarray:
-        """``previous`` moved along the flow, blended into ``current`` by ``weight`` (analysis size).
+    def _blend(self, previous: np.ndarray, current: np.ndarray, flow: np.ndarray, weight: np.ndarray,
+               rects: Optional[list[tuple[int, int, int, int]]]) -> np.ndarray:
+        """``previous`` moved along ``flow`` (analysis pixels), blended into ``current`` by ``weight``
+        (analysis size).
 
-        Outside ``rects`` (analysis x, y, w, h; None: the whole frame) nothing moves and the weight is
-        ``uniform``, so one addWeighted pass is exact there; only inside them is a full-resolution map
-        made, the previous frame resampled and blended pixel by pixel. The rects (or bands of the whole
-        frame) go to ``threads`` workers: the network is idle by now, so its cores are free."""
+        Only inside ``rects`` (analysis x, y, w, h; None: the whole frame) does anything move: there a
+        full-resolution map is made and the previous frame resampled; elsewhere it is taken as it is.
+        Then one per-pixel blend over the frame (engine/weighted_blend.py). Rects, and bands of rows,
+        go to ``threads`` workers."""
         h, w = current.shape[:2]
         k = self.settings.analysis(h)[0]
-        sh, sw = small_map.shape[:2]
-        if rects is None:
-            # one pass over the frame (no uniform pass, no per-rect overhead), in a band per worker
-            n = self._workers()
+        sh, sw = flow.shape[:2]
+        n = self._workers()
+        if rects is None:  # one pass over the frame (no copy, no per-rect overhead), a band per worker
+            moved = np.empty_like(previous)
             rects = [(0, i * sh // n, sw, (i + 1) * sh // n - i * sh // n) for i in range(n)]
-            out = np.empty_like(current)
         else:
-            out = cv2.addWeighted(previous, uniform, current, 1.0 - uniform, 0.0)
+            moved = previous.copy() if rects else previous
 
-        def rect(r: tuple[int, int, int, int]) -> None:
+        def warp(r: tuple[int, int, int, int]) -> None:
             x, y, rw, rh = r
-            # full-resolution map straight from the small one: bilinear resizing of k·m + (k−1)/2 is
-            # exactly the full-res grid plus the interpolated flow (pixel centres line up); one pixel of
-            # margin makes the rect's border what a whole-frame resize would give
+            # the flow in frame pixels, bilinear (one pixel of margin makes the rect's border what a
+            # whole-frame resize would give), on the frame's own grid: at the frame's edges the flow
+            # is carried on, the grid is not clamped (that moved the outer 2 pixels every frame)
             x0, y0, x1, y1 = max(x - 1, 0), max(y - 1, 0), min(x + rw + 1, sw), min(y + rh + 1, sh)
-            big = cv2.resize(small_map[y0:y1, x0:x1] * float(k) + (k - 1) / 2.0, (k * (x1 - x0), k * (y1 - y0)),
+            big = cv2.resize(flow[y0:y1, x0:x1] * float(k), (k * (x1 - x0), k * (y1 - y0)),
                              interpolation=cv2.INTER_LINEAR)
             region = (slice(k * y, min(k * (y + rh), h)), slice(k * x, min(k * (x + rw), w)))
             rh_full, rw_full = region[0].stop - region[0].start, region[1].stop - region[1].start
-            fmap = big[k * (y - y0):k * (y - y0) + rh_full, k * (x - x0):k * (x - x0) + rw_full]
+            fmap = cv2.add(big[k * (y - y0):k * (y - y0) + rh_full, k * (x - x0):k * (x - x0) + rw_full],
+                           self._grid(h, w)[region])
             # fixed-point maps (1/32 pixel): a third faster than float ones, conversion included
-            warped = cv2.remap(previous, *cv2.convertMaps(fmap, None, cv2.CV_16SC2), cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-            # the weights are smooth (box-filtered): nearest upsampling is enough, and twice as fast
-            wt = cv2.resize(weight[y:y + rh, x:x + rw], (k * rw, k * rh), interpolation=cv2.INTER_NEAREST)[:rh_full, :rw_full]
-            out[region] = cv2.blendLinear(warped, current[region], wt, 1.0 - wt)
+            moved[region] = cv2.remap(previous, *cv2.convertMaps(fmap, None, cv2.CV_16SC2), cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
 
-        self._run(rect, rects)
+        self._run(warp, rects)
+        out = np.empty_like(current)
+        self._run(lambda rows: blend_rows(moved, current, weight, k, out, rows),
+                  [(i * h // n, (i + 1) * h // n) for i in range(n)])
         return out
 
     def _workers(self) -> int:
@@ -292,13 +291,13 @@ class Stabilizer:
         ``source`` is the camera frame given to ``prepare`` (called here if it was not)."""
         if self._step is None or self._step[0] is not source:
             self.prepare(source)
-        _, small_map, conf, still, rects = self._step
+        _, flow, conf, still, rects = self._step
         self._step = None
         out = stylized
-        if small_map is not None and self._prev_out is not None and self._prev_out.shape == stylized.shape:
+        if flow is not None and self._prev_out is not None and self._prev_out.shape == stylized.shape:
             s = self.settings
             share = cv2.addWeighted(still, s.still_strength - s.strength, still, 0.0, s.strength)
             weight = cv2.multiply(conf, share)
-            out = self._blend(self._prev_out, stylized, small_map, weight, rects, s.still_strength)
+            out = self._blend(self._prev_out, stylized, flow, weight, rects)
         self._prev_out = out
         return out

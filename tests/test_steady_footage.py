@@ -43,7 +43,7 @@ def test_footage_is_seeded_noisy_and_motion_jpeg(tmp_path):
     assert parse_footage("footage:cat:15").fps == 15
 
 
-FAST = StabilizerSettings(still_noise=3.0, whole_trust=0.8)  # the faster variant (off by default)
+FAST = StabilizerSettings(still_noise=3.0)  # the faster variant (off by default)
 
 
 @pytest.mark.parametrize("settings", [StabilizerSettings(), FAST], ids=["default", "fast"])
