@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to ship")
     ap.add_argument("--export-only", action="store_true", help="write the pack from the checkpoint, no training")
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--init-from", type=Path, help="a checkpoint (best.pt/last.pt) whose student weights start a new "
+                    "--cache (a per-style phase from the shipped network)")
     for f in fields(DistillSettings):
         if f.name not in {"steps", "seed", "batch", "crop", "lr"}:
             ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
@@ -63,7 +65,13 @@ def main() -> None:
         photos = training_photos(args.content)
         logging.info("%d training photos; student %s", len(photos), SLIM_CONFIG)
         d = Distiller(teacher_pack.build(), SLIM_CONFIG, settings, photos, cache)
-        d.resume()
+        if not d.resume() and args.init_from:
+            start_state = torch.load(args.init_from, map_location="cpu", weights_only=False)
+            d.student.load_state_dict(start_state["student"])
+            sibling = args.init_from.parent / "last.pt"  # the phases that made it
+            earlier = torch.load(sibling, map_location="cpu", weights_only=False).get("phases") if sibling.is_file() else None
+            d.init_info = {"from_checkpoint": args.init_from.name, "step": start_state.get("step"), "phases": earlier}
+            logging.info("student weights from %s (step %s)", args.init_from, start_state.get("step"))
         d.command = command
         stop_at = None
         if args.stop_at:

@@ -134,3 +134,29 @@ def test_per_sample_relative_mse_weighs_samples_alike():
     # a sample 100x larger (a high-contrast style) counts as much as a small one
     big = _rel_mse_per_sample(torch.cat([a, 100 * a]), torch.cat([b, 100 * b])).item()
     assert big == pytest.approx(_rel_mse(a, b).item(), rel=1e-5)
+
+
+def test_a_rows_only_phase_moves_only_the_chosen_styles_rows(tmp_path):
+    """A per-style phase (``rows_only``, ``styles``) trains the CIN rows of those styles alone: the
+    shared convs and every other style's rows stay bit for bit (styles within the floor keep their
+    output), while the chosen rows do move."""
+    import torch
+
+    from engine.styles import StylePack
+    from engine.training.distill import SLIM_CONFIG, Distiller, DistillSettings
+
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    settings = DistillSettings(steps=2, batch=2, crop=32, lr=1e-2, warmup=1, perceptual_weight=0.0, gram_weight=0.0,
+                               rows_only=True, styles="3,7", validation_crops=2, validate_every=1000)
+    d = Distiller(StylePack.load().build(), SLIM_CONFIG, settings, photos, tmp_path)
+    before = {k: v.clone() for k, v in d.student.state_dict().items()}
+    d.train()
+    after = d.student.state_dict()
+    others = [i for i in range(26) if i not in (3, 7)]
+    for name, value in after.items():
+        if name.endswith(("gamma", "beta")):
+            assert torch.equal(value[others], before[name][others]), name
+        else:
+            assert torch.equal(value, before[name]), name
+    assert any(not torch.equal(after[n][[3, 7]], before[n][[3, 7]]) for n in after if n.endswith("gamma"))

@@ -74,6 +74,11 @@ class DistillSettings:
     # Gram MSE to the teacher's on the whole validation crops, per crop; closer to the evaluation).
     # When a phase changes it, the best so far is forgotten (the figures do not compare).
     best_metric: str = "l1"
+    # A per-style phase: train only the CIN γ/β tables (the shared convs frozen), on these styles
+    # alone (comma-separated ids; empty: all). A style's rows touch no other style, so styles already
+    # within the quality floor stay exactly as they are.
+    rows_only: bool = False
+    styles: str = ""
     seed: int = 0
     checkpoint_every: int = 100
     validate_every: int = 250
@@ -125,9 +130,21 @@ def sample_crops(photos: list[np.ndarray], n: int, size: int, rng: np.random.Gen
     return out
 
 
-def sample_styles(n: int, num_styles: int, blend_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """[n, num_styles]: one-hot rows, and a ``blend_fraction`` of random two-style blends."""
+def sample_styles(n: int, num_styles: int, blend_fraction: float, rng: np.random.Generator,
+                  ids: Optional[list[int]] = None) -> np.ndarray:
+    """[n, num_styles]: one-hot rows, and a ``blend_fraction`` of random two-style blends (of ``ids``
+    only, when given)."""
     w = np.zeros((n, num_styles), np.float32)
+    if ids is not None:
+        for i in range(n):
+            pick = rng.choice(ids, size=2, replace=False) if len(ids) > 1 else [ids[0]] * 2
+            a, b = int(pick[0]), int(pick[1])
+            if a != b and rng.random() < blend_fraction:
+                t = rng.uniform(0.15, 0.85)
+                w[i, a], w[i, b] = t, 1 - t
+            else:
+                w[i, a] = 1.0
+        return w
     for i in range(n):
         a = rng.integers(num_styles)
         if rng.random() < blend_fraction:
@@ -262,7 +279,8 @@ class Distiller:
         self.init_info = init_student(self.student, self.teacher, self.rng,
                                       torch.from_numpy(sample_crops(photos, 4, 128, self.rng)))
         self.vgg = Vgg16Features()
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=settings.lr)
+        self.style_ids = [int(i) for i in settings.styles.split(",") if i.strip()] or None
+        self.opt = torch.optim.Adam(self._trained(), lr=settings.lr)
         self.step = 0
         self.phases: list[dict] = []  # one per train() call: the step it started at and its settings
         self.command = ""  # the command line, recorded with each phase
@@ -271,10 +289,21 @@ class Distiller:
         # a fixed validation set: crops of the training photos (the held-out photos stay unseen)
         vrng = np.random.default_rng(settings.seed + 1000)
         self.val_x = torch.from_numpy(sample_crops(photos, settings.validation_crops, settings.crop, vrng))
-        self.val_w = torch.from_numpy(sample_styles(settings.validation_crops, student_config.num_styles, 0.25, vrng))
+        self.val_w = torch.from_numpy(sample_styles(settings.validation_crops, student_config.num_styles, 0.25, vrng,
+                                                    self.style_ids))
         with torch.no_grad():
             self.val_t = self.teacher(self.val_x, self.val_w)
         self._val_t_gram: Optional[torch.Tensor] = None
+
+    def _trained(self) -> list[torch.nn.Parameter]:
+        """What the optimiser moves: everything, or (``rows_only``) the CIN tables alone."""
+        if not self.settings.rows_only:
+            return list(self.student.parameters())
+        self.student.requires_grad_(False)
+        rows = [p for norm in self.student.norms() for p in (norm.gamma, norm.beta)]
+        for p in rows:
+            p.requires_grad_(True)
+        return rows
 
     # --- checkpoints -------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -298,7 +327,10 @@ class Distiller:
         if state["config"] != self.student.config.to_dict():
             raise ValueError(f"{path} is a checkpoint of another student config; use another --cache")
         self.student.load_state_dict(state["student"])
-        self.opt.load_state_dict(state["opt"])
+        try:
+            self.opt.load_state_dict(state["opt"])
+        except ValueError:  # a phase that trains another set of parameters: its own optimiser
+            log.warning("optimiser state not resumed (another set of parameters is trained): a fresh one")
         self.step = state["step"]
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
@@ -383,10 +415,10 @@ class Distiller:
         s = self.settings
         if not self.phases or self.phases[-1]["settings"] != asdict(s):
             self.phases.append({"start": self.step, "settings": asdict(s), "command": self.command})
-        if self.best.get("metric", "l1") != s.best_metric:
-            log.warning("best checkpoint now picked by validation %s: forgetting the best by %s (step %d)",
-                        s.best_metric, self.best.get("metric", "l1"), self.best["step"])
-            self.best = {"loss": float("inf"), "step": self.step, "metric": s.best_metric}
+        if self.best.get("metric", "l1") != s.best_metric or self.best.get("styles", "") != s.styles:
+            log.warning("best checkpoint now picked by validation %s on styles %s: forgetting the best by %s "
+                        "(step %d)", s.best_metric, s.styles or "all", self.best.get("metric", "l1"), self.best["step"])
+            self.best = {"loss": float("inf"), "step": self.step, "metric": s.best_metric, "styles": s.styles}
         self.student.train()
         while self.step < s.steps:
             if stop_at is not None and time.time() >= stop_at:
@@ -398,7 +430,8 @@ class Distiller:
             for group in self.opt.param_groups:
                 group["lr"] = self.lr_at(self.step)
             x = torch.from_numpy(sample_crops(self.photos, s.batch, s.crop, self.rng))
-            w = torch.from_numpy(sample_styles(s.batch, self.student.config.num_styles, s.blend_fraction, self.rng))
+            w = torch.from_numpy(sample_styles(s.batch, self.student.config.num_styles, s.blend_fraction, self.rng,
+                                               self.style_ids))
             parts = self.losses(x, w)
             self.opt.zero_grad(set_to_none=True)
             parts["total"].backward()
@@ -410,7 +443,8 @@ class Distiller:
                 row.update(self.validate())
                 value = row["val_gram"] if s.best_metric == "gram" else row["val_l1"]
                 if value < self.best["loss"]:
-                    self.best = {"loss": value, "step": self.step, "psnr": row["val_psnr"], "metric": s.best_metric}
+                    self.best = {"loss": value, "step": self.step, "psnr": row["val_psnr"], "metric": s.best_metric,
+                                 "styles": s.styles}
                     self.cache.mkdir(parents=True, exist_ok=True)
                     torch.save({"student": self.student.state_dict(), "step": self.step,
                                 "config": self.student.config.to_dict(), "val": row}, self.cache / "best.pt")
