@@ -120,7 +120,6 @@ class Stabilizer:
         settings.check()
         self.settings = settings
         self._dis: dict[int, cv2.DISOpticalFlow] = {}  # per analysis scale
-        self._grids: dict[tuple[int, int], np.ndarray] = {}  # pixel-coordinate grids, kept across resets
         self._pool: Optional[ThreadPoolExecutor] = None  # made at the first frame that has work for it
         self.cuts = 0
         self.exposure_resets = 0
@@ -145,13 +144,6 @@ class Stabilizer:
                 dis.setPatchStride(6)  # 6, not 4: 0.3 ms less for 1–2 points of warp error
             self._dis[k] = dis
         return self._dis[k]
-
-    def _grid(self, h: int, w: int) -> np.ndarray:
-        """H×W×2 pixel coordinates (x, y), the base of every remap map."""
-        if (h, w) not in self._grids:
-            gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-            self._grids[(h, w)] = np.dstack([gx, gy])
-        return self._grids[(h, w)]
 
     def _small_gray(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
@@ -208,8 +200,8 @@ class Stabilizer:
         # would jitter the strokes by up to half a pixel a frame: 3–4 points less warp error).
         moving = 1.0 - still
         flow = cv2.merge([cv2.multiply(fx, moving), cv2.multiply(fy, moving)])
-        small_map = cv2.add(self._grid(*gray.shape), flow)
-        warped_gray = cv2.remap(self._prev_gray, small_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped_gray = cv2.remap(self._prev_gray, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                                borderMode=cv2.BORDER_REPLICATE)
         local, floor = _local_change(cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F), window)
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
         # rects of what moves, grown by one analysis pixel: every frame pixel whose interpolated flow is
@@ -247,18 +239,19 @@ class Stabilizer:
         def warp(r: tuple[int, int, int, int]) -> None:
             x, y, rw, rh = r
             # the flow in frame pixels, bilinear (one pixel of margin makes the rect's border what a
-            # whole-frame resize would give), on the frame's own grid: at the frame's edges the flow
-            # is carried on, the grid is not clamped (that moved the outer 2 pixels every frame)
+            # whole-frame resize would give), relative to each pixel's own place: at the frame's edges
+            # the flow is carried on, the pixel grid is not clamped (that moved the outer 2 pixels)
             x0, y0, x1, y1 = max(x - 1, 0), max(y - 1, 0), min(x + rw + 1, sw), min(y + rh + 1, sh)
             big = cv2.resize(flow[y0:y1, x0:x1] * float(k), (k * (x1 - x0), k * (y1 - y0)),
                              interpolation=cv2.INTER_LINEAR)
             region = (slice(k * y, min(k * (y + rh), h)), slice(k * x, min(k * (x + rw), w)))
             rh_full, rw_full = region[0].stop - region[0].start, region[1].stop - region[1].start
-            fmap = cv2.add(big[k * (y - y0):k * (y - y0) + rh_full, k * (x - x0):k * (x - x0) + rw_full],
-                           self._grid(h, w)[region])
+            fmap = big[k * (y - y0):k * (y - y0) + rh_full, k * (x - x0):k * (x - x0) + rw_full]
+            if x or y:  # a relative map adds the pixel's place in the rect; the source is the whole frame
+                fmap = cv2.add(fmap, (float(k * x), float(k * y), 0.0, 0.0))
             # fixed-point maps (1/32 pixel): a third faster than float ones, conversion included
-            moved[region] = cv2.remap(previous, *cv2.convertMaps(fmap, None, cv2.CV_16SC2), cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE)
+            moved[region] = cv2.remap(previous, *cv2.convertMaps(fmap, None, cv2.CV_16SC2),
+                                      cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
         self._run(warp, rects)
         out = np.empty_like(current)
