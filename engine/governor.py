@@ -2,11 +2,15 @@
 
 As WebRTC's CPU-overuse detector lowers the encode resolution when frames take too long and raises
 it when there is headroom, and as games scale resolution dynamically: the p90 of the recent frame
-times (the work of a frame, not the wait for the camera) against the budget 1/target. Too slow: jump
-straight to the largest scale whose predicted time (cost ∝ pixels ∝ scale²) fits. Headroom: one
-rung up, and only when the rung's predicted time stays under ``up_margin`` of the budget, so a step
-up is never followed by a step back down (hysteresis). Never below ``min_scale``. Scales come from
-a short ladder, so a compiled backend builds a few sizes, not one per decision.
+times (the work of a frame, not the wait for the camera) against the budget 1/target. A frame's time
+is modelled as a fixed part (what does not shrink with the render scale: the stabilizer, the mask,
+the resizes and the edge-aware upscale, which only runs below full size) plus the network's time,
+∝ pixels ∝ scale². Both are measured: the fixed part below 1 and at 1 apart, since the upscale alone
+can cost as much as a smaller network saves. Too slow: jump straight to the largest scale whose
+predicted time fits. Headroom: one rung up, and only when the rung's predicted time stays under
+``up_margin`` of the budget, so a step up is never followed by a step back down (hysteresis). Never
+below ``min_scale``. Scales come from a short ladder, so a compiled backend builds a few sizes, not
+one per decision.
 
 A lighter network (the slim student, for the styles it renders within the quality floor) is a
 level below full size on the full network and above every smaller scale: it looks like the full
@@ -67,8 +71,10 @@ class Governor:
         self.level = Level(self.rungs[0])
         self.light_offered = False  # the style in use has a lighter network
         self.light_name = "lighter"  # ... called so (for the HUD and /stats)
-        self._unit: dict[bool, float] = {}  # p90 ms per pixel share (scale²) on each network, as last measured
+        self._unit: dict[bool, float] = {}  # the network's p90 ms per pixel share (scale²), light or not
+        self._fixed: dict[bool, float] = {}  # ms that do not shrink with the scale, below full size or not
         self._times: deque[float] = deque(maxlen=settings.window)
+        self._network_times: deque[float] = deque(maxlen=settings.window)
         self.changes = 0
         self.held = False  # keep the level whatever the frame times (a benchmark, once settled)
         self._skip = 0  # frames not to count after a move (a build, a first run, cold caches)
@@ -116,35 +122,46 @@ class Governor:
         return LIGHT_COST_GUESS
 
     def _cost(self, level: Level) -> float:
-        return level.scale ** 2 * (self.light_cost if level.light else 1.0)
+        """Predicted ms of a frame at ``level`` (relative units before any measurement): the fixed part
+        as measured below full size or at it (the other one's until then), plus the network's cost at
+        that pixel share (the other network's times the cost ratio until it has run)."""
+        fixed = self._fixed.get(level.scale < 1.0, self._fixed.get(self.level.scale < 1.0, 0.0))
+        unit = self._unit.get(level.light)
+        if unit is None:
+            other = self._unit.get(not level.light, 1.0)
+            unit = other * (LIGHT_COST_GUESS if level.light else 1.0 / LIGHT_COST_GUESS)
+        return fixed + unit * level.scale ** 2
 
     @property
     def budget_ms(self) -> float:
         return 1000.0 / self.settings.target_fps
 
-    def observe(self, work_ms: float) -> Optional[Level]:
-        """Add one frame's time; returns the level to move to when it should change, else None."""
+    def observe(self, work_ms: float, network_ms: Optional[float] = None) -> Optional[Level]:
+        """Add one frame's time (``network_ms`` of it in the network, which scales with the pixels; all
+        of it when not given); returns the level to move to when it should change, else None."""
         if self._skip:
             self._skip -= 1
             return None
         self._times.append(work_ms)
+        self._network_times.append(work_ms if network_ms is None else min(network_ms, work_ms))
         if len(self._times) < self._times.maxlen or self.held:
             return None
         p90 = float(np.percentile(self._times, 90))
-        self._unit[self.level.light] = p90 / self.level.scale ** 2
+        fixed = min(float(np.median(np.subtract(self._times, self._network_times))), p90)
+        self._fixed[self.level.scale < 1.0] = fixed
+        self._unit[self.level.light] = (p90 - fixed) / self.level.scale ** 2
         budget = self.budget_ms
         levels = self.levels()
         here = levels.index(self.level) if self.level in levels else 0
-
-        def predicted(level: Level) -> float:
-            return p90 * self._cost(level) / self._cost(self.level)
-
-        if p90 > budget:
-            fits = [lv for lv in levels[here + 1:] if predicted(lv) <= 0.95 * budget]
-            target = fits[0] if fits else levels[-1]
+        predicted = self._cost
+        if p90 > budget:  # the best level predicted to fit (a better one, too, when it costs less)
+            target = next((lv for lv in levels if lv != self.level and predicted(lv) <= 0.95 * budget), levels[-1])
         else:
-            up = levels[here - 1] if here > 0 else None
-            target = up if up and predicted(up) <= self.settings.up_margin * budget else self.level
+            # a better level with headroom to spare, or one that costs no more than this one (the
+            # full size without the upscale can cost what a smaller scale with it does)
+            better = [lv for lv in levels[:here] if predicted(lv) <= self.settings.up_margin * budget
+                      or predicted(lv) <= min(p90, 0.95 * budget)]
+            target = better[0] if better else self.level
         if target == self.level:
             return None
         return target
@@ -153,6 +170,7 @@ class Governor:
         """The pipeline now renders at ``level``: measure afresh."""
         self.level = level
         self._times.clear()
+        self._network_times.clear()
         self._skip = SETTLE_FRAMES
         self.changes += 1
 

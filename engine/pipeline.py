@@ -281,11 +281,11 @@ class Pipeline:
         self._built.add((small.shape, light))
         described = ""
         if self.governor is not None:
-            self._govern(sum(times[k] for k in WORK), image, weights)
+            self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
             described = self.governor.describe()
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described)
 
-    def _govern(self, work_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
+    def _govern(self, work_ms: float, network_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
         """Feed the governor; move to the level (scale, network) it picks. A compiled backend that has
         not built that size yet builds it on a thread first (live use), frames keep flowing at the old
         level meanwhile; a lighter network met for the first time starts on a stand-in meanwhile
@@ -298,7 +298,7 @@ class Pipeline:
             if key in self._built:
                 self.governor.moved(level)
             return
-        target = self.governor.observe(work_ms)
+        target = self.governor.observe(work_ms, network_ms)
         if target is None:
             return
         small = scaled_input(image, target.scale)

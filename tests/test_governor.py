@@ -155,3 +155,25 @@ def test_pipeline_runs_the_slim_network_for_a_style_it_carries(pack):
     assert results[-1].networks == ("stock",) and results[-1].render_scale < 1.0
     assert {r.stylized.shape for r in results} == {(SIZE[1], SIZE[0], 3)}
     pipe.close()
+
+
+def test_the_fixed_part_and_the_upscale_are_not_scaled():
+    """A frame's time = a fixed part (stabilizer, resizes) + the upscale below full size + the network
+    (∝ scale²). The upscale makes a smaller scale of the slim network cost about what full size does:
+    the governor learns both parts and settles on full size on the slim network, not below it."""
+    g = Governor(GovernorSettings(target_fps=30, window=5))
+    g.offer_light("slim")
+
+    def frame(lv):  # (work, network) ms
+        network = (22.0 if lv.light else 60.0) * lv.scale ** 2
+        return 8.0 + (10.0 if lv.scale < 1 else 0.0) + network, network
+
+    seen = []
+    for _ in range(120):
+        move = g.observe(*frame(g.level))
+        if move is not None:
+            g.moved(move)
+        seen.append(g.level)
+    assert seen[-1] == Level(1.0, True)  # 30 ms: holds 30 FPS, and sharper than any smaller scale
+    assert g.changes <= 3  # found in a few moves, then it stays
+    assert all(lv == seen[-1] for lv in seen[-60:])
