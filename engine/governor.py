@@ -6,10 +6,10 @@ times (the work of a frame, not the wait for the camera) against the budget 1/ta
 is modelled as a fixed part (what does not shrink with the render scale: the stabilizer, the mask,
 the resizes and the edge-aware upscale, which only runs below full size) plus the network's time,
 ∝ pixels ∝ scale². Both are measured: the fixed part below 1 and at 1 apart, since the upscale alone
-can cost as much as a smaller network saves. Too slow: jump straight to the largest scale whose
-predicted time fits. Headroom: one rung up, and only when the rung's predicted time stays under
-``up_margin`` of the budget, so a step up is never followed by a step back down (hysteresis). Never
-below ``min_scale``. Scales come from a short ladder, so a compiled backend builds a few sizes, not
+can cost as much as a smaller network saves. Too slow: jump straight to the best level predicted to
+fit. Headroom: up to a better level only when it is predicted to stay under ``up_margin`` of the
+budget, so a step up is never followed by a step back down (hysteresis), or to cost no more than the
+level in use. Never below ``min_scale``. Scales come from a short ladder, so a compiled backend builds a few sizes, not
 one per decision.
 
 A lighter network (the slim student, for the styles it renders within the quality floor) is a

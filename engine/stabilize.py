@@ -22,7 +22,7 @@ Cost: the full-resolution flow map and the bilinear warp are made only in rects 
 motion (``_active_rects``), or over the whole frame when those cover most of it; elsewhere the previous
 output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
 ``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` makes the moving
-part smaller (faster, steadier) but trailed more on held-out footage, so it is off.
+part smaller (steadier, no faster) but trailed more on held-out footage, so it is off.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
@@ -51,8 +51,8 @@ class StabilizerSettings:
     denoise: float = 0.0  # input denoising (share of the warped previous input): measured, not worth its 2 ms
     tolerance: float = 4.0  # levels of box-averaged difference, above the noise floor, that halve the trust
     exposure_step: float = 4.0  # median brightness change (levels) in one frame that counts as re-metering
-    # Off by default: makes it faster and steadier (with the former whole_trust=0.8: static noise −85…−90%
-    # instead of −76…−85%) but trailed more on footage it was not tuned on (ghosting 1.57–1.67 vs 1.44–1.50).
+    # Off by default: steadier (static noise −81…−89% instead of −68…−88% on the tuning clips) but no faster
+    # (its analysis costs what the smaller warp saves), and it trailed more on a held-out clip (ghosting 1.58).
     still_noise: float = 0.0  # noise floors of unwarped change under which a pixel counts as still (0: off) ...
     still_frames: int = 2  # ... for this many frames in a row (an object's wake keeps its flow a while)
     still_grow: int = 12  # ... and nothing changed within this many frame pixels
