@@ -44,7 +44,10 @@ def main() -> None:
                     "--cache (a per-style phase from the shipped network)")
     for f in fields(DistillSettings):
         if f.name not in {"steps", "seed", "batch", "crop", "lr"}:
-            ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
+            kind = type(f.default)
+            if kind is bool:  # bool("False") is True: take the word
+                kind = lambda v: v.strip().lower() in ("1", "true", "yes")  # noqa: E731
+            ap.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
