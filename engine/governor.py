@@ -114,7 +114,7 @@ class Governor:
     @property
     def light_cost(self) -> float:
         """The lighter network's time ÷ the full one's at the same scale: measured once both have run
-        (p90 per pixel), else a guess (its multiply-adds are ~0.3 of the full network's, but
+        (the network's part of the p90, per pixel share), else a guess (its multiply-adds are ~0.3 of the full network's, but
         per-pixel passes around the convolutions do not shrink: measured 0.35 on ONNX Runtime fp32,
         0.65 int8)."""
         if True in self._unit and False in self._unit:
@@ -127,9 +127,9 @@ class Governor:
         that pixel share (the other network's times the cost ratio until it has run)."""
         fixed = self._fixed.get(level.scale < 1.0, self._fixed.get(self.level.scale < 1.0, 0.0))
         unit = self._unit.get(level.light)
-        if unit is None:
+        if unit is None:  # not run yet: from the other network by the (guessed) cost ratio
             other = self._unit.get(not level.light, 1.0)
-            unit = other * (LIGHT_COST_GUESS if level.light else 1.0 / LIGHT_COST_GUESS)
+            unit = other * self.light_cost if level.light else other / self.light_cost
         return fixed + unit * level.scale ** 2
 
     @property
