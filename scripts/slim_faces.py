@@ -33,26 +33,23 @@ def main() -> None:
     from skimage import data
 
     from engine.frames import fit_long, guided_upscale
+    from engine.model.stylenet import FramedStyleNet
     from engine.styles import StylePack
 
     teacher, student = StylePack.load(), StylePack.load(args.student)
-    full_net, slim_net = teacher.build(), student.build()
+    full_net, slim_net = FramedStyleNet(teacher.build()), FramedStyleNet(student.build())
 
-    def run(net, img: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(img.astype(np.float32).transpose(2, 0, 1)[None] / 255.0)
+    def run(net: FramedStyleNet, img: np.ndarray, weights: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            y = net(x, torch.from_numpy(weights))[0]
-        return (y.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+            return net(torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(weights)).numpy()
 
     if args.webcam:
         img = cv2.resize(data.astronaut(), (640, 640), interpolation=cv2.INTER_AREA)[80:560]
         crop = (slice(30, 330), slice(170, 470))
-        columns = 2
     else:
         img = fit_long(data.astronaut(), 384)
         img = np.ascontiguousarray(img[:img.shape[0] // 4 * 4, :img.shape[1] // 4 * 4])
         crop = (slice(20, 200), slice(110, 270))
-        columns = 2
     tiles = []
     for sid in (int(s) for s in args.styles.split(",")):
         w = teacher.weights(sid)
@@ -62,7 +59,7 @@ def main() -> None:
             row.append(guided_upscale(run(full_net, half, w), img))
         row.append(run(slim_net, img, w))
         tiles.append(np.hstack([np.pad(t[crop], ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in row]))
-    columns = 1 if args.webcam or len(tiles) < 4 else columns
+    columns = 1 if args.webcam or len(tiles) < 4 else 2
     while len(tiles) % columns:
         tiles.append(np.full_like(tiles[0], 255))
     sheet = np.vstack([np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)])
