@@ -37,7 +37,9 @@ def main() -> None:
     ap.add_argument("--teacher", type=Path, default=REPO / "models" / "stock26.json")
     ap.add_argument("--stop-at", help="UTC wall time HH:MM to stop at (checkpoint kept; resume later)")
     ap.add_argument("--stop-step", type=int, help="stop at this step (checkpoint kept; resume later)")
-    ap.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint to ship")
+    ap.add_argument("--checkpoint", choices=("best", "last", "best_rows"), default="best",
+                    help="which checkpoint to ship (best_rows: each style's rows from its own best validation, "
+                    "a --per-style-best phase)")
     ap.add_argument("--export-only", action="store_true", help="write the pack from the checkpoint, no training")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--init-from", type=Path, help="a checkpoint (best.pt/last.pt) whose student weights start a new "
@@ -80,7 +82,8 @@ def main() -> None:
         if args.stop_at:
             now = time.gmtime()
             hh, mm = map(int, args.stop_at.split(":"))
-            stop_at = time.time() + ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) * 60 - now.tm_sec
+            minutes = ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) % (24 * 60)  # past midnight: tomorrow
+            stop_at = time.time() + minutes * 60 - now.tm_sec
         bar = tqdm(total=settings.steps, initial=d.step, desc="distil", mininterval=5, file=sys.stderr)
         t0 = time.time()
 
@@ -98,7 +101,7 @@ def main() -> None:
         logging.info("trained to step %d; best validation %s %.4f at step %d", d.step, d.best.get("metric", "l1"),
                      d.best["loss"], d.best["step"])
 
-    ckpt = cache / ("best.pt" if args.checkpoint == "best" else "last.pt")
+    ckpt = cache / f"{args.checkpoint}.pt"
     config, weights, info = student_state(ckpt)
     last = torch.load(cache / "last.pt", map_location="cpu", weights_only=False)
     stock_manifest = json.loads(args.teacher.read_text())

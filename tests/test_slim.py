@@ -160,3 +160,35 @@ def test_a_rows_only_phase_moves_only_the_chosen_styles_rows(tmp_path):
         else:
             assert torch.equal(value, before[name]), name
     assert any(not torch.equal(after[n][[3, 7]], before[n][[3, 7]]) for n in after if n.endswith("gamma"))
+
+
+def test_per_style_best_keeps_each_styles_rows_from_its_own_best_validation(tmp_path):
+    """``per_style_best``: every trained style's rows come from the validation where its own Gram distance
+    was lowest (the starting rows count), so one style cannot get worse on validation to help another."""
+    import torch
+
+    from engine.styles import StylePack
+    from engine.training.distill import SLIM_CONFIG, Distiller, DistillSettings
+
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    settings = DistillSettings(steps=3, batch=2, crop=32, lr=5e-2, warmup=1, perceptual_weight=0.0, gram_weight=0.0,
+                               rows_only=True, styles="3,7", validation_crops=2, validate_every=1,
+                               per_style_best=True, style_validation_crops=2)
+    d = Distiller(StylePack.load().build(), SLIM_CONFIG, settings, photos, tmp_path)
+    start = {k: v.clone() for k, v in d.student.state_dict().items()}
+    d.train()
+    state = d.with_best_rows()
+    for sid in (3, 7):
+        history = [(row["step"], row[f"val_gram_{sid}"]) for row in d.history if f"val_gram_{sid}" in row]
+        assert [s for s, _ in history] == [0, 1, 2, 3]
+        step, gram = min(history, key=lambda h: h[1])
+        assert d.best_rows[sid]["step"] == step and d.best_rows[sid]["gram"] == pytest.approx(gram)
+        if step == 0:
+            assert all(torch.equal(state[n][sid], start[n][sid]) for n in state if n.endswith("gamma"))
+    others = [i for i in range(26) if i not in (3, 7)]
+    assert all(torch.equal(state[n][others], start[n][others]) for n in state if n.endswith(("gamma", "beta")))
+    shipped = torch.load(tmp_path / "best_rows.pt", weights_only=False)["student"]
+    assert all(torch.equal(shipped[n], state[n]) for n in state)
+    with pytest.raises(ValueError, match="rows_only"):
+        Distiller(StylePack.load().build(), SLIM_CONFIG, DistillSettings(per_style_best=True), photos, tmp_path / "x")

@@ -79,6 +79,12 @@ class DistillSettings:
     # within the quality floor stay exactly as they are.
     rows_only: bool = False
     styles: str = ""
+    # With ``rows_only``: each trained style keeps its rows from the validation at which its own
+    # relu1_2 Gram distance (one-hot, on ``style_validation_crops`` crops) was lowest, the phase's
+    # starting rows included. One aggregate best checkpoint lets some styles get worse while others
+    # improve; rows are per style, so each can be picked on its own (``best_rows.pt``).
+    per_style_best: bool = False
+    style_validation_crops: int = 4
     seed: int = 0
     checkpoint_every: int = 100
     validate_every: int = 250
@@ -294,6 +300,13 @@ class Distiller:
         with torch.no_grad():
             self.val_t = self.teacher(self.val_x, self.val_w)
         self._val_t_gram: Optional[torch.Tensor] = None
+        if settings.per_style_best and not (settings.rows_only and self.style_ids):
+            raise ValueError("per_style_best needs rows_only and a list of styles")
+        self.style_val_x = torch.from_numpy(sample_crops(photos, settings.style_validation_crops, settings.crop,
+                                                         np.random.default_rng(settings.seed + 2000)))
+        self._style_val_t_gram: dict[int, torch.Tensor] = {}
+        # style id -> {"step", "gram", "rows": {parameter name: that style's row}}
+        self.best_rows: dict[int, dict] = {}
 
     def _trained(self) -> list[torch.nn.Parameter]:
         """What the optimiser moves: everything, or (``rows_only``) the CIN tables alone."""
@@ -310,7 +323,7 @@ class Distiller:
         return {"student": self.student.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
                 "rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                 "history": self.history, "best": self.best, "settings": asdict(self.settings),
-                "phases": self.phases,
+                "phases": self.phases, "best_rows": self.best_rows,
                 "config": self.student.config.to_dict(), "init": self.init_info}
 
     def save(self) -> None:
@@ -338,6 +351,7 @@ class Distiller:
         self.best = state["best"]
         self.phases = state.get("phases") or [{"start": 0, "settings": state["settings"]}]
         self.best.setdefault("metric", "l1")
+        self.best_rows = state.get("best_rows", {})
         self.init_info = state.get("init", self.init_info)
         log.warning("resumed from %s at step %d", path, self.step)
         return True
@@ -408,6 +422,35 @@ class Distiller:
         self.student.train()
         return row
 
+    def validate_styles(self) -> dict[str, float]:
+        """Each trained style alone (one-hot) on the style validation crops: relu1_2 Gram distance to the
+        teacher's; a style's rows are kept (``best_rows``) when it is its lowest so far."""
+        self.student.eval()
+        row = {}
+        params = dict(self.student.named_parameters())
+        with torch.no_grad():
+            for sid in self.style_ids:
+                w = torch.zeros(self.style_val_x.shape[0], self.student.config.num_styles)
+                w[:, sid] = 1.0
+                if sid not in self._style_val_t_gram:
+                    self._style_val_t_gram[sid] = self._fine_gram(self.teacher(self.style_val_x, w))
+                value = _rel_mse_per_sample(self._fine_gram(self.student(self.style_val_x, w)),
+                                            self._style_val_t_gram[sid]).item()
+                row[f"val_gram_{sid}"] = value
+                if value < self.best_rows.get(sid, {}).get("gram", float("inf")):
+                    rows = {n: p[sid].detach().clone() for n, p in params.items() if n.endswith(("gamma", "beta"))}
+                    self.best_rows[sid] = {"step": self.step, "gram": value, "rows": rows}
+        self.student.train()
+        return row
+
+    def with_best_rows(self) -> dict[str, torch.Tensor]:
+        """The student's state with each trained style's rows from its best validation."""
+        state = {k: v.clone() for k, v in self.student.state_dict().items()}
+        for sid, best in self.best_rows.items():
+            for name, value in best["rows"].items():
+                state[name][sid] = value
+        return state
+
     def train(self, progress: Callable[[int, dict], None] = lambda step, parts: None,
               stop_at: Optional[float] = None, stop_step: Optional[int] = None) -> None:
         """Run to ``settings.steps`` (or until wall time ``stop_at`` / step ``stop_step``),
@@ -419,6 +462,10 @@ class Distiller:
             log.warning("best checkpoint now picked by validation %s on styles %s: forgetting the best by %s "
                         "(step %d)", s.best_metric, s.styles or "all", self.best.get("metric", "l1"), self.best["step"])
             self.best = {"loss": float("inf"), "step": self.step, "metric": s.best_metric, "styles": s.styles}
+        if s.per_style_best and not self.best_rows:
+            start = {"step": self.step, **self.validate_styles()}  # the starting rows count too
+            log.info("per-style validation at the start: %s", start)
+            self.history.append(start)
         self.student.train()
         while self.step < s.steps:
             if stop_at is not None and time.time() >= stop_at:
@@ -448,6 +495,12 @@ class Distiller:
                     self.cache.mkdir(parents=True, exist_ok=True)
                     torch.save({"student": self.student.state_dict(), "step": self.step,
                                 "config": self.student.config.to_dict(), "val": row}, self.cache / "best.pt")
+                if s.per_style_best:
+                    row.update(self.validate_styles())
+                    torch.save({"student": self.with_best_rows(), "step": self.step,
+                                "config": self.student.config.to_dict(),
+                                "val": {f"step_{sid}": b["step"] for sid, b in self.best_rows.items()}},
+                               self.cache / "best_rows.pt")
             self.history.append(row)
             progress(self.step, row)
             if self.step % s.checkpoint_every == 0 or self.step == s.steps:
