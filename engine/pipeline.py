@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
@@ -137,6 +138,11 @@ class Pipeline:
         # CPU inference threads (ONNX Runtime's, OpenMP's) keep spinning after a run, so more workers
         # would only wait for a busy core (measured 2–6% slower); a GPU leaves the cores to the stabilizer
         self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if getattr(backend, "on_cpu", True) else 0))
+        # The stabilizer's flow (``prepare``) needs only the source frame, so where the network leaves the
+        # cores free (a GPU) it runs on a side thread meanwhile. Not beside a CPU backend: its OpenMP
+        # threads all wait for the one that shares its core (int8 network 48.5 ms instead of 39.3 ms).
+        self.overlap_prepare = not getattr(backend, "on_cpu", True)
+        self._side: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self._pending: Optional[StyleSettings] = None
         self._pending_pack = None  # a catalog for the same networks, from another thread
@@ -240,10 +246,15 @@ class Pipeline:
             return None
         t1 = time.perf_counter()
         image = frame.image
-        if settings.stabilize:
-            image = self.stabilizer.prepare(image)  # flow and confidence (and denoising, if set) up front
-        else:
+        preparing: Optional[Future] = None
+        if not settings.stabilize:
             self.stabilizer.reset()  # switching it on later starts from a clean frame
+        elif self.overlap_prepare and self.stabilizer.settings.denoise == 0:  # the network's input is the frame
+            if self._side is None:
+                self._side = ThreadPoolExecutor(1, thread_name_prefix="stabilize-prepare")
+            preparing = self._side.submit(self.stabilizer.prepare, image)
+        else:
+            image = self.stabilizer.prepare(image)  # flow and confidence (and a denoised input) up front
         t2 = time.perf_counter()
         small = scaled_input(image, scale)
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
@@ -264,6 +275,8 @@ class Pipeline:
         t3 = time.perf_counter()
         out = finish(blend_outputs(outputs), image, settings)
         t4 = time.perf_counter()
+        if preparing is not None:
+            preparing.result()  # done by now, unless the network was faster than the flow
         if settings.stabilize:
             out = self.stabilizer(frame.image, out)
         t5 = time.perf_counter()
@@ -362,6 +375,8 @@ class Pipeline:
 
     def close(self) -> None:
         """Close sinks, backend and source (each exactly once)."""
+        if self._side is not None:
+            self._side.shutdown()
         for sink in self.sinks:
             sink.close()
         self.backend.close()

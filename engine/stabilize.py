@@ -22,7 +22,8 @@ Cost: the full-resolution flow map and the bilinear warp are made only in rects 
 motion (``_active_rects``), or over the whole frame when those cover most of it; elsewhere the previous
 output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
 ``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` makes the moving
-part smaller (steadier, no faster) but trailed more on held-out footage, so it is off.
+part smaller (steadier, no faster) but trailed more on held-out footage, so it is off. Beside a GPU the
+pipeline runs ``prepare`` on a side thread while the network runs, so only ``__call__`` adds to a frame.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations

@@ -64,6 +64,28 @@ def test_pipeline_stabilize_setting(pack):
     assert np.array_equal(plain.stylized, raw[4])  # off: exactly the plain output
 
 
+def test_flow_beside_a_gpu_network_gives_the_same_frames(pack):
+    """Beside a network that leaves the cores free, the stabilizer's flow runs on a side thread while
+    the network runs: the frames are exactly the sequential ones. (No GPU exists here: ONNX Runtime on
+    the CPU stands in, marked as not using the cores.)"""
+    from engine.backends.ort import OrtCpuBackend
+
+    class OffCpu(OrtCpuBackend):
+        on_cpu = False
+
+    def frames(backend, overlap):
+        src = open_source(SourceSettings("footage", size=(160, 120), paced=False))
+        with Pipeline(src, backend, pack, [], StyleSettings("7", stabilize=True)) as pipe:
+            assert pipe.overlap_prepare == (backend.on_cpu is False)
+            pipe.overlap_prepare = overlap
+            return [pipe.step().stylized for _ in range(6)]
+
+    overlapped = frames(OffCpu(pack=pack), True)
+    sequential = frames(create_backend("onnxruntime", pack=pack), False)
+    assert all(np.array_equal(a, b) for a, b in zip(overlapped, sequential))
+    assert np.abs(overlapped[-1].astype(int) - overlapped[-2]).mean() > 0  # frames flow
+
+
 @pytest.mark.parametrize("mode", ["person", "background"])
 def test_mask_keeps_the_other_layer_untouched(mode, pack, photos):
     """astronaut: a person in front of a background. Where the mask says 'not this layer', the output
