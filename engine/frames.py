@@ -5,10 +5,13 @@ capture and the sinks. Conversions use cv2 because it is several times faster th
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 
 from .errors import InputError
+from .upscale_kernel import guided_filter_upscale
 
 
 def pad_amounts(h: int, w: int, multiple: int) -> tuple[int, int]:
@@ -79,32 +82,24 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def guided_upscale(stylized_small: np.ndarray, original: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
+def guided_upscale(stylized_small: np.ndarray, original: np.ndarray, source_small: Optional[np.ndarray] = None,
+                   radius: int = 4, eps: float = 1e-3) -> np.ndarray:
     """Upscale a low-resolution stylization to the original's size, re-snapping it to the original's
     edges with a guided filter (He et al. 2010; luminance of the original as the guide).
 
     The fast guided filter (He & Sun 2015): the linear coefficients are fitted at the small size and
-    only upsampled, so the full-resolution work is one multiply-add (2.6× faster at 640×480 from
-    0.5×, within 47 dB of the filter run at full size)."""
+    only upsampled, so the full-resolution work is one multiply-add. ``source_small``, the frame the
+    network saw, gives the small guide without another pass over the full frame. The filter itself is
+    engine/upscale_kernel.py (numba)."""
     h, w = original.shape[:2]
     hs, ws = stylized_small.shape[:2]
-    # in 0..255 throughout (eps scaled by 255²): no rescaling passes; cv2 ops, 3-channel, at the small size
-    p = stylized_small.astype(np.float32)
     guide = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
-    g = cv2.resize(guide, (ws, hs), interpolation=cv2.INTER_AREA).astype(np.float32)
-    g3 = cv2.merge([g, g, g])
+    if source_small is not None and source_small.shape[:2] == (hs, ws):
+        small_guide = cv2.cvtColor(source_small, cv2.COLOR_RGB2GRAY)
+    else:
+        small_guide = cv2.resize(guide, (ws, hs), interpolation=cv2.INTER_AREA)
     r = max(1, round(radius * ws / w))
-    k = (2 * r + 1, 2 * r + 1)
-    mean_i = cv2.boxFilter(g3, -1, k)
-    var_i = cv2.subtract(cv2.boxFilter(cv2.multiply(g3, g3), -1, k), cv2.multiply(mean_i, mean_i))
-    mean_p = cv2.boxFilter(p, -1, k)
-    cov_ip = cv2.subtract(cv2.boxFilter(cv2.multiply(p, g3), -1, k), cv2.multiply(mean_i, mean_p))
-    a = cv2.divide(cov_ip, cv2.add(var_i, eps * 255.0 * 255.0))
-    b = cv2.subtract(mean_p, cv2.multiply(a, mean_i))
-    big_a = cv2.resize(cv2.boxFilter(a, -1, k), (w, h), interpolation=cv2.INTER_LINEAR)
-    big_b = cv2.resize(cv2.boxFilter(b, -1, k), (w, h), interpolation=cv2.INTER_LINEAR)
-    q = cv2.multiply(big_a, cv2.merge([guide, guide, guide]), dtype=cv2.CV_32F)  # the guide stays uint8
-    return cv2.convertScaleAbs(cv2.add(q, big_b, dst=q))
+    return guided_filter_upscale(stylized_small, small_guide, guide, r, eps * 255.0 * 255.0)  # eps in 0..255²
 
 
 def check_render_scale(scale: float) -> float:

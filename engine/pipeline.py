@@ -28,6 +28,7 @@ from .metrics import RateMeter
 from .segment import check_mask, composite
 from .sinks.base import Sink
 from .stabilize import Stabilizer, StabilizerSettings
+from .upscale_kernel import warm_up as upscale_warm_up
 from .styles import StylePack
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,11 @@ def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings) -> np.ndarray:
-    """Back to the frame's size (edge-aware when scaled), then colours and strength."""
+def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings, small: Optional[np.ndarray] = None) -> np.ndarray:
+    """Back to the frame's size (edge-aware when scaled; ``small``: the frame the network saw), then
+    colours and strength."""
     if out.shape != frame.shape:
-        out = guided_upscale(out, frame)
+        out = guided_upscale(out, frame, small)
     if settings.preserve_colors:
         out = preserve_colors(out, frame)
     return mix(out, frame, settings.strength)
@@ -87,7 +89,7 @@ def _warm_quietly(backends: list, frame: np.ndarray, built: set, key: tuple) -> 
 def stylize_frame(backend: Backend, frame: np.ndarray, weights: np.ndarray, settings: StyleSettings) -> np.ndarray:
     """One frame through the whole fast path, untimed (stylize, fidelity checks)."""
     small = scaled_input(frame, settings.render_scale)
-    return finish(backend.run(small, weights), frame, settings)  # NetworkBackends.run blends networks
+    return finish(backend.run(small, weights), frame, settings, small)  # NetworkBackends.run blends networks
 
 
 @dataclass
@@ -137,6 +139,7 @@ class Pipeline:
         self._rate = RateMeter()
         # CPU inference threads (ONNX Runtime's, OpenMP's) keep spinning after a run, so more workers
         # would only wait for a busy core (measured 2–6% slower); a GPU leaves the cores to the stabilizer
+        upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if getattr(backend, "on_cpu", True) else 0))
         # The stabilizer's flow (``prepare``) needs only the source frame, so where the network leaves the
         # cores free (a GPU) it runs on a side thread meanwhile. Not beside a CPU backend: its OpenMP
@@ -273,7 +276,7 @@ class Pipeline:
             times["infer"] += tc - tb
             times["postprocess"] += td - tc
         t3 = time.perf_counter()
-        out = finish(blend_outputs(outputs), image, settings)
+        out = finish(blend_outputs(outputs), image, settings, small)
         t4 = time.perf_counter()
         if preparing is not None:
             preparing.result()  # done by now, unless the network was faster than the flow
