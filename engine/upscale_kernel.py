@@ -144,6 +144,7 @@ def guided_filter_upscale(stylized_small: np.ndarray, guide_small: np.ndarray, g
     """H×W×3 uint8: ``stylized_small`` (h×w×3 uint8) fitted to ``guide_small`` (h×w uint8) over
     (2·radius+1)² windows, the coefficients averaged the same way, upsampled and applied to ``guide``
     (H×W uint8). ``eps`` in 0..255² units. Drops the GIL."""
+    radius = max(1, min(radius, (min(guide_small.shape) - 1) // 2))  # a window wider than the picture reflects twice
     ab = _fit(np.ascontiguousarray(stylized_small), np.ascontiguousarray(guide_small), radius, eps)
     h, w = guide.shape
     out = np.empty((h, w, 3), np.uint8)
