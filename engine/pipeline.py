@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
@@ -260,21 +260,12 @@ class Pipeline:
             image = self.stabilizer.prepare(image)  # flow and confidence (and a denoised input) up front
         t2 = time.perf_counter()
         small = scaled_input(image, scale)
-        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
-        outputs, networks = [], []
-        parts = self.backend.parts(weights, small.shape, light=light)
-        for backend, vector, share in parts:  # two when a mix spans both networks
-            ta = time.perf_counter()
-            x = backend.preprocess(small)
-            tb = time.perf_counter()
-            y = backend.infer(x, vector)
-            tc = time.perf_counter()
-            outputs.append((backend.postprocess(y, small.shape[0], small.shape[1]), share))
-            networks.append(backend.pack.network)
-            td = time.perf_counter()
-            times["preprocess"] += tb - ta
-            times["infer"] += tc - tb
-            times["postprocess"] += td - tc
+        try:
+            outputs, networks, times = self._run_network(small, weights, light)
+        except BaseException:
+            if preparing is not None:  # a failed network must not leave the flow running into the next frame
+                wait([preparing])
+            raise
         t3 = time.perf_counter()
         out = finish(blend_outputs(outputs), image, settings, small)
         t4 = time.perf_counter()
@@ -300,6 +291,24 @@ class Pipeline:
             self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
             described = self.governor.describe()
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described)
+
+    def _run_network(self, small: np.ndarray, weights: np.ndarray, light: bool) -> tuple[list, list, dict]:
+        """The network(s) on the scaled frame: [(output, share)], the networks that ran, and the timings."""
+        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
+        outputs, networks = [], []
+        for backend, vector, share in self.backend.parts(weights, small.shape, light=light):  # two: a mix of networks
+            ta = time.perf_counter()
+            x = backend.preprocess(small)
+            tb = time.perf_counter()
+            y = backend.infer(x, vector)
+            tc = time.perf_counter()
+            outputs.append((backend.postprocess(y, small.shape[0], small.shape[1]), share))
+            networks.append(backend.pack.network)
+            td = time.perf_counter()
+            times["preprocess"] += tb - ta
+            times["infer"] += tc - tb
+            times["postprocess"] += td - tc
+        return outputs, networks, times
 
     def _govern(self, work_ms: float, network_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
         """Feed the governor; move to the level (scale, network) it picks. A compiled backend that has
