@@ -23,7 +23,8 @@ motion (``_active_rects``), or over the whole frame when those cover most of it;
 output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
 ``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` makes the moving
 part smaller (steadier, no faster) but trailed more on held-out footage, so it is off. Beside a GPU the
-pipeline runs ``prepare`` on a side thread while the network runs, so only ``__call__`` adds to a frame.
+pipeline runs ``prepare`` and ``warp_ahead`` on a side thread while the network runs, so only the blend
+adds to a frame.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
@@ -135,6 +136,7 @@ class Stabilizer:
         self._prev_thumb: Optional[np.ndarray] = None
         self._unchanged: Optional[np.ndarray] = None
         self._step: Optional[tuple] = None  # (source, small map, confidence, still, active rects) of this frame
+        self._moved: Optional[np.ndarray] = None  # the previous output already warped (``warp_ahead``)
 
     def _flow(self, k: int) -> cv2.DISOpticalFlow:
         if k not in self._dis:
@@ -169,6 +171,7 @@ class Stabilizer:
 
         Measures the flow and confidence that ``__call__`` then reuses for the output."""
         s = self.settings
+        self._moved = None
         gray = self._small_gray(source)
         thumb = cv2.resize(gray, (80, 60), interpolation=cv2.INTER_AREA).astype(np.float32)
         fresh = (self._prev_gray is None or self._prev_in is None or self._prev_in.shape != source.shape
@@ -221,13 +224,27 @@ class Stabilizer:
     def _blend(self, previous: np.ndarray, current: np.ndarray, flow: np.ndarray, weight: np.ndarray,
                rects: Optional[list[tuple[int, int, int, int]]]) -> np.ndarray:
         """``previous`` moved along ``flow`` (analysis pixels), blended into ``current`` by ``weight``
-        (analysis size).
+        (analysis size): ``_warp`` then ``_mix``."""
+        return self._mix(self._warp(previous, flow, rects), current, weight)
+
+    def _mix(self, moved: np.ndarray, current: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """One per-pixel blend over the frame (engine/weighted_blend.py), a band of rows per worker."""
+        h = current.shape[0]
+        k = self.settings.analysis(h)[0]
+        n = self._workers()
+        out = np.empty_like(current)
+        self._run(lambda rows: blend_rows(moved, current, weight, k, out, rows),
+                  [(i * h // n, (i + 1) * h // n) for i in range(n)])
+        return out
+
+    def _warp(self, previous: np.ndarray, flow: np.ndarray,
+              rects: Optional[list[tuple[int, int, int, int]]]) -> np.ndarray:
+        """``previous`` moved along ``flow`` (analysis pixels).
 
         Only inside ``rects`` (analysis x, y, w, h; None: the whole frame) does anything move: there a
         full-resolution map is made and the previous frame resampled; elsewhere it is taken as it is.
-        Then one per-pixel blend over the frame (engine/weighted_blend.py). Rects, and bands of rows,
-        go to ``threads`` workers."""
-        h, w = current.shape[:2]
+        Rects, or bands of the frame, go to ``threads`` workers."""
+        h, w = previous.shape[:2]
         k = self.settings.analysis(h)[0]
         sh, sw = flow.shape[:2]
         n = self._workers()
@@ -255,10 +272,7 @@ class Stabilizer:
                                       cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
         self._run(warp, rects)
-        out = np.empty_like(current)
-        self._run(lambda rows: blend_rows(moved, current, weight, k, out, rows),
-                  [(i * h // n, (i + 1) * h // n) for i in range(n)])
-        return out
+        return moved
 
     def _workers(self) -> int:
         return max(1, min(self.settings.threads or (os.cpu_count() or 1), MAX_THREADS))
@@ -279,6 +293,13 @@ class Stabilizer:
         for f in futures:
             f.result()
 
+    def warp_ahead(self) -> None:
+        """Move the previous output along this frame's flow now (after ``prepare``), before the network's
+        output exists: beside a GPU the pipeline does it on a side thread while the network runs, and
+        ``__call__`` is left with the blend alone."""
+        if self._step is not None and self._step[1] is not None and self._prev_out is not None:
+            self._moved = self._warp(self._prev_out, self._step[1], self._step[4])
+
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The output for this frame: ``stylized`` steadied with the previous output.
 
@@ -287,11 +308,14 @@ class Stabilizer:
             self.prepare(source)
         _, flow, conf, still, rects = self._step
         self._step = None
+        moved, self._moved = self._moved, None
         out = stylized
         if flow is not None and self._prev_out is not None and self._prev_out.shape == stylized.shape:
             s = self.settings
             share = cv2.addWeighted(still, s.still_strength - s.strength, still, 0.0, s.strength)
             weight = cv2.multiply(conf, share)
-            out = self._blend(self._prev_out, stylized, flow, weight, rects)
+            if moved is None:
+                moved = self._warp(self._prev_out, flow, rects)
+            out = self._mix(moved, stylized, weight)
         self._prev_out = out
         return out
