@@ -64,6 +64,21 @@ def test_pipeline_stabilize_setting(pack):
     assert np.array_equal(plain.stylized, raw[4])  # off: exactly the plain output
 
 
+def test_warping_ahead_gives_the_same_frames(moving):
+    """``warp_ahead`` (the previous output moved before the new one exists) changes no pixel; a frame
+    prepared again without its output does not reuse a stale warp."""
+    frames, outs = moving
+    plain, ahead = Stabilizer(), Stabilizer()
+    for i, (f, o) in enumerate(zip(frames[:8], outs[:8])):
+        ahead.prepare(f)
+        ahead.warp_ahead()
+        if i == 4:  # prepared again: the warp made above is for the flow before, not this one
+            ahead.prepare(f)
+            plain.prepare(f)
+            plain.prepare(f)
+        assert np.array_equal(plain(f, o), ahead(f, o)), i
+
+
 def test_flow_beside_a_gpu_network_gives_the_same_frames(pack):
     """Beside a network that leaves the cores free, the stabilizer's flow runs on a side thread while
     the network runs: the frames are exactly the sequential ones. (No GPU exists here: ONNX Runtime on
