@@ -137,14 +137,14 @@ class Pipeline:
         self.sinks = list(sinks)
         self.stats = StageStats()
         self._rate = RateMeter()
+        upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads (ONNX Runtime's, OpenMP's) keep spinning after a run, so more workers
         # would only wait for a busy core (measured 2–6% slower); a GPU leaves the cores to the stabilizer
-        upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if getattr(backend, "on_cpu", True) else 0))
         # The stabilizer's flow and warp need only the source frame and the previous output, so where the
         # network leaves the cores free (a GPU) they run on a side thread meanwhile, and the frame waits
-        # for the blend alone. Not beside a CPU backend: its OpenMP
-        # threads all wait for the one that shares its core (int8 network 48.5 ms instead of 39.3 ms).
+        # for the blend alone. Not beside a CPU backend: its OpenMP threads all wait for the one that
+        # shares its core (int8 network 48.5 ms instead of 39.3 ms).
         self.overlap_prepare = not getattr(backend, "on_cpu", True)
         self._side: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
