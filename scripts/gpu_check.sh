@@ -4,8 +4,10 @@
 #   2. model-only timings: torch fp32 eager, fp16, channels_last, CUDA graphs, torch.compile,
 #      ONNX Runtime CUDA and TensorRT where they import, at 1280x720, 1920x1080 and 3840x2160,
 #      plus fp16-vs-fp32 PSNR (minimum over the 26 stock styles),
-#   3. `stylecam bench` end to end at 1080p.
-# Writes gpu_check.log and gpu_bench.json / bench_e2e.json under $OUT (or ./out).
+#   3. `stylecam bench` end to end at 1080p,
+#   4. the stabilizer's added time beside the GPU (its flow and warp run during inference): footage at
+#      640x480 with --stabilize, against the same without.
+# Writes gpu_check.log and gpu_bench.json / bench_e2e.json / bench_stabilize*.json under $OUT (or ./out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-out}"
@@ -23,5 +25,10 @@ log="$OUT/gpu_check.log"
   echo "== stylecam bench, end to end, 1080p"
   timeout 60 "$PY" -m engine bench --source demo --size 1920x1080 --backend torch-cuda --frames 100 --warmup 10 \
     --json "$OUT/bench_e2e.json" -q
+  echo "== stabilizer beside the GPU, 640x480 footage (stage p50 and total, with and without)"
+  for stab in "--stabilize" ""; do
+    timeout 60 "$PY" -m engine bench --source footage --size 640x480 --backend torch-cuda --frames 100 --warmup 10 \
+      $stab --json "$OUT/bench_stabilize${stab:+-on}.json" -q
+  done
   echo "== done $(date -u)"
 } 2>&1 | tee "$log"
