@@ -192,3 +192,34 @@ def test_per_style_best_keeps_each_styles_rows_from_its_own_best_validation(tmp_
     assert all(torch.equal(shipped[n], state[n]) for n in state)
     with pytest.raises(ValueError, match="rows_only"):
         Distiller(StylePack.load().build(), SLIM_CONFIG, DistillSettings(per_style_best=True), photos, tmp_path / "x")
+
+
+def test_planes_to_frame_is_the_depth_to_space_and_crop():
+    import torch
+
+    from engine.model.stylenet import planes_to_frame
+
+    y = torch.randint(0, 256, (12, 7, 9), dtype=torch.uint8)
+    want = torch.nn.functional.pixel_shuffle(y[None], 2)[0].permute(1, 2, 0)[:13, :17].numpy()
+    assert np.array_equal(planes_to_frame(y.numpy(), 2, 13, 17), want)
+
+
+def test_int8_slim_matches_fp32_at_an_odd_size(slim_pack, photos):
+    """The int8 path returns the slim network's output before its depth-to-space and finishes it in numpy
+    (fused in the graph it was a third of the network's time): same frame as fp32, padded size cropped."""
+    import cv2
+
+    from engine.backends import create_backend
+    from engine.errors import BackendUnavailable
+    from engine.metrics import psnr
+
+    frame = cv2.resize(photos["coffee"], (162, 122), interpolation=cv2.INTER_AREA)
+    try:
+        int8 = create_backend("torch-cpu-int8", pack=slim_pack)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    with int8, create_backend("torch-cpu", pack=slim_pack) as fp32:
+        w = slim_pack.weights(7)
+        got, ref = int8.run(frame, w), fp32.run(frame, w)
+    assert got.shape == frame.shape and got.dtype == np.uint8
+    assert psnr(got, ref) > 35.0

@@ -64,7 +64,7 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
     if float_bf16:  # bf16 alone keeps ≥ 44 dB
         for name in float_layers:
             net.get_submodule(name).conv_dtype = torch.bfloat16
-    framed = FramedStyleNet(net)
+    framed = FramedStyleNet(net, planes=True)  # a space-to-depth network: the depth-to-space in numpy after
     frames = [torch.from_numpy(f) for f in calibration_frames(height, width)]
     vectors = [torch.from_numpy(v) for v in pack.calibration_vectors()]
     example = (frames[0], vectors[0])
@@ -101,8 +101,16 @@ def guard(pack, height: int, width: int):
 
     def worst_db(model) -> float:
         with torch.no_grad():
-            return min(psnr(model(frame, w).numpy(), ref) for w, ref in refs)
+            return min(psnr(as_frame(pack, model(frame, w).numpy(), height, width), ref) for w, ref in refs)
     return worst_db
+
+
+def as_frame(pack, y: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The int8 model's output as an H×W×3 frame (a space-to-depth network's comes as planes)."""
+    from ..model.stylenet import planes_to_frame
+
+    s = pack.config.space_to_depth
+    return y if s == 1 else planes_to_frame(y, s, height, width)
 
 
 def guarded_quantize(pack, height: int, width: int):
@@ -172,7 +180,7 @@ class TorchInt8Backend(Backend):
             return model(x, w)
 
     def postprocess(self, y, height: int, width: int) -> np.ndarray:
-        return y.numpy()
+        return as_frame(self.pack, y.numpy(), height, width)
 
     def _release(self) -> None:
         self._models.clear()
