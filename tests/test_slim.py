@@ -199,9 +199,10 @@ def test_planes_to_frame_is_the_depth_to_space_and_crop():
 
     from engine.model.stylenet import planes_to_frame
 
-    y = torch.randint(0, 256, (12, 7, 9), dtype=torch.uint8)
-    want = torch.nn.functional.pixel_shuffle(y[None], 2)[0].permute(1, 2, 0)[:13, :17].numpy()
-    assert np.array_equal(planes_to_frame(y.numpy(), 2, 13, 17), want)
+    for channels, s in ((12, 2), (27, 3)):  # the numba kernel (2, 3 colours) and the general numpy one
+        y = torch.randint(0, 256, (channels, 7, 9), dtype=torch.uint8)
+        want = torch.nn.functional.pixel_shuffle(y[None], s)[0].permute(1, 2, 0)[:7 * s - 1, :9 * s - 1].numpy()
+        assert np.array_equal(planes_to_frame(y.numpy(), s, 7 * s - 1, 9 * s - 1), want)
 
 
 def test_int8_slim_matches_fp32_at_an_odd_size(slim_pack, photos):

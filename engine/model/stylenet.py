@@ -148,6 +148,6 @@ class FramedStyleNet(nn.Module):
 
 def planes_to_frame(planes: np.ndarray, s: int, height: int, width: int) -> np.ndarray:
     """H×W×3 uint8 from ``FramedStyleNet(planes=True)``'s output: the depth-to-space, then the crop."""
-    c, hs, ws = planes.shape
-    frame = planes.reshape(c // (s * s), s, s, hs, ws).transpose(3, 1, 4, 2, 0).reshape(hs * s, ws * s, c // (s * s))
-    return np.ascontiguousarray(frame[:height, :width])
+    from ..depth_to_space import depth_to_space
+
+    return depth_to_space(planes, s, height, width)
