@@ -194,15 +194,15 @@ def test_per_style_best_keeps_each_styles_rows_from_its_own_best_validation(tmp_
         Distiller(StylePack.load().build(), SLIM_CONFIG, DistillSettings(per_style_best=True), photos, tmp_path / "x")
 
 
-def test_planes_to_frame_is_the_depth_to_space_and_crop():
+def test_depth_to_space_is_pixel_shuffle_and_crop():
     import torch
 
-    from engine.model.stylenet import planes_to_frame
+    from engine.depth_to_space import depth_to_space
 
     for channels, s in ((12, 2), (27, 3)):  # the numba kernel (2, 3 colours) and the general numpy one
         y = torch.randint(0, 256, (channels, 7, 9), dtype=torch.uint8)
         want = torch.nn.functional.pixel_shuffle(y[None], s)[0].permute(1, 2, 0)[:7 * s - 1, :9 * s - 1].numpy()
-        assert np.array_equal(planes_to_frame(y.numpy(), s, 7 * s - 1, 9 * s - 1), want)
+        assert np.array_equal(depth_to_space(y.numpy(), s, 7 * s - 1, 9 * s - 1), want)
 
 
 def test_int8_slim_matches_fp32_at_an_odd_size(slim_pack, photos):

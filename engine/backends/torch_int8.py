@@ -107,10 +107,10 @@ def guard(pack, height: int, width: int):
 
 def as_frame(pack, y: np.ndarray, height: int, width: int) -> np.ndarray:
     """The int8 model's output as an H×W×3 frame (a space-to-depth network's comes as planes)."""
-    from ..model.stylenet import planes_to_frame
+    from ..depth_to_space import depth_to_space
 
     s = pack.config.space_to_depth
-    return y if s == 1 else planes_to_frame(y, s, height, width)
+    return y if s == 1 else depth_to_space(y, s, height, width)
 
 
 def guarded_quantize(pack, height: int, width: int):

@@ -13,7 +13,6 @@ style code, so row k < 100 is the map's k-th column and row 100 its bias; the st
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -124,7 +123,7 @@ class FramedStyleNet(nn.Module):
 
     def __init__(self, net: StyleNet, planes: bool = False):
         """``planes``: a space-to-depth network returns its uint8 output before the depth-to-space
-        (3s² × padded H/s × W/s; ``planes_to_frame`` finishes it). Inductor fused that shuffle, the last
+        (3s² × padded H/s × W/s; engine/depth_to_space.py finishes it). Inductor fused that shuffle, the last
         norm and the sigmoid into one kernel with gathered loads: a third of the int8 slim network's
         time at 640×480."""
         super().__init__()
@@ -145,9 +144,3 @@ class FramedStyleNet(nn.Module):
         y = self.net(x, style_weights)[0, :, :h, :w].float()
         return (y * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
 
-
-def planes_to_frame(planes: np.ndarray, s: int, height: int, width: int) -> np.ndarray:
-    """H×W×3 uint8 from ``FramedStyleNet(planes=True)``'s output: the depth-to-space, then the crop."""
-    from ..depth_to_space import depth_to_space
-
-    return depth_to_space(planes, s, height, width)
