@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import cv2
 import numpy as np
@@ -117,6 +117,16 @@ def _plan(active: np.ndarray) -> Optional[list[tuple[int, int, int, int]]]:
     return None if sum(rw * rh for _, _, rw, rh in rects) > limit else rects
 
 
+class _Step(NamedTuple):
+    """What ``prepare`` measured for one frame (all None but the source on a fresh start)."""
+
+    source: np.ndarray
+    flow: Optional[np.ndarray] = None  # analysis-size map, zero where still
+    conf: Optional[np.ndarray] = None
+    still: Optional[np.ndarray] = None
+    rects: Optional[list[tuple[int, int, int, int]]] = None  # None also means the whole frame
+
+
 class Stabilizer:
     def __init__(self, settings: StabilizerSettings = StabilizerSettings()):
         settings.check()
@@ -135,7 +145,7 @@ class Stabilizer:
         self._prev_out: Optional[np.ndarray] = None
         self._prev_thumb: Optional[np.ndarray] = None
         self._unchanged: Optional[np.ndarray] = None
-        self._step: Optional[tuple] = None  # (source, small map, confidence, still, active rects) of this frame
+        self._step: Optional[_Step] = None  # this frame's, until its output is made
         self._moved: Optional[np.ndarray] = None  # the previous output already warped (``warp_ahead``)
 
     def _flow(self, k: int) -> cv2.DISOpticalFlow:
@@ -179,7 +189,7 @@ class Stabilizer:
         self._prev_thumb = thumb
         if fresh:
             self._prev_out = None
-            self._step = (source, None, None, None, None)
+            self._step = _Step(source)
             self._prev_in, self._prev_gray, self._unchanged = source, gray, None
             return source
         k, window = s.analysis(source.shape[0])
@@ -218,7 +228,7 @@ class Stabilizer:
         else:
             self._prev_gray = gray
         self._prev_in = denoised
-        self._step = (source, flow, conf, still, rects)
+        self._step = _Step(source, flow, conf, still, rects)
         return denoised
 
     def _blend(self, previous: np.ndarray, current: np.ndarray, flow: np.ndarray, weight: np.ndarray,
@@ -297,14 +307,15 @@ class Stabilizer:
         """Move the previous output along this frame's flow now (after ``prepare``), before the network's
         output exists: beside a GPU the pipeline does it on a side thread while the network runs, and
         ``__call__`` is left with the blend alone."""
-        if self._step is not None and self._step[1] is not None and self._prev_out is not None:
-            self._moved = self._warp(self._prev_out, self._step[1], self._step[4])
+        step = self._step
+        if step is not None and step.flow is not None and self._prev_out is not None:
+            self._moved = self._warp(self._prev_out, step.flow, step.rects)
 
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """The output for this frame: ``stylized`` steadied with the previous output.
 
         ``source`` is the camera frame given to ``prepare`` (called here if it was not)."""
-        if self._step is None or self._step[0] is not source:
+        if self._step is None or self._step.source is not source:
             self.prepare(source)
         _, flow, conf, still, rects = self._step
         self._step = None
