@@ -34,6 +34,7 @@ def main() -> None:
 
     from engine.frames import fit_long, guided_upscale
     from engine.model.stylenet import FramedStyleNet
+    from engine.pipeline import scaled_input
     from engine.styles import StylePack
 
     teacher, student = StylePack.load(), StylePack.load(args.student)
@@ -55,8 +56,8 @@ def main() -> None:
         w = teacher.weights(sid)
         row = [img, run(full_net, img, w)]
         if args.webcam:
-            half = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
-            row.append(guided_upscale(run(full_net, half, w), img))
+            half = scaled_input(img, 0.5)  # as the pipeline renders it at 0.5
+            row.append(guided_upscale(run(full_net, half, w), img, half))
         row.append(run(slim_net, img, w))
         tiles.append(np.hstack([np.pad(t[crop], ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in row]))
     columns = 1 if args.webcam or len(tiles) < 4 else 2
