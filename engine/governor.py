@@ -9,8 +9,8 @@ the resizes and the edge-aware upscale, which only runs below full size) plus th
 can cost as much as a smaller network saves. Too slow: jump straight to the best level predicted to
 fit. Headroom: up to a better level only when it is predicted to stay under ``up_margin`` of the
 budget, so a step up is never followed by a step back down (hysteresis), or to cost no more than the
-level in use. Never below ``min_scale``. Scales come from a short ladder, so a compiled backend builds a few sizes, not
-one per decision.
+level in use. Never below ``min_scale``. Scales come from a short ladder, so a compiled backend builds
+a few sizes, not one per decision.
 
 A lighter network (the slim student, for the styles it renders within the quality floor) is a
 level below full size on the full network and above every smaller scale: it looks like the full
@@ -114,9 +114,9 @@ class Governor:
     @property
     def light_cost(self) -> float:
         """The lighter network's time ÷ the full one's at the same scale: measured once both have run
-        (the network's part of the p90, per pixel share), else a guess (its multiply-adds are ~0.3 of the full network's, but
-        per-pixel passes around the convolutions do not shrink: measured 0.35 on ONNX Runtime fp32,
-        0.65 int8)."""
+        (the network's part of the p90, per pixel share), else a guess (its multiply-adds are ~0.3 of
+        the full network's, but per-pixel passes around the convolutions do not shrink: measured 0.35
+        on ONNX Runtime fp32, 0.65 int8)."""
         if True in self._unit and False in self._unit:
             return self._unit[True] / self._unit[False]
         return LIGHT_COST_GUESS
