@@ -272,7 +272,12 @@ class Stabilizer:
             x0, y0, x1, y1 = max(x - 1, 0), max(y - 1, 0), min(x + rw + 1, sw), min(y + rh + 1, sh)
             big = cv2.resize(flow[y0:y1, x0:x1] * float(k), (k * (x1 - x0), k * (y1 - y0)),
                              interpolation=cv2.INTER_LINEAR)
-            region = (slice(k * y, min(k * (y + rh), h)), slice(k * x, min(k * (x + rw), w)))
+            # a frame whose size is not a multiple of k has a few pixels past the analysis grid: the
+            # rects at the grid's far edges reach them, the edge's flow carried on
+            right, bottom = (w - k * sw if x + rw == sw else 0), (h - k * sh if y + rh == sh else 0)
+            if right or bottom:
+                big = cv2.copyMakeBorder(big, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+            region = (slice(k * y, k * (y + rh) + bottom), slice(k * x, k * (x + rw) + right))
             rh_full, rw_full = region[0].stop - region[0].start, region[1].stop - region[1].start
             fmap = big[k * (y - y0):k * (y - y0) + rh_full, k * (x - x0):k * (x - x0) + rw_full]
             if x or y:  # a relative map adds the pixel's place in the rect; the source is the whole frame

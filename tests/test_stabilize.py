@@ -172,6 +172,29 @@ def test_blend_by_rects_matches_the_whole_frame_blend():
     assert np.abs(whole.astype(int) - ref).max() <= 1
 
 
+@pytest.mark.parametrize("size", [(482, 854), (241, 427)])
+def test_warp_reaches_the_last_pixel_of_any_frame_size(size, photos):
+    """At 854×482 the analysis grid (1/4) covers 852×480 pixels: the last columns and rows were left
+    unwritten (garbage in a whole-frame pass). A uniform flow must move every pixel, up to the last,
+    as a plain shift does: over the whole frame, and in a rect at the grid's far corner."""
+    import cv2
+
+    h, w = size
+    frame = np.ascontiguousarray(cv2.resize(photos["astronaut"], (w, h)))
+    stab = Stabilizer()
+    k = stab.settings.analysis(h)[0]
+    assert w % k and h % k
+    flow = np.full((h // k, w // k, 2), 1.5 / k, np.float32)  # 1.5 frame pixels right and down
+    shifted = cv2.warpAffine(frame, np.float32([[1, 0, 1.5], [0, 1, 1.5]]), (w, h),
+                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    whole = stab._warp(frame, flow, None)
+    assert np.abs(whole.astype(int) - shifted).max() <= 1
+    corner = stab._warp(frame, flow, [(w // k - 5, h // k - 3, 5, 3)])
+    top, left = k * (h // k - 3), k * (w // k - 5)  # the rect in frame pixels, to the frame's far corner
+    assert np.abs(corner[top:, left:].astype(int) - shifted[top:, left:]).max() <= 1
+    assert np.array_equal(corner[:top], frame[:top])  # and nothing outside the rect moved
+
+
 @pytest.mark.parametrize("active_share", [0.1, 1.0])
 def test_workers_give_the_same_frame_as_one(active_share, moving):
     """The warp and blend split over workers (rects, or bands of the whole frame) write disjoint
