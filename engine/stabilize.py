@@ -23,8 +23,9 @@ motion (``_active_rects``), or over the whole frame when those cover most of it;
 output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
 ``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` makes the moving
 part smaller (steadier, no faster) but trailed more on held-out footage, so it is off. Beside a GPU the
-pipeline runs ``prepare`` and ``warp_ahead`` on a side thread while the network runs, so only the blend
-adds to a frame.
+pipeline runs ``prepare`` and ``warp_ahead`` on a side thread while the network runs, and on a CPU
+(ONNX Runtime) while the upscale runs when the render scale is below 1, so only the blend adds to a
+frame.
 Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""The stabilizer's added time beside a GPU, measured without one: a stand-in backend whose ``infer``
-sleeps (the cores stay idle, as while a GPU runs the network), the flow and warp on the side thread
-against the same work done in sequence, interleaved in blocks of frames.
+"""The stabilizer's added time with its flow and warp on a side thread, against the same work done in
+sequence, interleaved in blocks of frames. Beside a GPU, measured without one: a stand-in backend whose
+``infer`` sleeps (the cores stay idle, as while a GPU runs the network). Beside the upscale on a CPU
+(``--cpu-scale``): the real ONNX Runtime network at that render scale, the flow beside the upscale.
 
     python scripts/stabilize_overlap.py [--frames 120] [--sleep-ms 15] [--source footage]
+    python scripts/stabilize_overlap.py --cpu-scale 0.5
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ def main() -> None:
     ap.add_argument("--sleep-ms", type=float, default=15.0, help="the stand-in network's time")
     ap.add_argument("--source", default="footage")
     ap.add_argument("--style", default="7")
+    ap.add_argument("--cpu-scale", type=float, default=0.0,
+                    help="measure on the CPU backend at this render scale instead (the flow beside the upscale)")
     args = ap.parse_args()
 
     from engine.backends.ort import OrtCpuBackend
@@ -43,18 +47,27 @@ def main() -> None:
 
     pack = StylePack.load()
     source = open_source(SourceSettings(spec=args.source, size=(640, 480), paced=False))
-    times: dict[str, list] = {"overlapped": [], "sequential": []}
-    with Pipeline(source, GpuStandIn(pack=pack), pack, settings=StyleSettings(style=args.style, stabilize=True)) as pipe:
+    ways = ("overlapped", "sequential", "off")  # off: no stabilizer, what the other two add to
+    times: dict[str, list] = {way: [] for way in ways}
+    backend = OrtCpuBackend(pack=pack) if args.cpu_scale else GpuStandIn(pack=pack)
+    settings = StyleSettings(style=args.style, stabilize=True, render_scale=args.cpu_scale or 1.0)
+    switch = "overlap_upscale" if args.cpu_scale else "overlap_prepare"
+    with Pipeline(source, backend, pack, settings=settings) as pipe:
         for _ in range(8):
             pipe.step()
-        for block in range(args.frames // 12):
-            for way in (("overlapped", "sequential") if block % 2 == 0 else ("sequential", "overlapped")):
-                pipe.overlap_prepare = way == "overlapped"
+        for block in range(args.frames // 18):
+            for way in ways[block % 3:] + ways[:block % 3]:
+                setattr(pipe, switch, way == "overlapped")
+                pipe.update(stabilize=way != "off")
+                pipe.step()  # the change is taken up here; the stabilizer starts from a clean frame
                 for _ in range(6):
                     times[way].append(pipe.step().times_ms)
+    off = np.median([r["total"] for r in times["off"]])
     for way, rows in times.items():
+        total = np.median([r["total"] for r in rows])
         print(f"{way:10s} " + "  ".join(f"{k} p50 {np.median([r[k] for r in rows]):.2f} ms"
-                                        for k in ("infer", "stabilize", "total")))
+                                        for k in ("infer", "postprocess", "stabilize", "total"))
+              + f"  added {total - off:+.2f} ms")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,23 @@ def test_flow_beside_a_gpu_network_gives_the_same_frames(pack):
     assert np.abs(overlapped[-1].astype(int) - overlapped[-2]).mean() > 0  # frames flow
 
 
+def test_flow_beside_the_upscale_gives_the_same_frames(pack):
+    """On the CPU, with ONNX Runtime (its threads sleep after a run) and the frame upscaled, the flow runs
+    on a side thread beside the upscale: the same frames as in sequence, and frames at full scale (no
+    upscale to hide it behind) keep it in sequence."""
+    def frames(overlap, scale=0.5):
+        src = open_source(SourceSettings("footage", size=(160, 120), paced=False))
+        with Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], StyleSettings("7", stabilize=True, render_scale=scale)) as pipe:
+            assert pipe.overlap_upscale and not pipe.overlap_prepare
+            pipe.overlap_upscale = overlap
+            out = [pipe.step().stylized for _ in range(6)]
+            return out, pipe._side is not None
+
+    (overlapped, aside), (sequential, _) = frames(True), frames(False)
+    assert aside and all(np.array_equal(a, b) for a, b in zip(overlapped, sequential))
+    assert not frames(True, scale=1.0)[1]
+
+
 @pytest.mark.parametrize("mode", ["person", "background"])
 def test_mask_keeps_the_other_layer_untouched(mode, pack, photos):
     """astronaut: a person in front of a background. Where the mask says 'not this layer', the output

@@ -38,6 +38,7 @@ class Backend(ABC):
     name: str = "?"
     compiled: bool = False  # builds per frame size (seconds to minutes on its first frame of a size)
     on_cpu: bool = True  # the network runs on the CPU's cores (and its threads keep them busy)
+    idles_between_runs: bool = False  # ... but they sleep once a run ends (OpenMP's spin on a while)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

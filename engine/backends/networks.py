@@ -44,6 +44,7 @@ class NetworkBackends:
         self.name = first.name  # what auto picked: the picture network gets the same kind
         self.multiple = first.multiple
         self.on_cpu = first.on_cpu
+        self.idles_between_runs = first.idles_between_runs
         self._backends: dict[str, Backend] = {"stock": first}
         self._building: dict[str, threading.Thread] = {}
         self._retired: list[Backend] = []  # stand-ins replaced mid-run, closed on the frame thread
