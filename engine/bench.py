@@ -48,15 +48,25 @@ def machine_info() -> dict:
     import cv2
     import numpy
 
-    cpu = platform.processor()
+    from .cpu_tuning import _native_flags, cpu_profile
+
+    cpu, family = platform.processor(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model") and key not in family:
+                family[key] = value.strip()
+            if len(family) == 3:
                 break
     except OSError:
         pass
-    info = {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+    cpu = family.get("model name", cpu)
+    # A VM may name the CPU only "AMD EPYC": family/model (23/49 is Zen 2) and the vector units say which
+    vector = sorted(f for f in _native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
+                    or "vnni" in f or "bf16" in f)
+    info = {"platform": platform.platform(), "cpu": cpu, "cpu_family_model": f"{family.get('cpu family', '?')}/{family.get('model', '?')}",
+            "cpu_vector_flags": " ".join(vector), "cpu_profile": cpu_profile(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": numpy.__version__, "opencv": cv2.__version__}
     for mod in ("torch", "onnxruntime", "tensorrt"):
         try:

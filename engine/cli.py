@@ -386,12 +386,12 @@ def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
     from .bench import machine_info
 
-    from .cpu_tuning import CPU_ENV, cpu_profile
+    from .cpu_tuning import CPU_ENV
 
     for k, v in machine_info().items():
-        print(f"{k:>12}: {v}")
-    if cpu_profile() != "native":
-        print(f"{'cpu profile':>12}: {cpu_profile()} ({CPU_ENV}: int8/bf16 units hidden, as on an AVX2-only CPU)")
+        if k == "cpu_profile" and v != "native":
+            v = f"{v} ({CPU_ENV}: int8/bf16 units hidden, as on an AVX2-only CPU)"
+        print(f"{k:>16}: {v}")
     print("backends (checked, none built):")
     for name, status in available_backends().items():
         print(f"  {name:<18} {status}")

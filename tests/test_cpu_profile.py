@@ -14,7 +14,7 @@ def test_avx2_profile_hides_int8_and_bf16(monkeypatch, pack, capsys):
         assert backend.name not in ("torch-cpu-int8", "torch-cpu-bf16")
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "cpu profile: avx2" in out and f"auto picks: {auto_choice()}" in out
+    assert "cpu_profile: avx2" in out and f"auto picks: {auto_choice()}" in out
 
 
 def test_native_profile_shows_the_cpu_as_it_is(monkeypatch):
