@@ -268,14 +268,14 @@ class Pipeline:
         small = scaled_input(image, scale)
         try:
             outputs, networks, times = self._run_network(small, weights, light)
+            t3 = time.perf_counter()
+            if later and preparing is None:
+                preparing = self._prepare_aside(image)
+            out = finish(blend_outputs(outputs), image, settings, small)
         except BaseException:
-            if preparing is not None:  # a failed network must not leave the flow running into the next frame
+            if preparing is not None:  # a failed frame must not leave the flow running into the next one
                 wait([preparing])
             raise
-        t3 = time.perf_counter()
-        if later and preparing is None:
-            preparing = self._prepare_aside(image)
-        out = finish(blend_outputs(outputs), image, settings, small)
         t4 = time.perf_counter()
         if preparing is not None:
             preparing.result()  # done by now, unless the network was faster than the flow
