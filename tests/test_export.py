@@ -1,15 +1,20 @@
 """Our ONNX export: valid, native InstanceNormalization, and equal to PyTorch (|Δ| ≤ 1e-4)."""
 import numpy as np
 import onnx
+import pytest
 import onnxruntime as ort
 import torch
 
 from engine.export import cached_onnx, export_onnx
 
 
-def test_export_is_valid_and_matches_pytorch(pack, photos, tmp_path):
-    path = export_onnx(pack, tmp_path / "m.onnx")
+@pytest.mark.parametrize("blocked", [False, True])
+def test_export_is_valid_and_matches_pytorch(pack, photos, tmp_path, blocked):
+    """``blocked``: the CPU export, whose last conv (3 outputs) is its 4×4-blocked equivalent (48
+    channels, stride 4, then depth-to-space): the same network, on odd frame sizes too."""
+    path = export_onnx(pack, tmp_path / "m.onnx", blocked_output=blocked)
     model = onnx.load(str(path))
+    assert ("DepthToSpace" in {n.op_type for n in model.graph.node}) == blocked
     onnx.checker.check_model(model)
     ops = {n.op_type for n in model.graph.node}
     assert "InstanceNormalization" in ops and "MatMul" in ops
