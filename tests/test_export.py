@@ -8,13 +8,15 @@ import torch
 from engine.export import cached_onnx, export_onnx
 
 
-@pytest.mark.parametrize("blocked", [False, True])
-def test_export_is_valid_and_matches_pytorch(pack, photos, tmp_path, blocked):
-    """``blocked``: the CPU export, whose last conv (3 outputs) is its 4×4-blocked equivalent (48
-    channels, stride 4, then depth-to-space): the same network, on odd frame sizes too."""
-    path = export_onnx(pack, tmp_path / "m.onnx", blocked_output=blocked)
+@pytest.mark.parametrize("cpu_layout", [False, True])
+def test_export_is_valid_and_matches_pytorch(pack, photos, tmp_path, cpu_layout):
+    """``cpu_layout``: the CPU export, whose last conv (3 outputs) is its 4×4-blocked equivalent (48
+    channels, stride 4, then depth-to-space) and whose upsampling convs are sub-pixel convs (no Resize):
+    the same network as the PyTorch module's plain convs, on odd frame sizes too."""
+    path = export_onnx(pack, tmp_path / "m.onnx", cpu_layout=cpu_layout)
     model = onnx.load(str(path))
-    assert ("DepthToSpace" in {n.op_type for n in model.graph.node}) == blocked
+    ops = [n.op_type for n in model.graph.node]
+    assert (ops.count("DepthToSpace"), "Resize" in ops) == ((3, False) if cpu_layout else (0, True))
     onnx.checker.check_model(model)
     ops = {n.op_type for n in model.graph.node}
     assert "InstanceNormalization" in ops and "MatMul" in ops

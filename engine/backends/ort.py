@@ -27,7 +27,7 @@ class OrtBackend(Backend):
                                      f"(has {', '.join(ort.get_available_providers())})")
         from ..export import cached_onnx
 
-        path = model_path or cached_onnx(pack, blocked_output=device == "cpu")
+        path = model_path or cached_onnx(pack, cpu_layout=device == "cpu")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3

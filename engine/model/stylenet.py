@@ -38,6 +38,7 @@ class ConvCIN(nn.Module):
         self.b = None if norm else nn.Parameter(torch.zeros(cout))
         self.conv_dtype: torch.dtype | None = None  # e.g. bf16 for the float convs of the int8 graph
         self.out_blocks = 1  # see blocked_weights
+        self.subpixel = False  # see subpixel_weights
 
     def blocked_weights(self) -> torch.Tensor:
         """The same conv as one with stride k = ``out_blocks`` and k² times the output channels, whose
@@ -53,7 +54,33 @@ class ConvCIN(nn.Module):
                 w[:, dy, dx, :, dy:dy + kh, dx:dx + kw] = self.w
         return w.reshape(cout * k * k, cin, kh + k - 1, kw + k - 1)
 
+    def subpixel_weights(self) -> torch.Tensor:
+        """Nearest ×2 upsample, reflection pad 1 and this 3×3 conv, as one 3×3 conv on the small input
+        (edge-padded by 1) with 4× the output channels, whose depth-to-space is this conv's output.
+
+        Output pixel (2i+dy, 2j+dx) reads upsampled rows 2i+dy−1…2i+dy+1, which are input rows
+        i + ⌊(dy+ky−1)/2⌋: each of the 4 phases is a 3×3 kernel (2×2 of it non-zero) on the input. No
+        upsampled tensor is made and padded; the upsample's reflected border is the input's edge."""
+        cout, cin, _, _ = self.w.shape
+        w = self.w.new_zeros(cout, 2, 2, cin, 3, 3)
+        for dy in range(2):
+            for dx in range(2):
+                for ky in range(3):
+                    for kx in range(3):
+                        w[:, dy, dx, :, (dy + ky - 1) // 2 + 1, (dx + kx - 1) // 2 + 1] += self.w[:, :, ky, kx]
+        return w.reshape(cout * 4, cin, 3, 3)
+
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        if self.upsample and self.subpixel and self.w.shape[-1] == 3 and self.stride == 1 and self.b is None:
+            out_dtype = x.dtype
+            x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+            w = self.subpixel_weights()
+            if self.conv_dtype is not None:
+                x, w = x.to(self.conv_dtype), w.to(self.conv_dtype)
+            x = F.pixel_shuffle(F.conv2d(x, w), 2).to(out_dtype)
+            if self.norm is not None:
+                x = self.norm(x, style_weights)
+            return F.relu(x) if self.relu else x
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = F.pad(x, (self.pad,) * 4, mode="reflect")
