@@ -83,14 +83,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def guided_upscale(stylized_small: np.ndarray, original: np.ndarray, source_small: Optional[np.ndarray] = None,
-                   radius: int = 4, eps: float = 1e-3) -> np.ndarray:
+                   radius: int = 4, eps: float = 1e-3, pool=None) -> np.ndarray:
     """Upscale a low-resolution stylization to the original's size, re-snapping it to the original's
     edges with a guided filter (He et al. 2010; luminance of the original as the guide).
 
     The fast guided filter (He & Sun 2015): the linear coefficients are fitted at the small size and
     only upsampled, so the full-resolution work is one multiply-add. ``source_small``, the frame the
     network saw, gives the small guide without another pass over the full frame. The filter itself is
-    engine/upscale_kernel.py (numba)."""
+    engine/upscale_kernel.py (numba); ``pool`` (an executor) takes half of its rows."""
     h, w = original.shape[:2]
     hs, ws = stylized_small.shape[:2]
     guide = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY)
@@ -99,7 +99,7 @@ def guided_upscale(stylized_small: np.ndarray, original: np.ndarray, source_smal
     else:
         small_guide = cv2.resize(guide, (ws, hs), interpolation=cv2.INTER_AREA)
     r = max(1, round(radius * ws / w))
-    return guided_filter_upscale(stylized_small, small_guide, guide, r, eps * 255.0 * 255.0)  # eps in 0..255²
+    return guided_filter_upscale(stylized_small, small_guide, guide, r, eps * 255.0 * 255.0, pool)  # eps in 0..255²
 
 
 def check_render_scale(scale: float) -> float:

@@ -1,5 +1,6 @@
 """The fast CPU paths: fidelity against fp32 on real photos, edge-aware render scale, peer comparison."""
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -108,6 +109,12 @@ def test_guided_upscale_kernel_matches_the_opencv_filter(photos, scale):
     # the small guide from the frame the network saw, instead of from the full frame: within a level or two
     via_small = guided_upscale(posterized, img, small)
     assert np.abs(via_small.astype(int) - guided_upscale(posterized, img)).mean() < 0.3
+    # split in two bands of rows, one on a second thread: the same frame (sliding sums restart at the
+    # band's edge, so a rare pixel may round the other way)
+    with ThreadPoolExecutor(1) as pool:
+        banded = guided_upscale(posterized, img, small, pool=pool)
+    d = np.abs(banded.astype(int) - via_small)
+    assert d.max() <= 1 and (d > 0).mean() < 1e-4
 
 
 def test_guided_upscale_recovers_edges_better_than_bilinear(photos):
