@@ -28,8 +28,8 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
       (``ConvCIN.blocked_weights``: 3 outputs → 48 channels);
     - each upsampling conv as a sub-pixel conv on the small input (``ConvCIN.subpixel_weights``): no
       upsampled tensor made and padded, 4× the output channels.
-    ONNX Runtime on an AMD EPYC Zen 2 at 320×240: the picture network 34.9 → 25.3 ms with the first
-    alone, the stock one 43.0 → 38.8 ms (README, "The last conv, blocked")."""
+    ONNX Runtime on an AMD EPYC Zen 2 at 320×240: the stock network 40.5 → 34.9 ms, the picture one
+    38.6 → 29.0 ms (README, "Convs rewritten for CPU kernels")."""
     import torch
 
     net = pack.build()

@@ -69,7 +69,8 @@ def test_style_code_comes_from_the_float_predictor(codes):
     from engine.model.stock import package_model
 
     path = package_model(PREDICT_FILE)
-    assert not {n.op_type for n in float_model(onnx.load(str(path))).graph.node} & {"QuantizeLinear", "DequantizeLinear"}
+    ops = {n.op_type for n in float_model(onnx.load(str(path))).graph.node}
+    assert not ops & {"QuantizeLinear", "DequantizeLinear"}
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     emulated = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -107,7 +107,8 @@ def test_flow_beside_the_upscale_gives_the_same_frames(pack):
     upscale to hide it behind) keep it in sequence."""
     def frames(overlap, scale=0.5):
         src = open_source(SourceSettings("footage", size=(160, 120), paced=False))
-        with Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], StyleSettings("7", stabilize=True, render_scale=scale)) as pipe:
+        settings = StyleSettings("7", stabilize=True, render_scale=scale)
+        with Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], settings) as pipe:
             assert pipe.overlap_upscale and not pipe.overlap_prepare
             pipe.overlap_upscale = overlap
             out = [pipe.step().stylized for _ in range(6)]
