@@ -132,7 +132,8 @@ def test_warp_error_is_low_for_steady_video_and_high_for_flicker(clip):
 
 def test_picture_gram_loss_pulls_the_row_towards_the_picture(picture, photos):
     """Fast mode's Gram loss against the picture itself: with it, the fitted row scores a lower style
-    loss against the picture than the same fit without it."""
+    loss against the picture than the same fit without it. 24 steps: at 12 the gap was 19% (0.81×)
+    once the teacher's code came from the float predictor; at 24 it is 28% (0.72×)."""
     from engine.backends import create_backend
     from engine.capture import read_image
     from engine.evaluate import PerceptualMetrics
@@ -144,7 +145,7 @@ def test_picture_gram_loss_pulls_the_row_towards_the_picture(picture, photos):
     metrics, photo = PerceptualMetrics(pic), cv2.resize(photos["coffee"], (256, 192))
     scores = {}
     for weight in (0.0, 1.0):
-        rows, _ = fit_fast(stock, pic, FitSettings(steps=12, crops=4, gram_weight=0.0, picture_weight=weight))
+        rows, _ = fit_fast(stock, pic, FitSettings(steps=24, crops=4, gram_weight=0.0, picture_weight=weight))
         pack = with_rows(stock, [(StyleInfo(0, "new", "", ""), rows)])
         with create_backend("onnxruntime", pack=pack) as b:
             scores[weight] = metrics.losses(photo, b.run(photo, pack.weights(26)))["style_loss"]

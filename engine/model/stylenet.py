@@ -39,6 +39,13 @@ class ConvCIN(nn.Module):
         self.conv_dtype: torch.dtype | None = None  # e.g. bf16 for the float convs of the int8 graph
         self.out_blocks = 1  # see blocked_weights
         self.subpixel = False  # see subpixel_weights
+        self.rewritten: torch.Tensor | None = None  # those weights made once (``freeze_rewrite``)
+
+    def freeze_rewrite(self) -> None:
+        """Compute the blocked or sub-pixel weights once, as a constant: an export then holds one
+        initializer instead of the graph that builds it (12 828 nodes and 6 s to export, else)."""
+        with torch.no_grad():
+            self.rewritten = (self.subpixel_weights() if self.subpixel else self.blocked_weights()).detach().clone()
 
     def blocked_weights(self) -> torch.Tensor:
         """The same conv as one with stride k = ``out_blocks`` and k² times the output channels, whose
@@ -74,7 +81,7 @@ class ConvCIN(nn.Module):
         if self.upsample and self.subpixel and self.w.shape[-1] == 3 and self.stride == 1 and self.b is None:
             out_dtype = x.dtype
             x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-            w = self.subpixel_weights()
+            w = self.rewritten if self.rewritten is not None else self.subpixel_weights()
             if self.conv_dtype is not None:
                 x, w = x.to(self.conv_dtype), w.to(self.conv_dtype)
             x = F.pixel_shuffle(F.conv2d(x, w), 2).to(out_dtype)
@@ -88,8 +95,8 @@ class ConvCIN(nn.Module):
         if self.conv_dtype is not None:
             x = x.to(self.conv_dtype)
         if self.out_blocks > 1 and self.stride == 1 and self.b is None:
-            x = F.pixel_shuffle(F.conv2d(x, self.blocked_weights().to(x.dtype), stride=self.out_blocks),
-                                self.out_blocks).to(out_dtype)
+            w = self.rewritten if self.rewritten is not None else self.blocked_weights()
+            x = F.pixel_shuffle(F.conv2d(x, w.to(x.dtype), stride=self.out_blocks), self.out_blocks).to(out_dtype)
         else:
             w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
             b = None if self.b is None else self.b.to(x.dtype)
