@@ -24,10 +24,12 @@ def main() -> None:
     ap.add_argument("--sleep-ms", type=float, default=15.0, help="the stand-in network's time")
     ap.add_argument("--source", default="footage")
     ap.add_argument("--style", default="7")
+    ap.add_argument("--backend", default="onnxruntime", help="the CPU backend with --cpu-scale")
     ap.add_argument("--cpu-scale", type=float, default=0.0,
                     help="measure on the CPU backend at this render scale instead (the flow beside the upscale)")
     args = ap.parse_args()
 
+    from engine.backends import create_backend
     from engine.backends.ort import OrtCpuBackend
     from engine.capture import SourceSettings, open_source
     from engine.pipeline import Pipeline, StyleSettings
@@ -49,7 +51,7 @@ def main() -> None:
     source = open_source(SourceSettings(spec=args.source, size=(640, 480), paced=False))
     ways = ("overlapped", "sequential", "off")  # off: no stabilizer, what the other two add to
     times: dict[str, list] = {way: [] for way in ways}
-    backend = OrtCpuBackend(pack=pack) if args.cpu_scale else GpuStandIn(pack=pack)
+    backend = create_backend(args.backend, pack=pack) if args.cpu_scale else GpuStandIn(pack=pack)
     settings = StyleSettings(style=args.style, stabilize=True, render_scale=args.cpu_scale or 1.0)
     switch = "overlap_upscale" if args.cpu_scale else "overlap_prepare"
     with Pipeline(source, backend, pack, settings=settings) as pipe:

@@ -81,7 +81,7 @@ def test_export_doctor_import_stock(tmp_path, capsys):
     assert "onnxruntime        ok" in text
     # `auto` = the first backend in AUTO_ORDER that doctor found usable
     picked = text.split("auto picks: ")[1].split()[0]
-    assert picked in {"torch-cpu-int8", "torch-cpu-bf16", "onnxruntime"} and f"{picked:<18} ok" in text
+    assert picked in {"torch-cpu-int8", "torch-cpu-bf16", "openvino", "onnxruntime"} and f"{picked:<18} ok" in text
     assert main(["import-stock", "--out", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["sha256"] == json.loads(STOCK_MANIFEST.read_text())["sha256"]
 

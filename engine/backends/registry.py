@@ -11,6 +11,7 @@ import logging
 from ..errors import BackendUnavailable, InputError
 from ..styles import StylePack
 from .base import Backend, BackendOptions
+from .openvino import OpenVinoCpuBackend
 from .ort import OrtCpuBackend, OrtCudaBackend
 from .tensorrt import TensorRTBackend
 from .torch_eager import TorchCpuBackend, TorchCpuBf16Backend, TorchCpuCompiledBackend, TorchCudaBackend
@@ -19,12 +20,12 @@ from .torch_int8 import TorchInt8Backend
 log = logging.getLogger(__name__)
 
 BACKENDS: dict[str, type[Backend]] = {cls.name: cls for cls in (
-    TensorRTBackend, TorchCudaBackend, OrtCudaBackend, TorchInt8Backend, TorchCpuBf16Backend, OrtCpuBackend,
-    TorchCpuBackend, TorchCpuCompiledBackend)}
+    TensorRTBackend, TorchCudaBackend, OrtCudaBackend, TorchInt8Backend, TorchCpuBf16Backend, OpenVinoCpuBackend,
+    OrtCpuBackend, TorchCpuBackend, TorchCpuCompiledBackend)}
 # `auto` tries these in order: fastest first whose fidelity is ≥ 35 dB on every stock style
 # (measured; see docs/performance.md; int8 checks itself per size, see torch_int8.py).
-AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-int8", "torch-cpu-bf16", "onnxruntime",
-              "torch-cpu"]
+AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-int8", "torch-cpu-bf16", "openvino",
+              "onnxruntime", "torch-cpu"]
 COMPILED_CPU = {n for n, cls in BACKENDS.items() if cls.compiled and not n.endswith(("cuda", "tensorrt"))}
 # One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
 AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n not in COMPILED_CPU]

@@ -1,0 +1,75 @@
+"""OpenVINO on the CPU, on the same CPU export as ONNX Runtime (``export_onnx(cpu_layout=True)``).
+
+Where there are no int8/bf16 units (AVX2 only), OpenVINO runs our network faster than ONNX Runtime: it
+fuses the instance norms, ReLUs and reflection pads that ONNX Runtime runs as separate passes with
+layout reorders around them. On an AMD EPYC Zen 2 at 320×240, interleaved: stock network 28.4 ms
+against 35.5 ms, picture network 20.0 against 28.9 ms, within 1e-4 of ONNX Runtime's output. It
+compiles one model per frame size (a fraction of a second), so it counts as a compiled backend: the
+pipeline prepares a new size in the background and runs ONNX Runtime meanwhile.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+
+import numpy as np
+
+from ..errors import BackendUnavailable, ModelError
+from ..frames import from_output, to_input
+from .base import Backend, BackendOptions
+
+
+class OpenVinoCpuBackend(Backend):
+    name = "openvino"
+    compiled = True
+    idles_between_runs = True  # its workers sleep after a run (measured: the stabilizer overlaps, see README)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("openvino") is None:
+            return "openvino is not installed (pip install openvino)"
+        return None
+
+    def __init__(self, *, pack, options: BackendOptions = BackendOptions()):
+        super().__init__(pack=pack, options=options)
+        try:
+            import openvino as ov
+        except ImportError:
+            raise BackendUnavailable("openvino is not installed (pip install openvino)") from None
+        from ..export import cached_onnx
+
+        self._core = ov.Core()
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}  # f32: no bf16 guesses
+        if options.threads:
+            config["INFERENCE_NUM_THREADS"] = options.threads
+        self._config = config
+        path = cached_onnx(pack, cpu_layout=True)
+        try:
+            self._model = self._core.read_model(str(path))
+        except Exception as exc:  # openvino raises its own RuntimeError subtypes
+            raise ModelError(f"OpenVINO cannot read {path}: {str(exc).splitlines()[0]}") from None
+        self._requests: dict[tuple[int, int], object] = {}  # (H, W) → infer request of that size's model
+        self._lock = threading.Lock()  # sizes are built from the pipeline's warm-up thread too
+
+    def _request(self, h: int, w: int):
+        with self._lock:
+            request = self._requests.get((h, w))
+            if request is None:
+                model = self._model.clone()
+                model.reshape({"image": [1, 3, h, w], "style_weights": [self.pack.config.num_styles]})
+                request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
+                self._requests[(h, w)] = request
+            return request
+
+    def preprocess(self, frame: np.ndarray) -> np.ndarray:
+        return to_input(frame, self.multiple)
+
+    def infer(self, x: np.ndarray, style_weights: np.ndarray) -> np.ndarray:
+        request = self._request(x.shape[2], x.shape[3])
+        return request.infer({"image": x, "style_weights": self.check_weights(style_weights)})[0]
+
+    def postprocess(self, y: np.ndarray, height: int, width: int) -> np.ndarray:
+        return from_output(y, height, width)
+
+    def _release(self) -> None:
+        self._requests.clear()
