@@ -12,11 +12,11 @@ def availability(pack):
     return available_backends(pack)
 
 
-@pytest.mark.parametrize("name", ["torch-cpu", "onnxruntime", "torch-cuda", "onnxruntime-cuda", "tensorrt"])
+@pytest.mark.parametrize("name", ["torch-cpu", "onnxruntime", "openvino", "torch-cuda", "onnxruntime-cuda", "tensorrt"])
 def test_backend_matches_original_model(name, pack, photos, stock_session, availability):
     if availability[name] != "ok":
         pytest.skip(f"{name} unavailable here: {availability[name]}")
-    fp32 = name in ("torch-cpu", "onnxruntime", "onnxruntime-cuda")
+    fp32 = name in ("torch-cpu", "onnxruntime", "openvino", "onnxruntime-cuda")
     with create_backend(name, pack=pack) as backend:
         for spec in ["7", "3:0.5,12:0.5"]:
             w = pack.weights(spec)
@@ -80,3 +80,25 @@ def test_bad_frames_and_weights_are_rejected(pack):
             backend.run(np.zeros((8, 32, 3), np.uint8), pack.weights("1"))
         with pytest.raises(InputError, match="style weights"):
             backend.run(np.zeros((32, 32, 3), np.uint8), np.ones(5, np.float32))
+
+
+def test_openvino_builds_each_size_once_and_blends_picture_styles(pack, photos, availability):
+    """OpenVINO compiles one model per frame size: a second frame of a size reuses it, a new size gets
+    its own, and the picture network (101 rows) runs on it as well, equal to ONNX Runtime's."""
+    if availability["openvino"] != "ok":
+        pytest.skip(f"openvino unavailable here: {availability['openvino']}")
+    from engine.model.picture import code_vector
+    from engine.styles import StylePack
+    from engine.user_styles import PICTURE_MANIFEST
+
+    with create_backend("openvino", pack=pack) as backend:
+        backend.run(photos["coffee"], pack.weights("3"))
+        backend.run(photos["coffee"], pack.weights("12"))
+        assert len(backend._requests) == 1
+        backend.run(photos["chelsea"], pack.weights("3"))
+        assert len(backend._requests) == 2
+    picture = StylePack.load(PICTURE_MANIFEST)
+    code = code_vector(np.random.default_rng(0).standard_normal(100).astype(np.float32))
+    with create_backend("openvino", pack=picture) as ov, create_backend("onnxruntime", pack=picture) as ort:
+        a, b = ov.run(photos["astronaut"], code), ort.run(photos["astronaut"], code)
+        assert np.abs(a.astype(int) - b).max() <= 2

@@ -49,17 +49,18 @@ class OpenVinoCpuBackend(Backend):
         except Exception as exc:  # openvino raises its own RuntimeError subtypes
             raise ModelError(f"OpenVINO cannot read {path}: {str(exc).splitlines()[0]}") from None
         self._requests: dict[tuple[int, int], object] = {}  # (H, W) → infer request of that size's model
-        self._lock = threading.Lock()  # sizes are built from the pipeline's warm-up thread too
+        self._lock = threading.Lock()  # the pipeline's warm-up thread builds sizes too
 
     def _request(self, h: int, w: int):
         with self._lock:
             request = self._requests.get((h, w))
-            if request is None:
-                model = self._model.clone()
-                model.reshape({"image": [1, 3, h, w], "style_weights": [self.pack.config.num_styles]})
-                request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
-                self._requests[(h, w)] = request
-            return request
+        if request is None:  # built outside the lock: frames of a built size never wait for a new one
+            model = self._model.clone()
+            model.reshape({"image": [1, 3, h, w], "style_weights": [self.pack.config.num_styles]})
+            request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
+            with self._lock:
+                request = self._requests.setdefault((h, w), request)
+        return request
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
         return to_input(frame, self.multiple)
