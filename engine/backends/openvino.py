@@ -1,9 +1,10 @@
 """OpenVINO on the CPU, on the same CPU export as ONNX Runtime (``export_onnx(cpu_layout=True)``).
 
-Where there are no int8/bf16 units (AVX2 only), OpenVINO runs our network faster than ONNX Runtime: it
-fuses the instance norms, ReLUs and reflection pads that ONNX Runtime runs as separate passes with
-layout reorders around them. On an AMD EPYC Zen 2 at 320×240, interleaved: stock network 28.4 ms
-against 35.5 ms, picture network 20.0 against 28.9 ms, within 1e-4 of ONNX Runtime's output. It
+Where there are no int8/bf16 units (AVX2 only), OpenVINO runs our network faster than ONNX Runtime. On
+an AMD EPYC Zen 2 at 320×240, interleaved: stock network 28.4 ms against 35.5 ms, picture network 20.0
+against 28.9 ms, within 1e-4 of ONNX Runtime's output. (ONNX Runtime's own profile spends a third of
+the stock network outside its convs, in instance norms, pads and layout reorders; I did not profile
+OpenVINO's, so where it gains is not measured.) It
 compiles one model per frame size (a fraction of a second), so it counts as a compiled backend: the
 pipeline prepares a new size in the background and runs ONNX Runtime meanwhile.
 """
