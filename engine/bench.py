@@ -48,7 +48,7 @@ def machine_info() -> dict:
     import cv2
     import numpy
 
-    from .cpu_tuning import _native_flags, cpu_profile
+    from .cpu_tuning import native_flags, cpu_profile
 
     cpu, family = platform.processor(), {}
     try:
@@ -63,7 +63,7 @@ def machine_info() -> dict:
         pass
     cpu = family.get("model name", cpu)
     # A VM may name the CPU only "AMD EPYC": family/model (23/49 is Zen 2) and the vector units say which
-    vector = sorted(f for f in _native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
+    vector = sorted(f for f in native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
                     or "vnni" in f or "bf16" in f)
     info = {"platform": platform.platform(), "cpu": cpu,
             "cpu_family_model": f"{family.get('cpu family', '?')}/{family.get('model', '?')}",

@@ -53,7 +53,7 @@ CPU_PROFILES = {"native", "avx2"}
 
 
 @lru_cache(maxsize=1)
-def _native_flags() -> frozenset[str]:
+def native_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -75,7 +75,7 @@ def cpu_profile() -> str:
 
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags, as STYLECAM_CPU lets the backends see them."""
-    flags = _native_flags()
+    flags = native_flags()
     if cpu_profile() == "avx2":
         flags = frozenset(f for f in flags if not f.startswith(("avx512", "amx")) and "vnni" not in f and "bf16" not in f)
     return flags

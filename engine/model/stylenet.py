@@ -78,32 +78,33 @@ class ConvCIN(nn.Module):
         return w.reshape(cout * 4, cin, 3, 3)
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        if self.upsample and self.subpixel and self.w.shape[-1] == 3 and self.stride == 1 and self.b is None:
-            out_dtype = x.dtype
-            x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-            w = self.rewritten if self.rewritten is not None else self.subpixel_weights()
-            if self.conv_dtype is not None:
-                x, w = x.to(self.conv_dtype), w.to(self.conv_dtype)
-            x = F.pixel_shuffle(F.conv2d(x, w), 2).to(out_dtype)
-            if self.norm is not None:
-                x = self.norm(x, style_weights)
-            return F.relu(x) if self.relu else x
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = F.pad(x, (self.pad,) * 4, mode="reflect")
-        out_dtype = x.dtype
-        if self.conv_dtype is not None:
-            x = x.to(self.conv_dtype)
-        if self.out_blocks > 1 and self.stride == 1 and self.b is None:
-            w = self.rewritten if self.rewritten is not None else self.blocked_weights()
-            x = F.pixel_shuffle(F.conv2d(x, w.to(x.dtype), stride=self.out_blocks), self.out_blocks).to(out_dtype)
-        else:
-            w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
-            b = None if self.b is None else self.b.to(x.dtype)
-            x = F.conv2d(x, w, b, stride=self.stride).to(out_dtype)
+        x = self._conv(x)
         if self.norm is not None:
             x = self.norm(x, style_weights)
         return F.relu(x) if self.relu else x
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        """(Upsample →) pad → conv, as written or as one of its rewrites; in ``x``'s dtype."""
+        out_dtype = x.dtype
+        subpixel = self.upsample and self.subpixel and self.w.shape[-1] == 3 and self.stride == 1 and self.b is None
+        if subpixel:
+            x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        else:
+            if self.upsample:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        if self.conv_dtype is not None:
+            x = x.to(self.conv_dtype)
+        blocks = 2 if subpixel else self.out_blocks if self.stride == 1 else 1
+        if blocks > 1 and self.b is None:
+            w = self.rewritten if self.rewritten is not None else (
+                self.subpixel_weights() if subpixel else self.blocked_weights())
+            x = F.pixel_shuffle(F.conv2d(x, w.to(x.dtype), stride=1 if subpixel else blocks), blocks)
+        else:
+            w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
+            b = None if self.b is None else self.b.to(x.dtype)
+            x = F.conv2d(x, w, b, stride=self.stride)
+        return x.to(out_dtype)
 
 
 class ResidualBlock(nn.ModuleList):
