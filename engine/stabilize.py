@@ -25,9 +25,9 @@ Cost: the full-resolution flow map and the bilinear warp are made only in rects 
 motion (``_active_rects``), or over the whole frame when those cover most of it; elsewhere the previous
 output is taken as it is. Then one per-pixel blend (engine/weighted_blend.py). Both are split over
 ``threads`` workers where the cores are free (a GPU runs the network). Beside a GPU the
-pipeline runs ``prepare`` and ``warp_ahead`` on a side thread while the network runs, and on a CPU
-(ONNX Runtime) while the upscale runs when the render scale is below 1, so only the blend adds to a
-frame.
+pipeline runs ``prepare`` and ``warp_ahead`` on a side thread while the network runs; on a CPU
+(ONNX Runtime, OpenVINO) while the upscale runs when the render scale is below 1, and beside the
+network itself at full scale. Only the blend is left in line.
 Tuned on engine/footage.py's clips and real clips from packages (see scripts/stabilize_eval.py).
 """
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The stabilizer's added time with its flow and warp on a side thread, against the same work done in
 sequence, interleaved in blocks of frames. Beside a GPU, measured without one: a stand-in backend whose
-``infer`` sleeps (the cores stay idle, as while a GPU runs the network). Beside the upscale on a CPU
-(``--cpu-scale``): the real ONNX Runtime network at that render scale, the flow beside the upscale.
+``infer`` sleeps (the cores stay idle, as while a GPU runs the network). On a CPU (``--cpu-scale``): the
+real network (``--backend``) at that render scale, the flow beside the upscale, or at 1.0 beside the
+network itself.
 
     python scripts/stabilize_overlap.py [--frames 120] [--sleep-ms 15] [--source footage]
     python scripts/stabilize_overlap.py --cpu-scale 0.5
+    python scripts/stabilize_overlap.py --cpu-scale 1.0 --backend openvino --frames 252
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ def main() -> None:
     times: dict[str, list] = {way: [] for way in ways}
     backend = create_backend(args.backend, pack=pack) if args.cpu_scale else GpuStandIn(pack=pack)
     settings = StyleSettings(style=args.style, stabilize=True, render_scale=args.cpu_scale or 1.0)
-    switch = "overlap_upscale" if args.cpu_scale else "overlap_prepare"
+    switch = ("overlap_prepare" if not args.cpu_scale else "overlap_upscale" if args.cpu_scale < 1
+              else "overlap_network_cpu")
     with Pipeline(source, backend, pack, settings=settings) as pipe:
         for _ in range(8):
             pipe.step()

@@ -101,22 +101,23 @@ def test_flow_beside_a_gpu_network_gives_the_same_frames(pack):
     assert np.abs(overlapped[-1].astype(int) - overlapped[-2]).mean() > 0  # frames flow
 
 
-def test_flow_beside_the_upscale_gives_the_same_frames(pack):
-    """On the CPU, with ONNX Runtime (its threads sleep after a run) and the frame upscaled, the flow runs
-    on a side thread beside the upscale: the same frames as in sequence, and frames at full scale (no
-    upscale to hide it behind) keep it in sequence."""
-    def frames(overlap, scale=0.5):
+def test_flow_beside_the_upscale_or_cpu_network_gives_the_same_frames(pack):
+    """On the CPU, with ONNX Runtime (its threads sleep after a run), the flow runs on a side thread beside
+    the upscale when the frame is upscaled, and beside the network at full scale: the same frames as in
+    sequence either way."""
+    def frames(overlap, scale):
         src = open_source(SourceSettings("footage", size=(160, 120), paced=False))
         settings = StyleSettings("7", stabilize=True, render_scale=scale)
         with Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], settings) as pipe:
-            assert pipe.overlap_upscale and not pipe.overlap_prepare
-            pipe.overlap_upscale = overlap
+            assert pipe.overlap_upscale and pipe.overlap_network_cpu and not pipe.overlap_prepare
+            pipe.overlap_upscale = pipe.overlap_network_cpu = overlap
             out = [pipe.step().stylized for _ in range(6)]
             return out, pipe._side is not None
 
-    (overlapped, aside), (sequential, _) = frames(True), frames(False)
-    assert aside and all(np.array_equal(a, b) for a, b in zip(overlapped, sequential))
-    assert not frames(True, scale=1.0)[1]
+    for scale in (0.5, 1.0):
+        (overlapped, aside), (sequential, in_line) = frames(True, scale), frames(False, scale)
+        assert aside and not in_line
+        assert all(np.array_equal(a, b) for a, b in zip(overlapped, sequential))
 
 
 @pytest.mark.parametrize("mode", ["person", "background"])
