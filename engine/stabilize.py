@@ -18,7 +18,9 @@ against the noise floor measured on this very frame pair. Where the source chang
 arrived or left, an occlusion, flow that failed), the confidence drops to 0 and the new frame shows
 through at once — so nothing trails; then it comes back over a few frames (``recover``: the network's
 strokes near an object's old edge keep changing after the source there is still), and it is 0 for what
-came in over the frame's edge. A scene cut or an exposure step (auto-exposure re-metering) resets the
+came in over the frame's edge and where the flow back and the flow forth disagree (background an object
+uncovered: DIS borrows a look-alike patch nearby, whose past output carries the object's strokes, and
+that smear would stay). A scene cut or an exposure step (auto-exposure re-metering) resets the
 history.
 
 Cost: the full-resolution flow map and the bilinear warp are made only in rects of tiles that hold
@@ -58,6 +60,7 @@ class StabilizerSettings:
     tolerance: float = 4.0  # levels of box-averaged difference, above the noise floor, that halve the trust
     exposure_step: float = 4.0  # median brightness change (levels) in one frame that counts as re-metering
     zero_wins: float = 1.0  # zero flow where it explains the change within this factor of the flow (0: off)
+    consistency: float = 6.0  # frame pixels by which the flow back and forth may disagree (0: no check)
     recover: float = 0.2  # per frame, how fast lost trust comes back (0: at once)
     scale: int = 0  # flow and trust are measured at 1/scale of the frame's size (0: 4 from 400 rows up, else 2)
     window: int = 10  # box filter (frame pixels) that averages noise out of the difference
@@ -209,7 +212,7 @@ class Stabilizer:
             self._prev_in, self._prev_gray, self._trust = source, gray, None
             return source
         k, window = s.analysis(source.shape[0])
-        flow = self._flow(k).calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
+        flow = raw = self._flow(k).calc(gray, self._prev_gray, None)  # for each pixel now: where it was before
         # 1 where nothing moves (under half a frame pixel), else 0; cv2, not numpy masks (a boolean-mask
         # assignment costs more than the whole flow here)
         fx, fy = cv2.split(flow)
@@ -239,6 +242,15 @@ class Stabilizer:
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
         # what came in over the frame's edge has no past to blend with (the warp would smear the edge)
         conf[_outside(flow)] = 0.0
+        if s.consistency > 0:  # one more DIS at analysis size, ~0.3 ms
+            # where the flow back and the flow forth disagree, what is here now was hidden before (a
+            # background an object uncovered): DIS then borrows a look-alike patch from nearby, whose
+            # past output carries the object's strokes
+            fwd = self._flow(k).calc(self._prev_gray, gray, None)
+            back_fwd = cv2.remap(fwd, raw, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+            gap = cv2.magnitude(*cv2.split(cv2.add(raw, back_fwd)))
+            conf[gap > s.consistency / k] = 0.0
         if s.recover > 0:
             # trust comes back over a few frames where it was lost: right after an object left, the
             # network's strokes near its old edge still change, and the source does not show it
