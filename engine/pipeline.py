@@ -148,13 +148,13 @@ class Pipeline:
         # for the blend alone. Not beside a CPU backend whose OpenMP threads spin: they all wait for the one
         # that shares its core (int8 network 48.5 ms instead of 39.3 ms). Where the network's threads sleep
         # between ops and after a run (ONNX Runtime, OpenVINO), they run beside the upscale when the frame
-        # is upscaled:
-        # it keeps one core for 3–5 ms, and the other was idle (stage 3.8 → 0.5 ms at 0.5× on a Zen 2).
+        # is upscaled: it keeps one core for 3–5 ms, and the other was idle (stage 3.8 → 0.5 ms at 0.5× on
+        # a Zen 2).
         self.overlap_prepare = not getattr(backend, "on_cpu", True)
         self.overlap_upscale = getattr(backend, "on_cpu", True) and getattr(backend, "idles_between_runs", False)
         # At full scale there is no upscale to hide it behind: it runs beside the network itself, whose
-        # threads leave gaps between ops (Zen 2, 640×480, interleaved: +1.2–3.1 ms added per frame against
-        # +2.4–3.9 ms in sequence, the network ~2 ms slower)
+        # threads leave gaps between ops (Zen 2, 640×480, OpenVINO, interleaved: +2.3 ms added per frame
+        # against +5.2 ms in sequence, the network ~1–2 ms slower)
         self.overlap_network_cpu = self.overlap_upscale
         # With the cores free, the second one takes half of the upscale when the flow does not (3.9 → 2.7–2.9
         # ms at 0.5× on a Zen 2)

@@ -220,7 +220,7 @@ class Stabilizer:
         if s.zero_wins > 0:
             # ... or where no motion explains this frame as well as the measured flow does: on real
             # footage DIS reports a jittery sub-pixel to pixel motion on still walls and a shaking
-            # camera's background, and following it shimmers (static noise −54% → −74% on a real clip)
+            # camera's background, and following it shimmers (static noise −53% → −72% on a real clip)
             warped = cv2.remap(self._prev_gray, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                                borderMode=cv2.BORDER_REPLICATE)
             flow_misfit = _misfit(cv2.subtract(gray, warped, dtype=cv2.CV_32F), window)
