@@ -126,11 +126,17 @@ def _place(rgb: np.ndarray, alpha: np.ndarray, size: tuple[int, int], cx: float,
     return layer, a
 
 
-def sensor_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Unit-σ noise with the slight spatial correlation demosaicing leaves."""
     n = rng.standard_normal(shape, dtype=np.float32)
     n = cv2.GaussianBlur(n, (3, 3), 0.6)
     return n * np.float32(1.0 / 0.62)  # back to σ = 1 after the blur
+
+
+def camera_noise(frame: np.ndarray, rng: np.random.Generator, settings: FootageSettings) -> np.ndarray:
+    """``frame`` (float, 0..255) with the sensor's signal-dependent noise, as uint8: σ² = read² + gain·I."""
+    sigma = np.sqrt(settings.read_noise ** 2 + settings.shot_gain * frame)
+    return np.clip(frame + sigma * _noise(rng, frame.shape) + 0.5, 0, 255).astype(np.uint8)
 
 
 def footage_frames(settings: FootageSettings = FootageSettings()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -167,10 +173,7 @@ def footage_frames(settings: FootageSettings = FootageSettings()) -> Iterator[tu
         gain = 1.0 + 0.03 * math.sin(2 * math.pi * t / 3.0)
         ramp = np.clip((i - step_frame) / 2.0, 0.0, 1.0)
         gain *= 1.0 + (settings.exposure_step - 1.0) * ramp
-        frame = np.clip(frame * gain, 0, 255)
-        sigma = np.sqrt(settings.read_noise ** 2 + settings.shot_gain * frame)
-        frame = frame + sigma * sensor_noise(rng, frame.shape)
-        yield np.clip(frame + 0.5, 0, 255).astype(np.uint8), mask
+        yield camera_noise(np.clip(frame * gain, 0, 255), rng, settings), mask
 
 
 def write_footage(path: Path, settings: FootageSettings = FootageSettings(), progress=None) -> Path:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.backends import create_backend  # noqa: E402
 from engine.demo import demo_clip  # noqa: E402
 from engine.evaluate import WarpError, steadiness  # noqa: E402
-from engine.footage import FootageSettings, compress, footage_clip, real_clip, sensor_noise  # noqa: E402
+from engine.footage import FootageSettings, camera_noise, compress, footage_clip, real_clip  # noqa: E402
 from engine.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
 from engine.styles import StylePack  # noqa: E402
 
@@ -41,12 +41,8 @@ def read_clip(path: Path, size, limit: int, step: int = 1) -> list[np.ndarray]:
 
 def webcam_like(frames: list[np.ndarray], seed: int) -> list[np.ndarray]:
     """A clean clip as a webcam would send it: engine/footage.py's sensor noise, then its MJPEG quality."""
-    s, rng, out = FootageSettings(), np.random.default_rng(seed), []
-    for f in frames:
-        x = f.astype(np.float32)
-        x += np.sqrt(s.read_noise ** 2 + s.shot_gain * x) * sensor_noise(rng, x.shape)
-        out.append(compress(np.clip(x + 0.5, 0, 255).astype(np.uint8), s.jpeg_quality))
-    return out
+    s, rng = FootageSettings(), np.random.default_rng(seed)
+    return [compress(camera_noise(f.astype(np.float32), rng, s), s.jpeg_quality) for f in frames]
 
 
 def load_clip(clip: str, size, limit: int, seed: int) -> list[np.ndarray]:
