@@ -147,18 +147,16 @@ class Pipeline:
         # network leaves the cores free (a GPU) they run on a side thread meanwhile, and the frame waits
         # for the blend alone. Not beside a CPU backend whose OpenMP threads spin: they all wait for the one
         # that shares its core (int8 network 48.5 ms instead of 39.3 ms). Where the network's threads sleep
-        # between ops and after a run (ONNX Runtime, OpenVINO), they run beside the upscale when the frame
-        # is upscaled: it keeps one core for 3–5 ms, and the other was idle (stage 3.8 → 0.5 ms at 0.5× on
-        # a Zen 2).
+        # between ops and after a run (ONNX Runtime, OpenVINO: ``overlap_cpu``), they run beside the upscale
+        # when the frame is upscaled: it keeps one core for 3–5 ms, and the other was idle (stage 3.8 → 0.5
+        # ms at 0.5× on a Zen 2); at full scale, beside the network itself, in the gaps its threads leave
+        # between ops (Zen 2, 640×480, OpenVINO, interleaved: +2.3 ms added per frame against +5.2 ms in
+        # sequence, the network ~1–2 ms slower).
         self.overlap_prepare = not getattr(backend, "on_cpu", True)
-        self.overlap_upscale = getattr(backend, "on_cpu", True) and getattr(backend, "idles_between_runs", False)
-        # At full scale there is no upscale to hide it behind: it runs beside the network itself, whose
-        # threads leave gaps between ops (Zen 2, 640×480, OpenVINO, interleaved: +2.3 ms added per frame
-        # against +5.2 ms in sequence, the network ~1–2 ms slower)
-        self.overlap_network_cpu = self.overlap_upscale
+        self.overlap_cpu = getattr(backend, "on_cpu", True) and getattr(backend, "idles_between_runs", False)
         # With the cores free, the second one takes half of the upscale when the flow does not (3.9 → 2.7–2.9
         # ms at 0.5× on a Zen 2)
-        cores_free = (self.overlap_upscale or self.overlap_prepare) and (os.cpu_count() or 1) > 1
+        cores_free = (self.overlap_cpu or self.overlap_prepare) and (os.cpu_count() or 1) > 1
         self._upscale_pool = ThreadPoolExecutor(1, thread_name_prefix="upscale") if cores_free else None
         self._side: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
@@ -266,10 +264,11 @@ class Pipeline:
         image = frame.image
         preparing: Optional[Future] = None
         # the network's input is the frame itself unless the stabilizer denoises it: then its flow can
-        # wait, and run on a side thread beside the network (GPU) or the upscale (CPU, scale below 1)
-        beside_network = self.overlap_prepare or (self.overlap_network_cpu and scale >= 1.0)
-        later = settings.stabilize and self.stabilizer.settings.denoise == 0 and (
-            beside_network or (self.overlap_upscale and scale < 1.0))
+        # wait, and run on a side thread beside the network (GPU; CPU at full scale) or the upscale (CPU,
+        # scale below 1)
+        later = (settings.stabilize and self.stabilizer.settings.denoise == 0
+                 and (self.overlap_prepare or self.overlap_cpu))
+        beside_network = self.overlap_prepare or (self.overlap_cpu and scale >= 1.0)
         if not settings.stabilize:
             self.stabilizer.reset()  # switching it on later starts from a clean frame
         elif beside_network and later:

@@ -55,8 +55,7 @@ def main() -> None:
     times: dict[str, list] = {way: [] for way in ways}
     backend = create_backend(args.backend, pack=pack) if args.cpu_scale else GpuStandIn(pack=pack)
     settings = StyleSettings(style=args.style, stabilize=True, render_scale=args.cpu_scale or 1.0)
-    switch = ("overlap_prepare" if not args.cpu_scale else "overlap_upscale" if args.cpu_scale < 1
-              else "overlap_network_cpu")
+    switch = "overlap_cpu" if args.cpu_scale else "overlap_prepare"
     with Pipeline(source, backend, pack, settings=settings) as pipe:
         for _ in range(8):
             pipe.step()

@@ -109,8 +109,8 @@ def test_flow_beside_the_upscale_or_cpu_network_gives_the_same_frames(pack):
         src = open_source(SourceSettings("footage", size=(160, 120), paced=False))
         settings = StyleSettings("7", stabilize=True, render_scale=scale)
         with Pipeline(src, create_backend("onnxruntime", pack=pack), pack, [], settings) as pipe:
-            assert pipe.overlap_upscale and pipe.overlap_network_cpu and not pipe.overlap_prepare
-            pipe.overlap_upscale = pipe.overlap_network_cpu = overlap
+            assert pipe.overlap_cpu and not pipe.overlap_prepare
+            pipe.overlap_cpu = overlap
             out = [pipe.step().stylized for _ in range(6)]
             return out, pipe._side is not None
 
