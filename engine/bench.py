@@ -48,20 +48,10 @@ def machine_info() -> dict:
     import cv2
     import numpy
 
-    from .cpu_tuning import native_flags, cpu_profile
+    from .cpu_tuning import cpu_profile, cpuinfo, native_flags
 
-    cpu, family = platform.processor(), {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "cpu family", "model") and key not in family:
-                family[key] = value.strip()
-            if len(family) == 3:
-                break
-    except OSError:
-        pass
-    cpu = family.get("model name", cpu)
+    family = cpuinfo()
+    cpu = family.get("model name", platform.processor())
     # A VM may name the CPU only "AMD EPYC": family/model (23/49 is Zen 2) and the vector units say which
     vector = sorted(f for f in native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
                     or "vnni" in f or "bf16" in f)

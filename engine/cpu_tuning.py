@@ -53,15 +53,24 @@ CPU_PROFILES = {"native", "avx2"}
 
 
 @lru_cache(maxsize=1)
-def native_flags() -> frozenset[str]:
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ("model name", "cpu family", "flags", …); {} elsewhere."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                key, _, value = line.partition(":")
+                if not key.strip():  # the blank line after the first processor
+                    break
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return frozenset()
+    return fields
+
+
+@lru_cache(maxsize=1)
+def native_flags() -> frozenset[str]:
+    return frozenset(cpuinfo().get("flags", "").split())
 
 
 def cpu_profile() -> str:
