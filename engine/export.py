@@ -38,11 +38,9 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
         last = net.expand[-1]
         # the frame entering the last conv is a multiple of 2^len(expand) (each expand layer doubles it)
         if last.w.shape[0] < 8 and 2 ** len(net.config.expand) % 4 == 0:
-            last.out_blocks = 4
-            last.freeze_rewrite()
+            last.rewrite_for_cpu("blocked")
         for layer in net.expand[:-1]:
-            layer.subpixel = True
-            layer.freeze_rewrite()
+            layer.rewrite_for_cpu("subpixel")
     image = torch.rand(1, 3, 64, 96)
     rows = pack.config.num_styles
     weights = torch.full((rows,), 1.0 / rows)

@@ -37,24 +37,29 @@ class ConvCIN(nn.Module):
         self.norm = ConditionalInstanceNorm(cout, num_styles) if norm else None
         self.b = None if norm else nn.Parameter(torch.zeros(cout))
         self.conv_dtype: torch.dtype | None = None  # e.g. bf16 for the float convs of the int8 graph
-        self.out_blocks = 1  # see blocked_weights
-        self.subpixel = False  # see subpixel_weights
-        self.rewritten: torch.Tensor | None = None  # those weights made once (``freeze_rewrite``)
+        self.rewrite: tuple[str, int, torch.Tensor] | None = None  # (kind, blocks, weights): ``rewrite_for_cpu``
 
-    def freeze_rewrite(self) -> None:
-        """Compute the blocked or sub-pixel weights once, as a constant: an export then holds one
-        initializer instead of the graph that builds it (12 828 nodes and 6 s to export, else)."""
+    def rewrite_for_cpu(self, kind: str) -> bool:
+        """Run this conv as an equivalent that CPU kernels run faster, if it has one: "blocked"
+        (``blocked_weights``, 4×4 blocks) or "subpixel" (``subpixel_weights``, an upsampling 3×3 conv).
+        The weights are made once, as a constant: an export then holds one initializer instead of the
+        graph that builds them (12 828 nodes and 6 s to export, else)."""
+        subpixel = kind == "subpixel"
+        if self.b is not None or self.stride != 1 or (subpixel and not (self.upsample and self.w.shape[-1] == 3)):
+            return False
         with torch.no_grad():
-            self.rewritten = (self.subpixel_weights() if self.subpixel else self.blocked_weights()).detach().clone()
+            w = self.subpixel_weights() if subpixel else self.blocked_weights(4)
+        self.rewrite = (kind, 2 if subpixel else 4, w.detach().clone())
+        return True
 
-    def blocked_weights(self) -> torch.Tensor:
-        """The same conv as one with stride k = ``out_blocks`` and k² times the output channels, whose
+    def blocked_weights(self, k: int) -> torch.Tensor:
+        """The same conv as one with stride k and k² times the output channels, whose
         depth-to-space is this conv's output: each k×k block of outputs from one (K+k−1)² window.
 
         For a last conv with 3 outputs per pixel: CPU kernels vectorize over output channels (8 or 16
         lanes), so 3 channels left most lanes idle (Magenta's 9×9 8→3 took a third of the picture
         network in ONNX Runtime on AVX2); 3k² channels fill them, for (K+k−1)²/K² more multiply-adds."""
-        k, (cout, cin, kh, kw) = self.out_blocks, self.w.shape
+        cout, cin, kh, kw = self.w.shape
         w = self.w.new_zeros(cout, k, k, cin, kh + k - 1, kw + k - 1)
         for dy in range(k):
             for dx in range(k):
@@ -84,10 +89,10 @@ class ConvCIN(nn.Module):
         return F.relu(x) if self.relu else x
 
     def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        """(Upsample →) pad → conv, as written or as one of its rewrites; in ``x``'s dtype."""
+        """(Upsample →) pad → conv, as written or as its rewrite; in ``x``'s dtype."""
         out_dtype = x.dtype
-        subpixel = self.upsample and self.subpixel and self.w.shape[-1] == 3 and self.stride == 1 and self.b is None
-        if subpixel:
+        kind, blocks, rewritten = self.rewrite or (None, 1, None)
+        if kind == "subpixel":
             x = F.pad(x, (1, 1, 1, 1), mode="replicate")
         else:
             if self.upsample:
@@ -95,11 +100,9 @@ class ConvCIN(nn.Module):
             x = F.pad(x, (self.pad,) * 4, mode="reflect")
         if self.conv_dtype is not None:
             x = x.to(self.conv_dtype)
-        blocks = 2 if subpixel else self.out_blocks if self.stride == 1 else 1
-        if blocks > 1 and self.b is None:
-            w = self.rewritten if self.rewritten is not None else (
-                self.subpixel_weights() if subpixel else self.blocked_weights())
-            x = F.pixel_shuffle(F.conv2d(x, w.to(x.dtype), stride=1 if subpixel else blocks), blocks)
+        if rewritten is not None:
+            stride = 1 if kind == "subpixel" else blocks
+            x = F.pixel_shuffle(F.conv2d(x, rewritten.to(x.dtype), stride=stride), blocks)
         else:
             w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
             b = None if self.b is None else self.b.to(x.dtype)
