@@ -110,17 +110,29 @@ def test_an_object_that_moved_on_leaves_no_trail(ort):
     assert _trail(frames, masks, plains, Stabilizer(StabilizerSettings(tolerance=1e6, strength=0.93))) > 1.5
 
 
-def test_exposure_step_resets(ort):
+def test_exposure_step_keeps_the_strokes_and_resets_when_told(ort):
     settings = FootageSettings(size=SIZE, seconds=1.0, motion=0, exposure_step_at=0.5)
     frames = [compress(f, 70) for f, _ in footage_frames(settings)]
-    stab, outs = Stabilizer(), []
-    for f in frames:
-        plain = ort(f)
-        outs.append((plain, stab(f, plain)))
-    assert stab.cuts == 0 and 1 <= stab.exposure_resets <= 2  # the step ramps over two frames
-    fresh = [i for i, (p, s) in enumerate(outs) if i > 0 and np.array_equal(p, s)]
-    assert fresh and abs(fresh[0] - 0.5 * len(frames)) <= 2  # re-metered frames are shown as is, no old blend
-    assert not np.array_equal(*outs[-1])  # and steadying resumes after
+    plains = [ort(f, "7") for f in frames]
+    half = len(frames) // 2
+    # the source steps up by a quarter; the network's instance normalization cancels that gain
+    assert frames[half + 3].mean() - frames[half - 3].mean() > 10
+    assert abs(plains[half + 3].mean() - plains[half - 3].mean()) < 1.0
+    kept, reset = Stabilizer(), Stabilizer(StabilizerSettings(exposure_step=4.0))
+    warp, outs = WarpError(), []
+    for f, plain in zip(frames, plains):
+        outs.append((plain, kept(f, plain), reset(f, plain)))
+        warp.add(f, *outs[-1])
+    # by default the history goes on through the step: no frame after the first is the plain one
+    assert kept.cuts == 0 and kept.exposure_resets == 0
+    assert not any(np.array_equal(p, k) for p, k, _ in outs[1:])
+    # told to, it resets: the re-metered frame is shown as is (the step ramps over two frames)
+    assert reset.cuts == 0 and 1 <= reset.exposure_resets <= 2
+    fresh = [i for i, (p, _, r) in enumerate(outs) if i > 0 and np.array_equal(p, r)]
+    assert fresh and abs(fresh[0] - half) <= 2
+    assert not np.array_equal(outs[-1][0], outs[-1][2])  # and steadying resumes after
+    plain_err, kept_err, reset_err = warp.values
+    assert kept_err < reset_err < plain_err, warp.values
 
 
 def test_steady_video_is_on_for_live_runs_and_off_for_files():
