@@ -4,8 +4,9 @@ Feed-forward style networks flicker on video: each frame's textures are re-inven
 sensor noise and MJPEG blocks are amplified into shimmer on walls and skin. ``__call__`` blends the
 previous *stylized output*, moved along the flow of the source, into the new one: 0.93 of it where
 nothing moves, 0.85 where things move, times a confidence. ``prepare`` (before the network) measures
-flow and confidence once per frame, on a grey copy at a quarter of the size (half below 400 rows);
-it can also denoise the network's input the same way (``denoise``; off: it bought no warp error).
+flow and confidence once per frame, on a grey copy at a quarter of the size (half below 400 rows):
+DIS's coarse patch flow, then one Lucas–Kanade step where things move (``refine``). It can also
+denoise the network's input the same way (``denoise``; off: it bought no warp error).
 
 Still: where the flow is under half a pixel, or where no motion explains the new frame as well as
 the flow does (``zero_wins``; on real footage DIS reports jittery motion on still walls and on a
