@@ -82,10 +82,18 @@ class StabilizerSettings:
         return k, max(3, round(self.window / k) | 1)
 
 
+def _without_global_change(diff: np.ndarray) -> np.ndarray:
+    """``diff`` (float, in place) less its median over a sparse grid: exposure drift is not motion.
+    ``np.partition``, not ``np.median``: a tenth of its fixed cost, paid three times a frame."""
+    sample = diff[::8, ::8].ravel()
+    diff -= float(np.partition(sample, sample.size // 2)[sample.size // 2])
+    return diff
+
+
 def _local_change(diff: np.ndarray, window: int) -> tuple[np.ndarray, float]:
     """|box-averaged difference| (noise averages out, a moved structure does not) without the global
-    brightness change (exposure drift is not motion), and its median: this frame pair's noise floor."""
-    diff -= float(np.median(diff[::8, ::8]))
+    brightness change, and its median: this frame pair's noise floor."""
+    diff = _without_global_change(diff)
     local = np.abs(cv2.blur(diff, (window, window)))
     return local, float(np.median(local[::8, ::8]))
 
@@ -93,7 +101,7 @@ def _local_change(diff: np.ndarray, window: int) -> tuple[np.ndarray, float]:
 def _misfit(diff: np.ndarray, window: int) -> np.ndarray:
     """Box-averaged squared difference, the global brightness change taken out: how badly a motion
     explains the new frame (squared, so a texture that moved counts even where its mean did not)."""
-    diff -= float(np.median(diff[::8, ::8]))
+    diff = _without_global_change(diff)
     return cv2.blur(cv2.multiply(diff, diff), (window, window))
 
 
@@ -107,9 +115,7 @@ def _refine(flow: np.ndarray, gray: np.ndarray, prev: np.ndarray, window: int) -
     cur = cv2.GaussianBlur(gray, (0, 0), 0.8, borderType=cv2.BORDER_REPLICATE)
     warped = cv2.remap(prev, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
                        borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    r = cv2.subtract(cur, warped, dtype=cv2.CV_32F)
-    sample = r[::4, ::4].ravel()
-    r -= float(np.partition(sample, sample.size // 2)[sample.size // 2])  # exposure drift is not motion
+    r = _without_global_change(cv2.subtract(cur, warped, dtype=cv2.CV_32F))
     gx = cv2.Sobel(warped, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(warped, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
     box = (window, window)

@@ -8,7 +8,7 @@ from engine.backends import create_backend
 from engine.capture import SourceSettings, open_source
 from engine.evaluate import WarpError
 from engine.pipeline import Pipeline, StyleSettings
-from engine.stabilize import Stabilizer
+from engine.stabilize import Stabilizer, _refine
 
 
 def _clip(pack, size, n=30):
@@ -260,8 +260,6 @@ def test_weighted_blend_matches_opencv(size):
 
 def test_flow_refinement_moves_toward_the_true_motion_and_leaves_flat_areas():
     from skimage import data
-
-    from engine.stabilize import _refine
 
     prev = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY), (160, 120), interpolation=cv2.INTER_AREA)
     true = np.float32([1.3, -0.7])  # each pixel of the new frame was here in the previous one
