@@ -168,6 +168,8 @@ class Pipeline:
         self._pending_governor: Optional[GovernorSettings] = None
         self._warming: Optional[tuple] = None  # (build thread, key, level) while a size builds
         self._built: set[tuple] = set()  # (frame shape, lighter network?) a compiled backend has built
+        self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
+        self._look_pack = None
         self.set_governor(governor)
         self._apply(settings)
 
@@ -175,6 +177,12 @@ class Pipeline:
     def _apply(self, settings: StyleSettings, weights: Optional[np.ndarray] = None) -> None:
         weights = settings.check(self.pack) if weights is None else weights
         self._ensure_segmenter(settings.mask)
+        # a new look (style, blend, strength, colours, catalog) shows at once: steadied, it would fade in
+        # from the old one over a second or more (where nothing moves 0.93 of the old is kept a frame)
+        look = (weights.tobytes(), settings.strength, settings.preserve_colors)
+        if self._look is not None and (look != self._look or self.pack is not self._look_pack):
+            self.stabilizer.reset()
+        self._look, self._look_pack = look, self.pack
         self.settings, self.weights = settings, weights
 
     def _ensure_segmenter(self, mask: str) -> None:
