@@ -118,8 +118,8 @@ def test_exposure_step_keeps_the_strokes_and_resets_when_told(ort):
     # the source steps up by a quarter; the network's instance normalization cancels that gain
     assert frames[half + 3].mean() - frames[half - 3].mean() > 10
     assert abs(plains[half + 3].mean() - plains[half - 3].mean()) < 1.0
-    # ... and a white-balance step too: no channel's output moves as a whole, and it changes less
-    # than one frame of sensor noise does (1.7 levels against 1.7 measured): no stale look to reset
+    # ... and a white-balance step too: no channel's output moves as a whole, and it changes about as
+    # much as one frame of sensor noise does (1.7 levels against 1.7 measured): no stale look to reset
     warm = np.clip(frames[3] * np.float32((1.15, 1.0, 0.8)), 0, 255).astype(np.uint8)
     shift = ort(warm, "7").astype(np.float32) - plains[3]
     assert np.abs(np.median(shift.reshape(-1, 3), axis=0)).max() < 1.0
