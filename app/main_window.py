@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QEvent, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
                                QPushButton, QVBoxLayout, QWidget)
@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
     def _update_hud(self, result) -> None:
         pipe = self.worker.pipeline
         h, w = result.stylized.shape[:2]
-        backend = pipe.backend.describe() if pipe else "?"
+        backend = result.backend or "?"  # what ran this frame (the live backend may be mid-swap)
         source_fps = pipe.source.fps if pipe else 0.0
         names = result.networks  # (the governor's text names the slim network when it runs it)
         if names == ("stock",) or f"{names[0]} network" in result.governor:
@@ -159,7 +159,25 @@ class MainWindow(QMainWindow):
         render = f" · {result.governor}" if result.governor else (
             f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
         self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
-                         f"displayed {self._painted.rate:.1f} fps · {backend}{nets} · {w}×{h}{render}")
+                         f"displayed {self._painted.rate:.1f} fps · latency {result.latency_p50_ms:.0f}/"
+                         f"{result.latency_p95_ms:.0f} ms (p50/p95) · {backend}{nets} · {w}×{h}{render}")
+
+    # -- idle: a hidden window makes no frames unless an output wants them ----------------------
+    def _viewing_changed(self) -> None:
+        self.worker.set_viewing(self.isVisible() and not self.isMinimized())
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.WindowStateChange:
+            self._viewing_changed()
+        super().changeEvent(event)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._viewing_changed()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self._viewing_changed()
 
     # -- controls -> engine -----------------------------------------------------------------
     def _style_settings(self) -> StyleSettings:

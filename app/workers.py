@@ -61,6 +61,7 @@ class EngineWorker(QObject):
         self._governor = GovernorSettings(target_fps=defaults.TARGET_FPS_LIVE)
         self._stop = threading.Event()
         self._retry = threading.Event()
+        self._viewing = True  # the window shows frames
         self.session: Optional[Session] = None
         self._opening: Optional[Session] = None  # the session being opened (its events arrive first)
         self.current: Optional[EngineRequest] = None
@@ -138,6 +139,12 @@ class EngineWorker(QObject):
         if self.session is not None:
             self.session.set_output(name, on)
 
+    def set_viewing(self, on: bool) -> None:
+        """The window shows frames (False: minimized or hidden: the session idles unless an output reads)."""
+        self._viewing = on
+        if self.session is not None:
+            self.session.set_viewing(on)
+
     def latest(self) -> tuple[int, Optional[FrameResult]]:
         return self.session.latest.latest() if self.session else (0, None)
 
@@ -180,8 +187,9 @@ class EngineWorker(QObject):
         style = self._style
         settings = SessionSettings(source=want.source, size=want.size, backend=want.backend, style=style,
                                    read_timeout=defaults.LIVE_READ_TIMEOUT_S, serve=self._serve,
-                                   governor=self._governor)
+                                   governor=self._governor, idle_unwatched=True)
         session = self._opening = Session(self.pack, settings, on_event=self._on_event)
+        session.set_viewing(self._viewing)
         try:
             session.open()
         except StylecamError as exc:

@@ -11,7 +11,8 @@ IDLE_WAIT_S = 0.05  # a loop with nothing to do sleeps this long
 VIEW_POLL_MS = 16  # the Qt view polls the latest frame this often
 TARGET_FPS_LIVE = 30.0  # live runs hold this frame rate by the render scale (the governor); files and bench: off
 STABILIZE_LIVE = True  # live runs (camera, vcam, serve, the app) are steadied unless told not; files are not
-WARMUP_DELAY_S = 2.0  # a window closed this quickly never starts an (uninterruptible) compile
+PREBUILD_AFTER_S = 10.0  # steady this long, a live session builds the rest of the governor's ladder aside
+WARMUP_DELAY_S = 0.5  # a window closed this quickly never even starts the build process
 
 
 def size_text(size: tuple[int, int]) -> str:

@@ -17,9 +17,17 @@ level below full size on the full network and above every smaller scale: it look
 network at full size, where a lower scale is softer. Its cost relative to the full network
 (``offer_light``) predicts the step; the frames after a move are measured afresh, less the first
 SETTLE_FRAMES (a compiled model's first runs at a new size are slow and would send it further down).
+
+Live, the budget is the source's own frame interval when that is longer than the target's (a 24 fps
+clip or a webcam in low light can never give 30 FPS: aiming there only costs sharpness), and decisions
+hold in time, not only in cost: a step down needs the frames over budget for ``confirm_s`` (a burst
+of work on the other core, a GUI repaint or a build, is no reason), and after any move no step up for
+``hold_s``; a step up that had to be taken back doubles that wait (up to ``max_hold_s``), as WebRTC
+backs off its resolution probes.
 """
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
@@ -40,6 +48,9 @@ class GovernorSettings:
     max_scale: float = 1.0  # the ceiling ("full quality" pins the scale here)
     window: int = 12  # frames per decision (and to settle after a change)
     up_margin: float = 0.8  # step up only if the predicted p90 stays under this share of the budget
+    confirm_s: float = 1.0  # frames over budget this long before a step down (unless most frames are late)
+    hold_s: float = 10.0  # no step up within this long of a move
+    max_hold_s: float = 80.0  # ... doubled after each step up that had to be taken back, up to this
 
     @property
     def active(self) -> bool:
@@ -78,6 +89,12 @@ class Governor:
         self.changes = 0
         self.held = False  # keep the level whatever the frame times (a benchmark, once settled)
         self._skip = 0  # frames not to count after a move (a build, a first run, cold caches)
+        self.source_fps: Optional[float] = None  # the source's real rate (live): the budget follows it
+        self._moved_at: Optional[float] = None  # when the last move happened
+        self._over_since: Optional[float] = None  # since when the frames have been over budget
+        self._hold = settings.hold_s  # the wait before the next step up
+        self._last_up: Optional[float] = None  # when the last step up happened
+        self.cautious = False  # something else shares the cores (a build): move down only when most frames are late
 
     @property
     def scale(self) -> float:
@@ -133,12 +150,23 @@ class Governor:
         return fixed + unit * level.scale ** 2
 
     @property
-    def budget_ms(self) -> float:
-        return 1000.0 / self.settings.target_fps
+    def fps_goal(self) -> float:
+        """The frame rate it holds: the target, or the source's own rate when that is lower."""
+        target = self.settings.target_fps
+        return min(target, self.source_fps) if self.source_fps and self.source_fps > 0 else target
 
-    def observe(self, work_ms: float, network_ms: Optional[float] = None) -> Optional[Level]:
+    @property
+    def budget_ms(self) -> float:
+        return 1000.0 / self.fps_goal
+
+    def observe(self, work_ms: float, network_ms: Optional[float] = None,
+                now: Optional[float] = None) -> Optional[Level]:
         """Add one frame's time (``network_ms`` of it in the network, which scales with the pixels; all
-        of it when not given); returns the level to move to when it should change, else None."""
+        of it when not given) at time ``now`` (seconds, monotonic); returns the level to move to when
+        it should change, else None."""
+        now = time.monotonic() if now is None else now
+        if self._moved_at is None:
+            self._moved_at = now
         if self._skip:
             self._skip -= 1
             return None
@@ -155,8 +183,15 @@ class Governor:
         here = levels.index(self.level) if self.level in levels else 0
         predicted = self._cost
         if p90 > budget:  # the best level predicted to fit (a better one, too, when it costs less)
+            self._over_since = now if self._over_since is None else self._over_since
+            late = float(np.median(self._times)) > budget  # most frames late: no need to wait
+            if not late and (self.cautious or now - self._over_since < self.settings.confirm_s):
+                return None
             target = next((lv for lv in levels if lv != self.level and predicted(lv) <= 0.95 * budget), levels[-1])
         else:
+            self._over_since = None
+            if self.cautious or now - self._moved_at < self._hold:
+                return None
             # a better level with headroom to spare, or one that costs no more than this one (the
             # full size without the upscale can cost what a smaller scale with it does)
             better = [lv for lv in levels[:here] if predicted(lv) <= self.settings.up_margin * budget
@@ -166,8 +201,19 @@ class Governor:
             return None
         return target
 
-    def moved(self, level: Level) -> None:
+    def moved(self, level: Level, now: Optional[float] = None) -> None:
         """The pipeline now renders at ``level``: measure afresh."""
+        now = time.monotonic() if now is None else now
+        levels = self.levels()
+        up = level in levels and self.level in levels and levels.index(level) < levels.index(self.level)
+        if up:
+            if self._last_up is not None and now - self._last_up > 2 * self._hold:
+                self._hold = self.settings.hold_s  # the last step up held: back to the short wait
+            self._last_up = now
+        elif self._last_up is not None and now - self._last_up < self._hold:
+            self._hold = min(2 * self._hold, self.settings.max_hold_s)  # a step up taken back: wait longer
+        self._moved_at = now
+        self._over_since = None
         self.level = level
         self._times.clear()
         self._network_times.clear()
@@ -176,4 +222,4 @@ class Governor:
 
     def describe(self) -> str:
         light = f" on the {self.light_name} network" if self.level.light else ""
-        return f"render {self.scale:.2f}×{light} to hold {self.settings.target_fps:g} FPS"
+        return f"render {self.scale:.2f}×{light} to hold {self.fps_goal:g} FPS"

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # postprocess: back to uint8 at the frame's size, blended across networks, colours and strength
 STAGES = ("capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output")
 WORK = ("preprocess", "infer", "postprocess", "stabilize", "mask")  # a frame's own work: what the governor times
+LATENCY_WINDOW = 120  # frames in the latency percentiles a frame carries
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,17 @@ class FrameResult:
     networks: tuple[str, ...] = ("stock",)  # two when a blend spans both networks (twice the cost)
     render_scale: float = 1.0  # what the network ran at (the governor's choice, or the setting)
     governor: str = ""  # "render 0.62× to hold 30 FPS" while the governor is on
+    latency_ms: float = 0.0  # from the frame's capture to its write into the sinks
+    latency_p50_ms: float = 0.0  # ... over the last LATENCY_WINDOW frames
+    latency_p95_ms: float = 0.0
+    backend: str = ""  # what ran it, described (the HUD and /stats read it here, never the live backend)
 
 
 @dataclass
 class StageStats:
     """Per-stage durations in ms, kept for percentiles."""
 
-    samples: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*STAGES, "total")})
+    samples: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*STAGES, "total", "latency")})
 
     def add(self, times_ms: dict[str, float]) -> None:
         for name, value in times_ms.items():
@@ -139,6 +145,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.stats = StageStats()
         self._rate = RateMeter()
+        self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads (ONNX Runtime's, OpenMP's) keep spinning after a run, so more workers
         # would only wait for a busy core (measured 2–6% slower); a GPU leaves the cores to the stabilizer
@@ -166,6 +173,11 @@ class Pipeline:
         self.background_warmup = background_warmup
         self.governor: Optional[Governor] = None
         self._pending_governor: Optional[GovernorSettings] = None
+        # unpaced sources (bench) run faster than real time: the governor's holds count frames at its goal
+        self._paced = getattr(getattr(source, "settings", None), "paced", True)
+        self._clock = 0.0
+        self._steady_since = time.monotonic()  # no change of look, network or level since then
+        self._prebuilt: set = set()  # (frame shape, catalog) whose ladder was handed to the build process
         self._warming: Optional[tuple] = None  # (build thread, key, level) while a size builds
         self._built: set[tuple] = set()  # (frame shape, lighter network?) a compiled backend has built
         self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
@@ -251,6 +263,7 @@ class Pipeline:
             if self._pending is not None:
                 self._apply(self._pending)
                 self._pending = None
+                self._steady_since = time.monotonic()
             if self._pending_governor is not None:
                 g, self._pending_governor = self._pending_governor, None
                 self.governor = Governor(g) if g.active else None
@@ -309,8 +322,10 @@ class Pipeline:
         for sink in self.sinks:
             sink.write(out)
         t7 = time.perf_counter()
+        latency = max(0.0, t7 - frame.timestamp)
         times["postprocess"] += t4 - t3
-        times.update(capture=t1 - t0, stabilize=(t2 - t1) + (t5 - t4), mask=t6 - t5, output=t7 - t6, total=t7 - t0)
+        times.update(capture=t1 - t0, stabilize=(t2 - t1) + (t5 - t4), mask=t6 - t5, output=t7 - t6, total=t7 - t0,
+                     latency=latency)
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._rate.tick(t7)
@@ -319,7 +334,10 @@ class Pipeline:
         if self.governor is not None:
             self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
             described = self.governor.describe()
-        return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described)
+        self._latencies.append(times["latency"])
+        p50, p95 = np.percentile(self._latencies, (50, 95))
+        return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described, times["latency"],
+                           float(p50), float(p95), self.backend.describe())
 
     def _prepare_aside(self, image: np.ndarray) -> Future:
         if self._side is None:
@@ -350,6 +368,13 @@ class Pipeline:
             times["postprocess"] += td - tc
         return outputs, networks, times
 
+    def _now(self) -> float:
+        """The governor's clock: real time for paced sources; for unpaced ones (bench), frames at its goal."""
+        if self._paced:
+            return time.monotonic()
+        self._clock += 1.0 / self.governor.fps_goal
+        return self._clock
+
     def _govern(self, work_ms: float, network_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
         """Feed the governor; move to the level (scale, network) it picks. A compiled backend that has
         not built that size yet builds it on a thread first (live use), frames keep flowing at the old
@@ -361,10 +386,19 @@ class Pipeline:
                 return  # the build shares the CPU: its frame times say nothing
             self._warming = None
             if key in self._built:
-                self.governor.moved(level)
+                self.governor.moved(level, now=self._now())
+                self._steady_since = time.monotonic()
             return
-        target = self.governor.observe(work_ms, network_ms)
+        governor = self.governor
+        if self._paced and self.source.fps > 0:
+            governor.source_fps = self.source.fps  # a camera's measured rate, a file's own
+        builder = getattr(self.backend, "builder", None)
+        # a build in the build process shares the cores: its frame times only count when most are late
+        governor.cautious = builder is not None and builder.busy()
+        now = self._now()
+        target = governor.observe(work_ms, network_ms, now=now)
         if target is None:
+            self._prebuild_when_steady(image, weights)
             return
         small = scaled_input(image, target.scale)
         backends = [b for b, _, _ in self.backend.parts(weights, small.shape, light=target.light)]
@@ -379,20 +413,44 @@ class Pipeline:
             self._warming = (thread, key, target)
             return
         log.info("%s → %s", self.governor.describe(), target)
-        self.governor.moved(target)
+        self.governor.moved(target, now=now)
+        self._steady_since = time.monotonic()
+
+    def _prebuild_when_steady(self, image: np.ndarray, weights: np.ndarray) -> None:
+        """Once the session has been steady a while, hand every size of the ladder, on every network the
+        catalog has, to the build process (low priority; only what is not cached): a later step down or a
+        switch to the other network then loads a file instead of waiting for a build."""
+        prebuild = getattr(self.backend, "prebuild", None)
+        if prebuild is None or time.monotonic() - self._steady_since < defaults.PREBUILD_AFTER_S:
+            return
+        key = (image.shape, id(self.pack))
+        if key in self._prebuilt:
+            return
+        self._prebuilt.add(key)
+        here = self.governor.scale
+        scales = sorted(self.governor.rungs, key=lambda r: abs(r - here))  # the nearest rungs first
+        shapes = [scaled_input(image, r).shape for r in scales]
+        queued = prebuild(shapes, first=self.backend.lighter(weights) if self.governor.light else "")
+        if queued:
+            log.info("building %d more sizes in the background (low priority)", queued)
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
             on_frame: Callable[[FrameResult], None] = lambda r: None,
             on_event: Callable[[Event], None] = lambda e: None,
-            between_frames: Callable[[], None] = lambda: None, keep_alive: bool = False) -> int:
+            between_frames: Callable[[], None] = lambda: None, keep_alive: bool = False,
+            idle: Callable[[], bool] = lambda: False) -> int:
         """Loop until the source ends, ``max_frames`` or ``stop``; survives a camera that comes and goes
         (SourceGone, then SourceBack). ``keep_alive`` (live use): a source that ends keeps the last frame
         and the loop waiting for changes, and an error in a frame is reported (Failed) instead of raised.
-        ``between_frames`` runs before every frame, on this thread (a session applies its requests)."""
+        ``between_frames`` runs before every frame, on this thread (a session applies its requests);
+        while ``idle()`` nobody would see a frame, so none is made."""
         stop = stop or threading.Event()
         done, lost = 0, False
         while (max_frames is None or done < max_frames) and not stop.is_set():
             between_frames()
+            if idle():
+                stop.wait(defaults.IDLE_WAIT_S)
+                continue
             try:
                 result = self.step()
             except SourceLost as exc:

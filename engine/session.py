@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 from . import defaults
 from .backends import COMPILED_CPU, BackendOptions, create_backend
+from .backends.build_worker import BuildWorker
 from .capture import Source, SourceSettings, open_source
 from .catalog import StyleCatalog
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
@@ -51,6 +52,9 @@ class SessionSettings:
     threads: int = 0
     serve: ServeSettings = field(default_factory=ServeSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)  # hold a frame rate (live: 30 FPS)
+    # the app: with its window hidden and no sink that wants frames (a stream client, the virtual
+    # camera, a recording), make none; the CLI's vcam and serve always run
+    idle_unwatched: bool = False
 
     def label(self) -> str:
         return self.source if self.size is None else f"{self.source} @ {defaults.size_text(self.size)}"
@@ -74,6 +78,8 @@ class Session:
         self._stop = threading.Event()
         self._upgrade = None  # a warmed-up backend waiting to take over
         self.warmup: Optional[threading.Thread] = None
+        self.builder = BuildWorker()  # every compile of this session runs there (starts at the first one)
+        self._viewing = True  # the app's window shows frames (set_viewing)
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -104,7 +110,17 @@ class Session:
             self.latest.publish(result)
             on_frame(result)
         return self.pipeline.run(max_frames, stop=_Either(stop, self._stop), on_frame=publish, on_event=self._emit,
-                                 between_frames=self._apply, keep_alive=self.settings.live)
+                                 between_frames=self._apply, keep_alive=self.settings.live, idle=self.idle)
+
+    def set_viewing(self, on: bool) -> None:
+        """The app's window shows frames (False: minimized or hidden); any thread."""
+        self._viewing = on
+
+    def idle(self) -> bool:
+        """Nobody would see a frame made now (only with ``idle_unwatched``: the app)."""
+        if not self.settings.idle_unwatched or self._viewing:
+            return False
+        return not any(sink.wants_frames() for sink in self.pipeline.sinks)
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,6 +140,7 @@ class Session:
             upgrade, self._upgrade = self._upgrade, None
         if upgrade is not None:
             upgrade.close()
+        self.builder.close()
 
     def __enter__(self) -> "Session":
         return self
@@ -181,12 +198,20 @@ class Session:
         return self.pipeline.fps if self.pipeline else 0.0
 
     def render(self) -> dict:
-        """The render scale now and why: what /stats and the HUD show."""
+        """What runs now and how well: what /stats shows (from the newest frame, never the live backend)."""
         pipe = self.pipeline
         governor = pipe.governor if pipe else None
-        return {"render_scale": pipe.render_scale if pipe else 1.0,
+        _, result = self.latest.latest()
+        return {"render_scale": result.render_scale if result else (pipe.render_scale if pipe else 1.0),
                 "target_fps": governor.settings.target_fps if governor else None,
-                "governor": governor.describe() if governor else "off"}
+                "fps_goal": governor.fps_goal if governor else None,
+                "governor": governor.describe() if governor else "off",
+                "backend": result.backend if result else None,
+                "network": "+".join(result.networks) if result else None,
+                "latency_p50_ms": round(result.latency_p50_ms, 1) if result else None,
+                "latency_p95_ms": round(result.latency_p95_ms, 1) if result else None,
+                "idle": self.idle() if pipe else False,
+                "builds_pending": self.builder.pending()}
 
     def set_governor(self, settings: GovernorSettings) -> None:
         """A new frame-rate target (or off: "full quality"), from any thread."""
@@ -227,7 +252,7 @@ class Session:
 
     def _create_backend(self, name: str):
         s = self.settings
-        options = BackendOptions(threads=s.threads, max_size=s.size, background_warmup=s.live)
+        options = BackendOptions(threads=s.threads, max_size=s.size, background_warmup=s.live, builder=self.builder)
         # Live "auto" starts on a backend that needs no build; the compiled one warms aside.
         quick = s.oneshot or (s.live and name == "auto")
         backend = create_backend(name, pack=self.catalog, options=options, oneshot=quick)
@@ -266,7 +291,8 @@ class Session:
         else:
             try:
                 new = create_backend(self.settings.backend, pack=catalog, oneshot=self.settings.backend == "auto",
-                                     options=BackendOptions(threads=self.settings.threads, background_warmup=True))
+                                     options=BackendOptions(threads=self.settings.threads, background_warmup=True,
+                                                            builder=self.builder))
             except StylecamError as exc:
                 self._emit(Failed("backend", str(exc)))
                 return

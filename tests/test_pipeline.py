@@ -20,8 +20,13 @@ def test_every_stage_is_timed(pack, still):
     pipe = Pipeline(still, create_backend("onnxruntime", pack=pack), pack, [NullSink()])
     assert pipe.run(3) == 3
     summary = pipe.stats.summary()
-    assert set(summary) == {*STAGES, "total"}
+    assert set(summary) == {*STAGES, "total", "latency"}
     assert summary["infer"]["p50_ms"] > 0 and summary["total"]["p95_ms"] >= summary["infer"]["p50_ms"]
+    # capture to sink write: at least the frame's own work after the capture, at most its whole time
+    r = pipe.step()
+    work = r.times_ms["total"] - r.times_ms["capture"]
+    assert work <= r.latency_ms <= r.times_ms["total"] + 1.0
+    assert r.latency_p50_ms > 0 and r.latency_p95_ms >= r.latency_p50_ms and r.backend.startswith("onnxruntime")
     pipe.close()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,9 @@ class BackendOptions:
     # Live use: a network first needed mid-stream runs on a backend that starts at once while the
     # compiled one builds in the background (NetworkBackends); off for benchmarks and files.
     background_warmup: bool = False
+    # The process that owns every compile (build_worker.BuildWorker), shared by the backends of one
+    # session; None: a compiled backend starts its own.
+    builder: Any = field(default=None, compare=False, repr=False)
 
 
 class Backend(ABC):
@@ -71,6 +74,17 @@ class Backend(ABC):
     def warm(self, frame: np.ndarray) -> None:
         """Run once on a frame of this size (a compiled backend builds for it)."""
         self.run(frame, self.pack.calibration_vectors()[0])
+
+    @classmethod
+    def ready(cls, pack: StylePack, height: int, width: int) -> bool:
+        """Runs frames of this size without a build (not compiled, or compiled and cached on disk)."""
+        return not cls.compiled
+
+    @classmethod
+    def prebuild(cls, pack: StylePack, height: int, width: int, builder) -> Any:
+        """Hand this size's build to ``builder`` (the build process) if it is neither built nor cached;
+        a Future, or None when there is nothing to build (or it builds in-process, cheaply)."""
+        return None
 
     def check_weights(self, style_weights: np.ndarray) -> np.ndarray:
         w = np.asarray(style_weights, dtype=np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..catalog import StyleCatalog
 from .base import Backend, BackendOptions
-from .registry import QUICK_STAND_IN, create_backend
+from .registry import BACKENDS, QUICK_STAND_IN, create_backend
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class NetworkBackends:
         """The backend for a network first needed now (called with the lock held)."""
         pack = self.catalog.network(family)
         quick = QUICK_STAND_IN.get(self.name)
-        if not (self.options.background_warmup and quick and shape is not None):
+        cached = shape is not None and BACKENDS[self.name].ready(pack, shape[0], shape[1])
+        if cached or not (self.options.background_warmup and quick and shape is not None):
             log.info("starting %s for the %s network", self.name, family)
             return create_backend(self.name, pack=pack, options=self.options)
         name, changes = quick
@@ -84,6 +85,25 @@ class NetworkBackends:
     @property
     def pack(self) -> StyleCatalog:
         return self.catalog
+
+    @property
+    def builder(self):
+        """The build process this session's compiled backends share (None: they build in-process)."""
+        return self.options.builder
+
+    def prebuild(self, shapes: list[tuple], first: str = "") -> int:
+        """Queue the builds of ``shapes`` for every network of the catalog (``first``'s network first,
+        then the one in use, then the rest); returns how many were queued."""
+        if self.options.builder is None:
+            return 0
+        cls = BACKENDS[self.name]
+        packs = [p for p in (*self.catalog.packs.values(), *self.catalog.lighter.values()) if p.num_styles]
+        packs.sort(key=lambda p: (p.network != first, p.network not in self._backends))
+        queued = 0
+        for pack in packs:
+            for shape in shapes:
+                queued += cls.prebuild(pack, shape[0], shape[1], self.options.builder) is not None
+        return queued
 
     def get(self, family: str, shape: tuple | None = None) -> Backend:
         """The backend running ``family`` now; ``shape`` (of the frames) lets a compiled one build aside."""

@@ -8,14 +8,19 @@ which a per-layer sensitivity scan (docs/performance.md) found to be the noisies
 and run in bf16 where the CPU has it; the observers are calibrated on scikit-image photos under all
 26 styles, and the result is compiled with weight freezing. Not bf16 autocast over the whole graph:
 that made it slower (casts around every int8 conv) and export pins dtypes anyway.
-One model is built per input size, on the first frame of that size (calibrate, check, compile:
-20–60 s on 2 cores).
+One model is built per input size (calibrate, check, compile ahead of time: 30–60 s on 2 cores), in
+the build process (build_worker.py: compiling beside compiled inference in one process corrupts
+PyTorch's tracing state), as an AOTInductor package in the compiled-model cache (compiled_cache.py).
+The live process only loads packages (milliseconds), so a relaunch starts on int8 at once.
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import threading
 import time
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -24,6 +29,8 @@ from ..errors import BackendUnavailable
 from ..frames import check_frame
 from ..metrics import psnr
 from .base import Backend, BackendOptions
+from .build_worker import BuildWorker
+from .compiled_cache import CompiledKey, discard, publish
 
 log = logging.getLogger(__name__)
 FLOAT_LAYERS = ("contract.1", "contract.2") + tuple(f"res.{b}.{i}" for b in range(3) for i in range(2))
@@ -36,6 +43,7 @@ GUARD_PHOTO = "retina"  # the hardest of the held-out photos tried (dark, smooth
 GUARD_STYLES = (3, 15, 17, 19)
 GUARD_DB = 36.5
 ESCALATION = (("res.3.0", "res.3.1"), ("res.4.0", "res.4.1"), ("expand.0", "res.5.0", "res.5.1"))
+RECIPE = "int8-aoti-1"  # bump when what build_package makes changes: old cache entries then miss
 
 
 def calibration_frames(height: int, width: int) -> list[np.ndarray]:
@@ -128,9 +136,33 @@ def guarded_quantize(pack, height: int, width: int):
     return model
 
 
+def build_package(pack, height: int, width: int, key: CompiledKey) -> dict:
+    """In the build process: quantize (guarded), export and compile ahead of time into the cache."""
+    import torch
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+    t = time.perf_counter()
+    model = guarded_quantize(pack, height, width)
+    example = (torch.zeros((height, width, 3), dtype=torch.uint8), torch.from_numpy(pack.calibration_vectors()[0]))
+    final = key.path()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f"{final.stem}.{os.getpid()}.tmp.pt2")
+    try:
+        with torch.no_grad():
+            program = torch.export.export(model, example, strict=False)
+            torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
+        publish(tmp, key)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"path": str(final), "seconds": time.perf_counter() - t}
+
+
 class TorchInt8Backend(Backend):
     """Frames go in and come out as uint8 tensors: pre/post-processing is inside the graph, but for the
-    depth-to-space of a space-to-depth network (``as_frame``: fused in, it was a third of the time)."""
+    depth-to-space of a space-to-depth network (``as_frame``: fused in, it was a third of the time).
+    ``options.builder``: the session's build process (one for all networks); without one the backend
+    starts its own."""
 
     name = "torch-cpu-int8"
     compiled = True
@@ -149,26 +181,63 @@ class TorchInt8Backend(Backend):
         if why:
             raise BackendUnavailable(why)
         import torch
-        import torch._inductor.config as inductor_config
 
-        inductor_config.freezing = True
         tune_process()
         if options.threads:
             torch.set_num_threads(options.threads)
         self.torch = torch
+        self._own_builder = options.builder is None
+        self.builder: BuildWorker = options.builder or BuildWorker()
         self._models: dict[tuple[int, int], object] = {}
+        self._lock = threading.Lock()  # frames read the models while a warm-up thread loads a new size
 
     def describe(self) -> str:
         return f"{self.name} (int8 + {'bf16' if has_fast_bf16() else 'fp32'}, compiled, uint8 in/out fused)"
 
+    def key(self, height: int, width: int) -> CompiledKey:
+        return CompiledKey.make(self.pack, RECIPE, height, width)
+
+    @classmethod
+    def ready(cls, pack, height: int, width: int) -> bool:
+        return CompiledKey.make(pack, RECIPE, height, width).path().exists()
+
+    @classmethod
+    def prebuild(cls, pack, height: int, width: int, builder: BuildWorker) -> Future | None:
+        key = CompiledKey.make(pack, RECIPE, height, width)
+        if key.path().exists():
+            return None
+        return builder.submit(key.hash, build_package, pack, height, width, key)
+
+    def _load(self, key: CompiledKey):
+        path = key.path()
+        if not path.exists():
+            return None
+        try:
+            return self.torch._inductor.aoti_load_package(str(path))
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: rebuild it
+            discard(key, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
+
     def model_for(self, height: int, width: int):
-        key = (height, width)
-        if key not in self._models:
+        with self._lock:
+            model = self._models.get((height, width))
+        if model is not None:
+            return model
+        import torch._inductor  # noqa: F401 - aoti_load_package
+
+        key = self.key(height, width)
+        model = self._load(key)
+        if model is None:
             t = time.perf_counter()
-            log.warning("building the int8 model for %dx%d (calibrate + compile, once per size)", width, height)
-            self._models[key] = self.torch.compile(guarded_quantize(self.pack, height, width))
-            log.info("int8 model quantized in %.1fs (compiles on first run)", time.perf_counter() - t)
-        return self._models[key]
+            log.warning("building the int8 model for %dx%d in the build process (once per size, then cached)",
+                        width, height)
+            self.builder.submit(key.hash, build_package, self.pack, height, width, key).result()
+            model = self._load(key)
+            if model is None:
+                raise BackendUnavailable(f"the int8 build for {width}x{height} left no loadable model")
+            log.info("int8 model for %dx%d built in %.1fs", width, height, time.perf_counter() - t)
+        with self._lock:
+            return self._models.setdefault((height, width), model)
 
     def preprocess(self, frame: np.ndarray):
         check_frame(frame)
@@ -178,10 +247,14 @@ class TorchInt8Backend(Backend):
         model = self.model_for(x.shape[0], x.shape[1])
         w = self.torch.from_numpy(self.check_weights(style_weights))
         with self.torch.no_grad():
-            return model(x, w)
+            y = model(x, w)
+        return y[0] if isinstance(y, (list, tuple)) else y
 
     def postprocess(self, y, height: int, width: int) -> np.ndarray:
         return as_frame(self.pack, y.numpy(), height, width)
 
     def _release(self) -> None:
-        self._models.clear()
+        with self._lock:
+            self._models.clear()
+        if self._own_builder:
+            self.builder.close()

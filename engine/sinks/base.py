@@ -13,6 +13,11 @@ class Sink(ABC):
     def write(self, frame: np.ndarray) -> None:
         """Take one RGB frame; must not block the pipeline for long."""
 
+    def wants_frames(self) -> bool:
+        """Someone reads what it is given now (a stream with no client does not): an app whose window is
+        hidden stylizes nothing while no sink wants frames."""
+        return True
+
     def close(self) -> None:
         pass
 

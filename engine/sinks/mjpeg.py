@@ -1,8 +1,8 @@
 """The MJPEG hub: the pipeline's frames become shared JPEGs for any number of network clients.
 
 The pipeline only drops the newest frame into a slot (no copy, no wait). An encoder thread turns
-the newest frame into a JPEG once — only while someone is watching — and publishes it into a second
-slot. Each client waits for a newer JPEG than the one it last sent, so a slow client skips frames
+the newest frame into a JPEG once — only while someone is watching; with nobody watching it sleeps
+until someone does, whatever the frames do — and publishes it into a second slot. Each client waits for a newer JPEG than the one it last sent, so a slow client skips frames
 instead of queueing them: memory stays flat and nobody slows anybody else.
 """
 from __future__ import annotations
@@ -29,7 +29,9 @@ class MjpegHub(Sink):
         self._jpeg: LatestSlot[tuple[int, bytes]] = LatestSlot()  # (raw seq it came from, JPEG)
         self._watchers = 0
         self._count_lock = threading.Lock()
+        self._watched = threading.Event()  # set while at least one client watches
         self.encoded = 0
+        self.wakeups = 0  # times the encoder woke up (a busy loop shows here)
         self._thread = threading.Thread(target=self._encode_loop, name="mjpeg-encoder", daemon=True)
         self._thread.start()
 
@@ -50,12 +52,17 @@ class MjpegHub(Sink):
     def _encode_loop(self) -> None:
         done = 0
         while not self.closed:
+            if not self._watched.wait(timeout=0.5):
+                continue  # nobody watching: sleep, whatever the frames do
             seq, frame = self._raw.wait_newer(done, timeout=0.5)
-            if frame is None or self._watchers == 0:
-                continue  # nobody watching: the next frame will do
+            self.wakeups += 1
+            if frame is None:
+                continue
+            done = seq
+            if self._watchers == 0:
+                continue  # the last watcher left while it waited
             self._jpeg.publish((seq, self._encode(frame)))
             self.encoded += 1
-            done = seq
 
     # -- client side ---------------------------------------------------------------------------
     def watch(self) -> "Watcher":
@@ -71,9 +78,17 @@ class MjpegHub(Sink):
             _, frame = self._raw.wait_newer(0, timeout)
         return None if frame is None else self._encode(frame)
 
+    @property
+    def watchers(self) -> int:
+        return self._watchers
+
+    def wants_frames(self) -> bool:
+        return self._watchers > 0
+
     def close(self) -> None:
         self._raw.close()
         self._jpeg.close()
+        self._watched.set()  # wake the encoder so it sees the close
         self._thread.join(timeout=2.0)
 
 
@@ -87,11 +102,14 @@ class Watcher:
     def __enter__(self) -> "Watcher":
         with self.hub._count_lock:
             self.hub._watchers += 1
+            self.hub._watched.set()
         return self
 
     def __exit__(self, *exc) -> None:
         with self.hub._count_lock:
             self.hub._watchers -= 1
+            if self.hub._watchers == 0:
+                self.hub._watched.clear()
 
     def next(self, timeout: float = 5.0) -> Optional[bytes]:
         self.seq, item = self.hub._jpeg.wait_newer(self.seq, timeout)
