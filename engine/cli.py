@@ -236,7 +236,8 @@ def cmd_vcam(args) -> int:
 def cmd_serve(args) -> int:
     from .server import ServeSettings
 
-    settings = ServeSettings(host=args.host, port=args.port, token=args.token).check()
+    settings = ServeSettings(host=args.host, port=args.port, token=args.token,
+                             allow_hosts=tuple(args.allow_host or ())).check()
     session = _live_session(args, _pack(args), [], serve=settings)
     try:
         server = session.serve()
@@ -508,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=SERVE_HOST, help="address to bind (anything but loopback needs --token)")
     s.add_argument("--port", type=int, default=SERVE_PORT)
     s.add_argument("--token", help="secret every request must carry (?token=, or Authorization: Bearer)")
+    s.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="a name clients reach this server by, e.g. mybox.lan (repeatable; the Host header must "
+                        "name the server: its address, or localhost on loopback)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("style", help="add or remove your own styles")

@@ -1,22 +1,38 @@
 """The network stream: MJPEG over HTTP with remote style control.
 
 GET /stream.mjpg (multipart MJPEG: OBS Media Source, VLC, ffmpeg, browsers, cv2.VideoCapture),
-GET /frame.jpg, GET /styles, POST /style {"style": SPEC}, POST /style/picture?name=N (an image body:
-makes a picture style and selects it), GET /stats (pipeline FPS, render scale, clients), GET /
-(a page with the stream and style buttons). Loopback by default; any other address requires a token on every request.
+GET /frame.jpg, GET /styles, POST /style {"style": SPEC} (Content-Type: application/json),
+POST /style/picture?name=N (a JPEG or PNG body, Content-Type image/jpeg or image/png: makes a picture
+style and selects it; ServeSettings.pictures_per_minute per client address, then 429), GET /stats
+(pipeline FPS, render scale, clients), GET / (a page with the stream and style buttons).
+
+Loopback by default, without a token; any other address requires a token on every request. Safe next
+to a browser (docs/server-security.md), checked on every request before anything else:
+- Host must name this server (DNS rebinding gets 403): the loopback names for a loopback bind, the bound
+  address and ``allow_hosts`` otherwise, always with the server's port. A missing Host (HTTP/1.0
+  clients) is accepted: browsers always send one.
+- a request a browser marks ``Sec-Fetch-Site: cross-site``, or whose ``Origin`` is not the server's own
+  (``http://`` + its Host), gets 403; a POST without its JSON or image Content-Type gets 415, so an HTML
+  form or a no-cors fetch cannot write. No CORS headers are sent, so no other site may read a reply.
+Every refusal logs one line (logging, never print).
 """
 from __future__ import annotations
 
 import hmac
 import html
+import ipaddress
 import json
 import logging
+import math
+import re
 import socket
 import sys
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional, Protocol
+from typing import NamedTuple, Optional, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import InputError, StylecamError
@@ -29,6 +45,10 @@ log = logging.getLogger(__name__)
 BOUNDARY = "stylecamframe"
 MAX_BODY = 4096
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WILDCARD = {"0.0.0.0", "::", ""}
+UPLOAD_WINDOW = 60.0  # seconds: pictures_per_minute counts uploads in any window this long
+# a Host header (or an Origin's authority): a name or IPv4 address, or [IPv6], and an optional port
+_AUTHORITY = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_.-]+))(?::(?P<port>[0-9]{1,5}))?", re.I)
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,8 @@ class ServeSettings:
     token: Optional[str] = None
     client_timeout: float = 5.0  # a client that takes no data for this long is dropped
     send_buffer: int = 256 * 1024  # small socket buffers: a stalled client is noticed quickly
+    allow_hosts: tuple[str, ...] = ()  # more names a request's Host may carry (--allow-host), e.g. "mybox.lan"
+    pictures_per_minute: int = 6  # picture styles one client address may add per minute; more get 429
 
     def check(self) -> "ServeSettings":
         if self.host not in LOOPBACK and not self.token:
@@ -45,7 +67,98 @@ class ServeSettings:
                              "(every request must then carry it)")
         if not 0 <= self.port <= 65535:
             raise InputError(f"--port must be 0 to 65535, got {self.port}")
+        for name in self.allow_hosts:
+            if not (_is_ip(_bare(name)) or re.fullmatch(r"[a-z0-9_.-]+", _bare(name))):
+                raise InputError(f"--allow-host takes a host name or an address, without a port: got {name!r}")
+        if self.pictures_per_minute < 1:
+            raise InputError(f"pictures_per_minute must be at least 1, got {self.pictures_per_minute}")
         return self
+
+
+def _bare(host: str) -> str:
+    """A host name as compared: lower case, an IPv6 address without its brackets."""
+    host = host.strip().lower()
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_authority(value: str) -> Optional[tuple[str, int]]:
+    """(host, port) of a Host header such as ``localhost:8080`` or ``[::1]:8080`` (port 80 when left
+    out), or None when it is not one."""
+    m = _AUTHORITY.fullmatch(value.strip())
+    if not m:
+        return None
+    return (m["v6"] or m["name"]).lower(), int(m["port"]) if m["port"] else 80
+
+
+class HostRule:
+    """Which Host and Origin headers name this server.
+
+    A loopback bind answers to localhost, 127.0.0.1 and [::1]; a wildcard bind (0.0.0.0, ::) to
+    those and to any IP address (DNS rebinding needs a name: a page cannot make a browser send
+    another site's IP address as Host); any bind to its own address and to ``allow_hosts``. The port
+    must be the server's.
+    """
+
+    def __init__(self, settings: ServeSettings, port: int):
+        bound = _bare(settings.host)
+        self.any_ip = bound in WILDCARD
+        self.names = set(LOOPBACK) if self.any_ip or bound in LOOPBACK else set()
+        self.names |= ({bound} - WILDCARD) | {_bare(h) for h in settings.allow_hosts}
+        self.port = port
+
+    def accepts(self, host: str) -> bool:
+        parsed = parse_authority(host)
+        if parsed is None or parsed[1] != self.port:
+            return False
+        return parsed[0] in self.names or (self.any_ip and _is_ip(parsed[0]))
+
+    @staticmethod
+    def same_origin(origin: str, host: Optional[str]) -> bool:
+        """The Origin a browser sends from a page this server served: ``http://`` and the same Host."""
+        if host is None or not origin.lower().startswith("http://"):
+            return False
+        theirs, ours = parse_authority(origin[len("http://"):]), parse_authority(host)
+        return theirs is not None and theirs == ours
+
+
+class UploadLimit:
+    """At most ``per_minute`` uploads from one client address in any minute (a sliding window).
+    ``take`` reserves one before the work; ``refund`` gives it back when the upload added nothing."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self._seen: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def take(self, address: str) -> float:
+        """0 when this upload may go ahead (it counts), else the seconds until one may."""
+        now = self.clock()
+        with self._lock:
+            for addr in list(self._seen):  # forget the times (and clients) older than the window
+                times = self._seen[addr]
+                while times and times[0] <= now - UPLOAD_WINDOW:
+                    times.popleft()
+                if not times:
+                    del self._seen[addr]
+            times = self._seen.setdefault(address, deque())
+            if len(times) >= self.per_minute:
+                return times[0] + UPLOAD_WINDOW - now
+            times.append(now)
+            return 0.0
+
+    def refund(self, address: str) -> None:
+        with self._lock:
+            times = self._seen.get(address)
+            if times:
+                times.pop()
 
 
 class StyleControl(Protocol):
@@ -57,6 +170,22 @@ class StyleControl(Protocol):
     def fps(self) -> float: ...
     def render(self) -> dict: ...  # render_scale, target_fps, governor (its choice in words)
     def add_picture(self, data: bytes, name: str) -> str: ...  # InputError/PictureTooLarge; returns the name
+
+
+class Route(NamedTuple):
+    handler: str  # the Handler method that answers
+    content_types: tuple[str, ...] = ()  # a POST must carry one of these (else 415): none a form can send
+
+
+ROUTES = {
+    ("GET", "/"): Route("_page"),
+    ("GET", "/stream.mjpg"): Route("_stream"),
+    ("GET", "/frame.jpg"): Route("_frame"),
+    ("GET", "/styles"): Route("_styles"),
+    ("GET", "/stats"): Route("_stats"),
+    ("POST", "/style"): Route("_set_style", ("application/json",)),
+    ("POST", "/style/picture"): Route("_add_picture", ("image/jpeg", "image/png")),
+}
 
 
 def free_picture_name(catalog, wanted: str = "") -> str:
@@ -111,6 +240,8 @@ class StreamServer:
         except OSError as exc:
             raise InputError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
         self.port = self.httpd.server_address[1]
+        self.hosts = HostRule(settings, self.port)
+        self.uploads = UploadLimit(settings.pictures_per_minute)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
     @property
@@ -149,6 +280,7 @@ def _make_handler(server: StreamServer):
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
             for k, v in (extra or {}).items():
                 self.send_header(k, v)
             self.end_headers()
@@ -157,8 +289,39 @@ def _make_handler(server: StreamServer):
         def _json(self, code: int, obj) -> None:
             self._reply(code, json.dumps(obj).encode(), "application/json")
 
-        def _error(self, code: int, message: str) -> None:
-            self._json(code, {"error": message, "message": message})
+        def _error(self, code: int, message: str, extra: Optional[dict] = None) -> None:
+            self._reply(code, json.dumps({"error": message, "message": message}).encode(), "application/json", extra)
+
+        def _refuse(self, code: int, message: str, level: int = logging.WARNING, extra: Optional[dict] = None) -> None:
+            """Answer a refused request with one log line; a small unread body is read first, so that the
+            client gets the answer rather than a connection reset."""
+            log.log(level, "refused %s %r from %s: %d %s", self.command, urlsplit(self.path).path[:200],
+                    self.client_address[0], code, message)
+            if not self._body_read:
+                self._discard_body()
+            self._error(code, message, extra)
+
+        def _discard_body(self) -> None:
+            try:
+                left = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                return
+            if not 0 < left <= MAX_PICTURE:
+                return
+            self.connection.settimeout(settings.client_timeout)
+            try:
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            except OSError:  # a client that sends less than it said: answer anyway
+                return
+            self._body_read = True
+
+        def _read_body(self, length: int) -> bytes:
+            self._body_read = True
+            return self.rfile.read(length)
 
         def _authorized(self) -> bool:
             if not settings.token:
@@ -172,23 +335,40 @@ def _make_handler(server: StreamServer):
             return hmac.compare_digest(given.encode(), settings.token.encode())
 
         def _route(self, method: str) -> None:
+            self._body_read = method == "GET"
             path = urlsplit(self.path).path
-            routes = {("GET", "/"): self._page, ("GET", "/stream.mjpg"): self._stream,
-                      ("GET", "/frame.jpg"): self._frame, ("GET", "/styles"): self._styles,
-                      ("POST", "/style"): self._set_style, ("GET", "/stats"): self._stats,
-                      ("POST", "/style/picture"): self._add_picture}
+            refusal = self._refusal(method, path)
+            if refusal is not None:
+                self._refuse(*refusal)
+                return
+            getattr(self, ROUTES[(method, path)].handler)()
+
+        def _refusal(self, method: str, path: str) -> Optional[tuple]:
+            """(code, message[, log level]) when this request is not to be answered, checked in this
+            order: Host (DNS rebinding), token, cross-site (Sec-Fetch-Site, Origin), path, Content-Type."""
+            hosts = self.headers.get_all("Host") or []
+            if len(hosts) > 1:
+                return 400, "more than one Host header"
+            host = hosts[0] if hosts else None  # no Host: an HTTP/1.0 client, never a browser
+            if host is not None and not server.hosts.accepts(host):
+                return 403, f"this server does not answer to Host {host[:100]!r} (see --allow-host)"
             if not self._authorized():
-                self._error(401 if settings.token else 403, "missing or wrong token")
-                return
-            handler = routes.get((method, path))
-            if handler is None:
-                known = {p for (_, p) in routes}
-                if path in known:
-                    self._error(405, f"{method} is not allowed on {path}")
-                else:
-                    self._error(404, f"no such path: {path} (try /, /stream.mjpg, /frame.jpg, /styles, /style)")
-                return
-            handler()
+                return 401, "missing or wrong token"
+            if self.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+                return 403, "cross-site requests are refused"
+            origin = self.headers.get("Origin")
+            if origin is not None and not server.hosts.same_origin(origin, host):
+                return 403, f"cross-origin requests are refused (Origin {origin[:100]!r})"
+            route = ROUTES.get((method, path))
+            if route is None:
+                if any(p == path for (_, p) in ROUTES):
+                    return 405, f"{method} is not allowed on {path}", logging.INFO
+                return 404, f"no such path: {path[:100]!r} (try /, /stream.mjpg, /frame.jpg, /styles, /style)", \
+                    logging.INFO
+            ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if route.content_types and ctype not in route.content_types:
+                return 415, f"{method} {path} needs Content-Type {' or '.join(route.content_types)}"
+            return None
 
         def do_GET(self):
             self._route("GET")
@@ -202,6 +382,9 @@ def _make_handler(server: StreamServer):
         def do_DELETE(self):
             self._route("DELETE")
 
+        def do_OPTIONS(self):  # a CORS preflight: refused like any other method (no CORS headers, ever)
+            self._route("OPTIONS")
+
         # -- endpoints ----------------------------------------------------------------------
         def _query_token(self) -> str:
             return f"?token={settings.token}" if settings.token else ""
@@ -211,7 +394,8 @@ def _make_handler(server: StreamServer):
                 f'<button onclick="pick(\'{s["id"]}\')">{html.escape(s["name"])}</button>'
                 for s in server.control.styles())
             body = PAGE.format(q=html.escape(self._query_token()), buttons=buttons).encode()
-            self._reply(200, body, "text/html; charset=utf-8")
+            self._reply(200, body, "text/html; charset=utf-8",  # no other site may frame it (clickjacking)
+                        {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
 
         def _styles(self) -> None:
             self._json(200, {"styles": server.control.styles(), "current": server.control.current()})
@@ -232,11 +416,10 @@ def _make_handler(server: StreamServer):
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
-                self._error(411, "Content-Length required")
+                self._refuse(411, "Content-Length required", logging.INFO)
                 return None
             if length > limit:
-                log.warning("refused a %d-byte %s from %s (limit %d)", length, what, self.client_address[0], limit)
-                self._error(413, f"{what} too large ({length} bytes; the limit is {limit})")
+                self._refuse(413, f"{what} too large ({length} bytes; the limit is {limit})")
                 return None
             return length
 
@@ -245,18 +428,18 @@ def _make_handler(server: StreamServer):
             if length is None:
                 return
             try:
-                spec = json.loads(self.rfile.read(length) or b"null")["style"]
+                spec = json.loads(self._read_body(length) or b"null")["style"]
                 if isinstance(spec, (int, float)) and not isinstance(spec, bool):
                     spec = str(int(spec))
                 if not isinstance(spec, str):
                     raise TypeError
             except (ValueError, KeyError, TypeError):
-                self._error(400, 'expected JSON like {"style": "7"} or {"style": "3:0.5,12:0.5"}')
+                self._refuse(400, 'expected JSON like {"style": "7"} or {"style": "3:0.5,12:0.5"}', logging.INFO)
                 return
             try:
                 label = server.control.set_style(spec)
             except StylecamError as exc:
-                self._error(400, str(exc))
+                self._refuse(400, str(exc), logging.INFO)
                 return
             self._json(200, {"style": spec, "name": label, "message": f"style: {label}"})
 
@@ -265,20 +448,24 @@ def _make_handler(server: StreamServer):
             if length is None:
                 return
             if length <= 0:
-                log.warning("refused an empty style picture from %s", self.client_address[0])
-                self._error(400, "the body must be the picture (JPEG or PNG)")
+                self._refuse(400, "the body must be the picture (JPEG or PNG)")
                 return
-            data = self.rfile.read(length)
+            wait = server.uploads.take(self.client_address[0])
+            if wait > 0:
+                self._refuse(429, f"at most {settings.pictures_per_minute} picture styles a minute: try again in "
+                                  f"{math.ceil(wait)} s", extra={"Retry-After": str(math.ceil(wait))})
+                return
+            data = self._read_body(length)
             name = (parse_qs(urlsplit(self.path).query).get("name") or [""])[0]
             try:
                 added = server.control.add_picture(data, name)
             except PictureTooLarge as exc:
-                log.warning("refused a style picture from %s: %s", self.client_address[0], exc)
-                self._error(413, str(exc))
+                server.uploads.refund(self.client_address[0])  # only styles added count
+                self._refuse(413, str(exc))
                 return
             except StylecamError as exc:
-                log.warning("refused a style picture from %s: %s", self.client_address[0], exc)
-                self._error(400, str(exc))
+                server.uploads.refund(self.client_address[0])
+                self._refuse(400, str(exc))
                 return
             self._json(200, {"style": added, "name": added, "message": f"new picture style: {added}"})
 

@@ -1,7 +1,10 @@
 """The MJPEG network stream, against real HTTP clients on 127.0.0.1."""
 import http.client
 import json
+import logging
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -19,6 +22,7 @@ from engine.pipeline import StyleSettings
 from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
+from engine.user_styles import UserStyleStore, load_catalog
 
 
 class Running:
@@ -112,16 +116,18 @@ def raw(port, data: bytes) -> bytes:
 
 def test_bad_requests_get_4xx_and_the_server_keeps_serving(running):
     port = running.server.port
+    as_json = {"Content-Type": "application/json"}
     assert request(running.url("nope"))[0] == 404
     assert request(running.url("style"), "PUT", b"{}")[0] == 405
     assert request(running.url("style"))[0] == 405
-    assert request(running.url("style"), "POST", b"{not json")[0] == 400
-    assert request(running.url("style"), "POST", b'{"colour": 3}')[0] == 400
+    assert request(running.url("style"), "POST", b"{not json", as_json)[0] == 400
+    assert request(running.url("style"), "POST", b'{"colour": 3}', as_json)[0] == 400
+    assert request(running.url("style"), "POST", b'{"style": "5"}')[0] == 415  # urllib's default: a form's type
     code, body = post_style(running, "picasso")
     assert code == 400 and b"unknown style" in body
     assert post_style(running, "3:x")[0] == 400
-    assert request(running.url("style"), "POST", b"x" * 10000)[0] == 413
-    assert raw(port, b"POST /style HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 411")
+    assert request(running.url("style"), "POST", b"x" * 10000, as_json)[0] == 413
+    assert raw(port, b"POST /style HTTP/1.0\r\nContent-Type: application/json\r\n\r\n").startswith(b"HTTP/1.0 411")
     assert b" 400 " in raw(port, b"GET / HTTP/1.1 junk\r\n\r\n").split(b"\r\n")[0] + b" "
     assert request(running.url("styles"))[0] == 200  # still serving
 
@@ -232,5 +238,245 @@ def test_stats_show_the_render_scale_the_governor_chose(pack, photos):
             time.sleep(0.2)
         assert stats["render_scale"] == 0.5 and stats["target_fps"] == 1000
         assert stats["governor"] == "render 0.50× to hold 1000 FPS"
+    finally:
+        r.close()
+
+
+# -- safe on a desktop: what a hostile web page (or a DNS-rebinding one) can send, and the clients that must work --
+EVIL = "http://evil.example"
+STYLE_3 = b'{"style": "3"}'
+
+
+def wait_until(condition, timeout=10.0, what="the condition"):
+    """Poll ``condition`` until it is true (a condition wait, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.02)
+
+
+def send(port, method, path, body=None, headers=None, read=None):
+    """One request to 127.0.0.1 with exactly these headers (Host too: none is added), as a browser or an
+    attacker's page sends it. (status, headers, body: all of it, or its first ``read`` bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read(read) if read else resp.read()
+    finally:
+        conn.close()
+
+
+def store_names():
+    return sorted(s.name for s in UserStyleStore().list())
+
+
+def jpeg_of(rgb):
+    return cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
+
+
+def refusals(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "engine.server" and r.getMessage().startswith("refused")]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    """The stock styles and the user's picture styles: what a live session needs to add one."""
+    return load_catalog()
+
+
+@pytest.fixture
+def at_style_12(catalog, photos):
+    """A running server on a style no attack asks for (a change would show), able to add picture styles."""
+    r = Running(catalog, StillSource(SourceSettings("image", fps=30), photos["coffee"]))
+    assert post_style(r, "12")[0] == 200
+    yield r
+    r.close()
+
+
+def test_a_cross_site_page_cannot_change_the_style(at_style_12, caplog):
+    """What a form or a no-cors fetch on another site sends (no CORS preflight): refused, style unchanged."""
+    r = at_style_12
+    port, host = r.server.port, f"127.0.0.1:{r.server.port}"
+    attacks = [
+        ({"Content-Type": "text/plain", "Origin": EVIL}, 403),  # the issue's request
+        ({"Content-Type": "application/x-www-form-urlencoded", "Origin": EVIL}, 403),  # an HTML form
+        ({"Origin": EVIL}, 403),  # fetch(url, {mode: "no-cors", body: blob})
+        ({"Content-Type": "application/json", "Origin": EVIL}, 403),
+        ({"Content-Type": "application/json", "Origin": "null"}, 403),  # a sandboxed iframe, a file:// page
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Content-Type": "text/plain"}, 415),  # a form from a browser that sends no Origin
+    ]
+    with caplog.at_level(logging.INFO, logger="engine.server"):
+        for headers, code in attacks:
+            status, reply_headers, _ = send(port, "POST", "/style", STYLE_3, {"Host": host, **headers})
+            assert (status, r.session.current()) == (code, "12"), headers
+            assert not any(k.lower().startswith("access-control-") for k in reply_headers)  # no CORS, ever
+    lines = refusals(caplog)
+    assert len(lines) == len(attacks)  # one log line per refusal
+    assert "cross-origin" in lines[0] and "'http://evil.example'" in lines[0]
+    assert "415" in lines[-1] and "application/json" in lines[-1]
+
+
+def test_a_cross_site_page_cannot_add_a_picture_style(at_style_12, photos):
+    r = at_style_12
+    port, host, jpeg = r.server.port, f"127.0.0.1:{r.server.port}", jpeg_of(photos["chelsea"])
+    before = store_names()
+    for name, headers, code in [
+        ("pwned", {"Content-Type": "text/plain", "Origin": EVIL}, 403),  # the issue's request
+        ("pwned2", {"Content-Type": "image/jpeg", "Origin": EVIL}, 403),
+        ("pwned3", {"Content-Type": "text/plain"}, 415),
+        ("pwned4", {"Content-Type": "multipart/form-data; boundary=x"}, 415),
+    ]:
+        status, _, _ = send(port, "POST", f"/style/picture?name={name}", jpeg, {"Host": host, **headers})
+        assert status == code, name
+    assert store_names() == before  # nothing written to the style store
+    assert not list(UserStyleStore().root.glob("pwned*"))
+    assert r.session.current() == "12"
+
+
+def test_dns_rebinding_gets_no_camera_frame(at_style_12, caplog):
+    """A page on evil.example whose name now points at 127.0.0.1: every request carries its Host."""
+    r = at_style_12
+    port = r.server.port
+    rebound = {"Host": f"evil.example:{port}"}
+    with caplog.at_level(logging.WARNING, logger="engine.server"):
+        status, _, body = send(port, "GET", "/frame.jpg", headers=rebound)
+        assert status == 403 and not body.startswith(b"\xff\xd8")  # the issue's request
+        status, _, body = send(port, "GET", "/stream.mjpg", headers=rebound, read=4096)
+        assert status == 403 and b"\xff\xd8" not in body
+        assert send(port, "GET", "/styles", headers=rebound)[0] == 403
+        assert send(port, "POST", "/style", STYLE_3, {**rebound, "Origin": f"http://evil.example:{port}",
+                                                       "Content-Type": "application/json"})[0] == 403
+        assert send(port, "GET", "/frame.jpg", headers={"Host": f"127.0.0.1:{port + 1}"})[0] == 403  # wrong port
+        assert send(port, "GET", "/frame.jpg", headers={"Host": "127.0.0.1"})[0] == 403  # port 80 implied
+        assert send(port, "GET", "/frame.jpg", headers={"Host": f"user@127.0.0.1:{port}"})[0] == 403
+        # an <img> of the stream on a hostile page: modern browsers say it is cross-site
+        assert send(port, "GET", "/stream.mjpg", headers={"Host": f"127.0.0.1:{port}",
+                                                         "Sec-Fetch-Site": "cross-site"}, read=4096)[0] == 403
+    lines = refusals(caplog)
+    assert len(lines) == 8 and "evil.example" in lines[0] and "refused GET '/frame.jpg' from 127.0.0.1: 403" in lines[0]
+    assert r.session.current() == "12"
+
+
+def test_the_control_page_works_from_its_own_origin(at_style_12):
+    """GET / then the page's own fetch: Origin is the server's, the body JSON, as a browser sends them."""
+    r = at_style_12
+    port = r.server.port
+    for host, style in [(f"127.0.0.1:{port}", "5"), (f"localhost:{port}", "7"), (f"[::1]:{port}", "9")]:
+        status, headers, page = send(port, "GET", "/", headers={"Host": host, "Sec-Fetch-Site": "none"})
+        assert status == 200 and b'"Content-Type": "application/json"' in page  # what pick() sends
+        assert headers["X-Frame-Options"] == "DENY"  # no other site may frame the buttons
+        status, _, body = send(port, "POST", "/style", json.dumps({"style": style}).encode(),
+                               {"Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin",
+                                "Content-Type": "application/json; charset=utf-8"})
+        assert status == 200 and json.loads(body)["style"] == style and r.session.current() == style
+    status, _, _ = send(port, "GET", "/stream.mjpg", headers={"Host": f"127.0.0.1:{port}",
+                                                             "Sec-Fetch-Site": "same-origin"}, read=4096)
+    assert status == 200  # the page's <img>
+    # the page's Origin must be the Host it talks to: another accepted name's origin is still another origin
+    assert send(port, "POST", "/style", STYLE_3, {"Host": f"127.0.0.1:{port}", "Origin": f"http://localhost:{port}",
+                                                   "Content-Type": "application/json"})[0] == 403
+
+
+def test_clients_without_origin_work(at_style_12, photos):
+    """curl, OBS, ffmpeg, a Stream Deck: no Origin, some (HTTP/1.0) without a Host."""
+    r = at_style_12
+    port = r.server.port
+    status, _, body = send(port, "POST", "/style", STYLE_3, {"Host": f"127.0.0.1:{port}",
+                                                            "Content-Type": "application/json"})
+    assert status == 200 and r.session.current() == "3"
+    reply = raw(port, b"GET /frame.jpg HTTP/1.0\r\n\r\n")  # no Host at all
+    assert reply.startswith(b"HTTP/1.0 200") and b"\r\n\r\n\xff\xd8" in reply
+    before = store_names()
+    status, _, body = send(port, "POST", "/style/picture?name=Cat%20Fur", jpeg_of(photos["chelsea"]),
+                           {"Host": f"127.0.0.1:{port}", "Content-Type": "image/jpeg"})
+    assert status == 200 and json.loads(body)["style"] == "Cat Fur" and r.session.current() == "Cat Fur"
+    assert store_names() == sorted(before + ["Cat Fur"])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_curl_commands_work(at_style_12, photos, tmp_path):
+    r = at_style_12
+    picture = tmp_path / "painting.png"
+    cv2.imwrite(str(picture), photos["astronaut"][:, :, ::-1])
+    out = subprocess.run(["curl", "-sS", "-f", "-H", "Content-Type: application/json", "-d", '{"style": "7"}',
+                          r.url("style")], capture_output=True, timeout=20)
+    assert out.returncode == 0 and r.session.current() == "7", out.stderr
+    out = subprocess.run(["curl", "-sS", "-f", "-H", "Content-Type: image/png", "--data-binary", f"@{picture}",
+                          r.url("style/picture?name=Curl%20Astronaut")], capture_output=True, timeout=20)
+    assert out.returncode == 0 and r.session.current() == "Curl Astronaut", out.stderr
+    # without the type (curl's default is a form's): refused, as a form from a web page is
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", f"@{picture}",
+                          r.url("style/picture?name=Untyped")], capture_output=True, timeout=20)
+    assert out.stdout == b"415"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                    reason="ffmpeg is not installed (apt-get install ffmpeg); OpenCV's reader is tested without it")
+def test_ffmpeg_reads_the_stream(running, tmp_path):
+    out = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", running.url("stream.mjpg"),
+                          "-frames:v", "3", str(tmp_path / "frame%d.png")], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr.decode()
+    frames = [cv2.imread(str(tmp_path / f"frame{k}.png")) for k in (1, 2, 3)]
+    assert all(f is not None and f.shape == (134, 200, 3) for f in frames)
+
+
+def test_a_network_bind_answers_only_to_its_names(pack, photos, capsys):
+    """`serve --host 0.0.0.0 --token T --allow-host myhost.lan`, through the CLI; traffic only to 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = []
+    cli = threading.Thread(target=lambda: result.append(main(
+        ["serve", "--source", "synthetic", "--size", "160x120", "--backend", "onnxruntime", "--host", "0.0.0.0",
+         "--port", str(port), "--token", "T", "--allow-host", "myhost.lan", "--duration", "3"])), daemon=True)
+    cli.start()
+
+    def get(host, path="/styles?token=T"):
+        try:
+            return send(port, "GET", path, headers={"Host": host})[0]
+        except ConnectionError:
+            return None
+
+    wait_until(lambda: get(f"127.0.0.1:{port}") == 200, 20, "the server to answer")
+    assert get(f"myhost.lan:{port}") == 200
+    assert get(f"MyHost.LAN:{port}") == 200  # names are case-insensitive
+    assert get(f"other.example:{port}") == 403
+    assert get(f"myhost.lan:{port + 1}") == 403
+    assert get(f"myhost.lan:{port}", "/styles") == 401  # the right name still needs the token
+    assert send(port, "POST", f"/style?token=T", STYLE_3, {"Host": f"myhost.lan:{port}", "Origin": EVIL,
+                                                             "Content-Type": "application/json"})[0] == 403
+    cli.join(20)
+    assert result == [0]
+    assert "serving http://127.0.0.1:" in capsys.readouterr().out
+    assert main(["serve", "--source", "synthetic", "--port", "0", "--allow-host", "myhost.lan:8080"]) == 2
+    assert "--allow-host" in capsys.readouterr().err
+
+
+def test_picture_uploads_are_limited_per_client(catalog, photos):
+    r = Running(catalog, StillSource(SourceSettings("image", fps=30), photos["coffee"]),
+                ServeSettings(port=0, pictures_per_minute=2))
+    try:
+        port, host = r.server.port, f"127.0.0.1:{r.server.port}"
+        before = store_names()
+
+        def upload(body, name):
+            return send(port, "POST", f"/style/picture?name={name}", body, {"Host": host, "Content-Type": "image/jpeg"})
+
+        assert upload(b"not a picture", "Junk")[0] == 400  # a refused picture adds nothing, so it does not count
+        assert upload(jpeg_of(photos["chelsea"]), "Limit%20One")[0] == 200
+        assert upload(jpeg_of(photos["astronaut"]), "Limit%20Two")[0] == 200
+        status, headers, body = upload(jpeg_of(photos["coffee"]), "Limit%20Three")
+        assert status == 429 and 1 <= int(headers["Retry-After"]) <= 60
+        assert "2 picture styles a minute" in json.loads(body)["error"]
+        assert store_names() == sorted(before + ["Limit One", "Limit Two"])
+        assert r.session.current() == "Limit Two"
+        assert post_style(r, "4")[0] == 200  # the limit is on uploads only
     finally:
         r.close()
