@@ -180,7 +180,8 @@ def test_network_stream_toggle_serves_and_remote_style_updates_the_gallery(qtbot
     url = window.worker.server.url
     styles = json.loads(urllib.request.urlopen(url + "styles", timeout=5).read())
     assert len(styles["styles"]) == 26
-    req = urllib.request.Request(url + "style", data=json.dumps({"style": "12"}).encode(), method="POST")
+    req = urllib.request.Request(url + "style", data=json.dumps({"style": "12"}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})  # else 415: a form's type
     assert urllib.request.urlopen(req, timeout=5).status == 200
     qtbot.waitUntil(lambda: window.styles.style_a == 12, timeout=5000)
     assert np.abs(settle(qtbot, window).astype(int) - reference(photos["coffee"], "12")).max() <= 1

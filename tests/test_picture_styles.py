@@ -289,6 +289,7 @@ class _Served:
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         conn.putrequest("POST", path)
         conn.putheader("Content-Length", str(len(body) if length is None else length))
+        conn.putheader("Content-Type", "image/png")  # the server refuses a body without its type (415)
         conn.endheaders()
         try:
             conn.send(body)
