@@ -2,6 +2,7 @@
 import http.client
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -284,9 +286,15 @@ def refusals(caplog):
     return [r.getMessage() for r in caplog.records if r.name == "engine.server" and r.getMessage().startswith("refused")]
 
 
-@pytest.fixture(scope="module")
-def catalog():
-    """The stock styles and the user's picture styles: what a live session needs to add one."""
+@pytest.fixture
+def catalog(tmp_path, monkeypatch):
+    """The stock styles and the picture styles of a style store of this test's own (other tests count
+    the styles in the run's shared one); the shared cache stays, so nothing is rebuilt."""
+    shared = Path(os.environ["STYLECAM_HOME"]) / "cache"
+    shared.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "cache").symlink_to(shared)
+    monkeypatch.setenv("STYLECAM_HOME", str(tmp_path / "home"))
     return load_catalog()
 
 
