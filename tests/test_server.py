@@ -283,7 +283,8 @@ def jpeg_of(rgb):
 
 
 def refusals(caplog):
-    return [r.getMessage() for r in caplog.records if r.name == "engine.server" and r.getMessage().startswith("refused")]
+    return [r.getMessage() for r in caplog.records
+            if r.name == "engine.server" and r.getMessage().startswith("refused")]
 
 
 @pytest.fixture
@@ -458,8 +459,8 @@ def test_a_network_bind_answers_only_to_its_names(pack, photos, capsys):
     assert get(f"other.example:{port}") == 403
     assert get(f"myhost.lan:{port + 1}") == 403
     assert get(f"myhost.lan:{port}", "/styles") == 401  # the right name still needs the token
-    assert send(port, "POST", f"/style?token=T", STYLE_3, {"Host": f"myhost.lan:{port}", "Origin": EVIL,
-                                                             "Content-Type": "application/json"})[0] == 403
+    assert send(port, "POST", "/style?token=T", STYLE_3, {"Host": f"myhost.lan:{port}", "Origin": EVIL,
+                                                            "Content-Type": "application/json"})[0] == 403
     cli.join(20)
     assert result == [0]
     assert "serving http://127.0.0.1:" in capsys.readouterr().out
