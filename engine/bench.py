@@ -113,7 +113,9 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         run = {"backend": backend.name, "detail": backend.describe(), "network": network,
                "style_network": network_of(pack, style), "style": style,
                "width": size[0], "height": size[1], "frames": n, "fps": n / total_s if total_s else 0.0,
-               "render_scale": pipe.render_scale, "stages": summary}
+               "render_scale": pipe.render_scale, "stages": summary,
+               "latency_p50_ms": summary.get("latency", {}).get("p50_ms"),
+               "latency_p95_ms": summary.get("latency", {}).get("p95_ms")}
         if pipe.governor is not None:
             run["target_fps"] = settings.governor.target_fps
             run["governor"] = pipe.governor.describe()
@@ -123,17 +125,21 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         return run
 
 
-def settle(session, bar, max_windows: int = 12) -> None:
-    """Run until the governor has kept its scale for two windows in a row (or ``max_windows``)."""
+def settle(session, bar, max_frames: int = 1500) -> None:
+    """Run until the governor has kept its level past its hold time (a step up can only come then) and
+    two windows more, counted in frames at its goal rate as the bench runs unpaced (or ``max_frames``)."""
     governor = session.pipeline.governor
-    window, calm = governor.settings.window, 0
-    for _ in range(max_windows):
+    s = governor.settings
+    calm_needed = int(s.hold_s * governor.fps_goal) + 2 * s.window
+    run, calm = 0, 0
+    while run < max_frames:
         before = governor.changes
-        session.run(window, on_frame=lambda r: bar.update())
-        calm = calm + 1 if governor.changes == before else 0
-        if calm >= 2:
+        session.run(s.window, on_frame=lambda r: bar.update())
+        run += s.window
+        calm = calm + s.window if governor.changes == before else 0
+        if calm >= calm_needed:
             return
-    log.warning("the governor did not settle within %d frames", max_windows * window)
+    log.warning("the governor did not settle within %d frames", max_frames)
 
 
 def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, style: str,
@@ -249,7 +255,7 @@ def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
 
 
 def format_table(result: dict) -> str:
-    cols = (*STAGES, "total")
+    cols = (*STAGES, "total", "latency")
     head = f"{'backend':<18}{'network':<9}{'size':>10}{'scale':>6}{'fps':>8}  " + "".join(f"{c:>17}" for c in cols)
     lines = [head, " " * 53 + "".join(f"{'p50/p95 ms':>17}" for _ in cols)]
     for r in result["runs"]:

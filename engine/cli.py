@@ -251,6 +251,35 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_soak(args) -> int:
+    from tqdm import tqdm
+
+    from .frames import parse_size
+    from .soak import Soak, SoakSettings, write_report
+
+    if args.duration <= 0 or args.switch_every <= 0:
+        raise InputError("--duration and --switch-every must be positive")
+    settings = SoakSettings(source=args.source, size=parse_size(args.size) if args.size else None,
+                            backend=args.backend, duration_s=args.duration, switch_every_s=args.switch_every,
+                            schedule=tuple(args.style or ()), client=args.client, vcam=args.vcam,
+                            vcam_device=args.vcam_device, stabilize=args.stabilize, target_fps=args.target_fps,
+                            idle_s=args.idle, picture=Path(args.picture) if args.picture else None)
+    soak = Soak(settings)
+    with tqdm(total=int(args.duration + args.idle), unit="s", desc="soak") as bar:
+        progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
+        if args.view:
+            from app.soak_view import run_with_view
+
+            report = run_with_view(soak, progress)
+        else:
+            report = soak.run(progress)
+    json_path = Path(args.json)
+    write_report(report, json_path, Path(args.png) if args.png else json_path.with_suffix(".png"))
+    summary = report["summary"]
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 def cmd_style_add(args) -> int:
     from tqdm import tqdm
 
@@ -547,6 +576,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="auto")
     s.add_argument("--json", help="also write the JSON here")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("soak", help="the live soak: a real session with real sinks for minutes, style switches, "
+                                    "a per-second report (JSON and PNG)")
+    s.add_argument("--source", default="demo", help="a video file (paced at its own rate), demo or synthetic")
+    s.add_argument("--size", default=size_text(FRAME_SIZE), help="WxH")
+    s.add_argument("--backend", default="auto")
+    s.add_argument("--duration", type=float, default=600.0, help="seconds of switching (default 600)")
+    s.add_argument("--switch-every", type=float, default=30.0, help="seconds between style switches")
+    s.add_argument("--style", action="append", help="a style spec of the schedule (repeat; default: a slim-floor "
+                   "stock style, one outside it, a picture style, two blends)")
+    s.add_argument("--client", choices=["none", "all", "half"], default="half",
+                   help="when a stream client reads (half: the second half of each style)")
+    s.add_argument("--vcam", action=argparse.BooleanOptionalAction, default=True, help="the virtual-camera sink")
+    s.add_argument("--vcam-device", help="a real v4l2loopback device (default: a stand-in device)")
+    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE)
+    s.add_argument("--target-fps", type=float, default=TARGET_FPS_LIVE)
+    s.add_argument("--idle", type=float, default=10.0, help="seconds at the end with nobody watching (idle CPU)")
+    s.add_argument("--picture", help="the picture style's picture (default: a bundled photo)")
+    s.add_argument("--view", action="store_true", help="paint every frame in the app's view (offscreen without a display)")
+    s.add_argument("--json", default="soak.json", help="the report (the plot goes beside it as .png)")
+    s.add_argument("--png", help="the plot (default: beside the JSON)")
+    s.set_defaults(func=cmd_soak)
 
     s = sub.add_parser("gui", help="the desktop app: live stylized camera")
     s.add_argument("--source", help="camera, camera:N, /dev/videoN, a file, synthetic or demo")

@@ -94,7 +94,7 @@ class Governor:
         self._over_since: Optional[float] = None  # since when the frames have been over budget
         self._hold = settings.hold_s  # the wait before the next step up
         self._last_up: Optional[float] = None  # when the last step up happened
-        self.cautious = False  # something else shares the cores (a build): move down only when most frames are late
+        self.cautious = False  # a build shares the cores: step down only when most frames are late
 
     @property
     def scale(self) -> float:
@@ -190,7 +190,7 @@ class Governor:
             target = next((lv for lv in levels if lv != self.level and predicted(lv) <= 0.95 * budget), levels[-1])
         else:
             self._over_since = None
-            if self.cautious or now - self._moved_at < self._hold:
+            if now - self._moved_at < self._hold:
                 return None
             # a better level with headroom to spare, or one that costs no more than this one (the
             # full size without the upscale can cost what a smaller scale with it does)

@@ -224,6 +224,16 @@ class Pipeline:
         with self._lock:
             self._pending_governor = settings
 
+    def replace_backend(self, backend) -> Backend:
+        """Run frames on ``backend`` from the next frame (on the pipeline's thread, between frames);
+        returns the old one for the caller to close. The sizes the old one had built mean nothing to
+        the new one: a compiled one builds a new level aside again instead of on a frame."""
+        old, self.backend = self.backend, backend
+        self._built.clear()
+        self._warming = None
+        self._steady_since = time.monotonic()
+        return old
+
     @property
     def render_scale(self) -> float:
         """The scale the network runs at now."""
@@ -299,7 +309,7 @@ class Pipeline:
         t2 = time.perf_counter()
         small = scaled_input(image, scale)
         try:
-            outputs, networks, times = self._run_network(small, weights, light)
+            outputs, networks, ran, times = self._run_network(small, weights, light)
             t3 = time.perf_counter()
             if later and preparing is None:
                 preparing = self._prepare_aside(image)
@@ -337,7 +347,7 @@ class Pipeline:
         self._latencies.append(times["latency"])
         p50, p95 = np.percentile(self._latencies, (50, 95))
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described, times["latency"],
-                           float(p50), float(p95), self.backend.describe())
+                           float(p50), float(p95), ran)
 
     def _prepare_aside(self, image: np.ndarray) -> Future:
         if self._side is None:
@@ -350,10 +360,11 @@ class Pipeline:
         self.stabilizer.prepare(image)
         self.stabilizer.warp_ahead()
 
-    def _run_network(self, small: np.ndarray, weights: np.ndarray, light: bool) -> tuple[list, list, dict]:
-        """The network(s) on the scaled frame: [(output, share)], the networks that ran, and the timings."""
+    def _run_network(self, small: np.ndarray, weights: np.ndarray, light: bool) -> tuple[list, list, str, dict]:
+        """The network(s) on the scaled frame: [(output, share)], the networks and backends that ran
+        (a stand-in while a size builds), and the timings."""
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
-        outputs, networks = [], []
+        outputs, networks, ran = [], [], []
         for backend, vector, share in self.backend.parts(weights, small.shape, light=light):  # two: a mix of networks
             ta = time.perf_counter()
             x = backend.preprocess(small)
@@ -362,11 +373,12 @@ class Pipeline:
             tc = time.perf_counter()
             outputs.append((backend.postprocess(y, small.shape[0], small.shape[1]), share))
             networks.append(backend.pack.network)
+            ran.append(backend.describe())
             td = time.perf_counter()
             times["preprocess"] += tb - ta
             times["infer"] += tc - tb
             times["postprocess"] += td - tc
-        return outputs, networks, times
+        return outputs, networks, " + ".join(dict.fromkeys(ran)), times
 
     def _now(self) -> float:
         """The governor's clock: real time for paced sources; for unpaced ones (bench), frames at its goal."""
@@ -417,22 +429,25 @@ class Pipeline:
         self._steady_since = time.monotonic()
 
     def _prebuild_when_steady(self, image: np.ndarray, weights: np.ndarray) -> None:
-        """Once the session has been steady a while, hand every size of the ladder, on every network the
-        catalog has, to the build process (low priority; only what is not cached): a later step down or a
-        switch to the other network then loads a file instead of waiting for a build."""
+        """Once the session has been steady a while, build the rest of the ladder aside: every size of
+        the governor's rungs (the nearest first) on the networks in use, then on the catalog's other
+        networks, one at a time in the build process at low priority (only what is not cached). A
+        later step down or a switch of network then loads a file instead of waiting for a build."""
         prebuild = getattr(self.backend, "prebuild", None)
-        if prebuild is None or time.monotonic() - self._steady_since < defaults.PREBUILD_AFTER_S:
+        builder = getattr(self.backend, "builder", None)
+        if prebuild is None or builder is None or time.monotonic() - self._steady_since < defaults.PREBUILD_AFTER_S:
             return
         key = (image.shape, id(self.pack))
-        if key in self._prebuilt:
+        if key in self._prebuilt or builder.busy():
             return
-        self._prebuilt.add(key)
         here = self.governor.scale
-        scales = sorted(self.governor.rungs, key=lambda r: abs(r - here))  # the nearest rungs first
+        scales = sorted(self.governor.rungs, key=lambda r: (abs(r - here), -r))
         shapes = [scaled_input(image, r).shape for r in scales]
-        queued = prebuild(shapes, first=self.backend.lighter(weights) if self.governor.light else "")
-        if queued:
-            log.info("building %d more sizes in the background (low priority)", queued)
+        in_use = tuple(b.pack.network for b, _, _ in self.backend.parts(weights, light=self.governor.light))
+        if prebuild(shapes, first=in_use):
+            log.info("building a size of the ladder aside (low priority)")
+        else:
+            self._prebuilt.add(key)  # every size of every network is ready
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
             on_frame: Callable[[FrameResult], None] = lambda r: None,

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import re
+import select
 import socket
 import sys
 import threading
@@ -159,6 +160,15 @@ class UploadLimit:
             times = self._seen.get(address)
             if times:
                 times.pop()
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """The client closed its end (readable, and a peek finds the end of the stream)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 class StyleControl(Protocol):
@@ -482,11 +492,11 @@ def _make_handler(server: StreamServer):
             try:
                 with server.hub.watch() as watcher:
                     while True:
-                        jpeg = watcher.next(timeout=settings.client_timeout)
+                        jpeg = watcher.next(timeout=0.5)
                         if jpeg is None:
-                            if server.hub.closed:
-                                break
-                            continue  # no new frame yet (paused source): keep waiting
+                            if server.hub.closed or _hung_up(self.connection):
+                                break  # a client that left while no frames came must not count as a reader
+                            continue  # no new frame yet (paused source, an idle app): keep waiting
                         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                          f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
             except socket.timeout:

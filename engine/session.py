@@ -279,8 +279,7 @@ class Session:
         except StylecamError as exc:
             self._emit(Failed("backend", str(exc)))  # the running backend stays
             return
-        self.pipeline.backend.close()
-        self.pipeline.backend = backend
+        self.pipeline.replace_backend(backend).close()
         self.settings = replace(self.settings, backend=name)
         self._emit(Started(self.settings.label(), backend.describe()))
 
@@ -296,9 +295,7 @@ class Session:
             except StylecamError as exc:
                 self._emit(Failed("backend", str(exc)))
                 return
-            old = self.pipeline.backend
-            self.pipeline.backend = new
-            old.close()
+            self.pipeline.replace_backend(new).close()
         self.catalog = catalog
 
     def _prepare_upgrade(self, current_name: str, options: BackendOptions) -> None:
@@ -338,8 +335,7 @@ class Session:
                 upgrade.close()
                 return
             upgrade.adopt(self.pipeline.pack)  # a picture style arrived while it warmed up
-        old, self.pipeline.backend = self.pipeline.backend, upgrade
-        old.close()
+        self.pipeline.replace_backend(upgrade).close()
         log.info("switched to the warmed-up %s", upgrade.describe())
         self._emit(BackendSwitched(upgrade.describe()))
         self._emit(Started(self.settings.label(), upgrade.describe()))

@@ -68,8 +68,9 @@ def test_bench_writes_the_json_schema(tmp_path, clip, capsys):
     for run in result["runs"]:
         assert run["backend"] == "onnxruntime" and run["frames"] == 4 and run["fps"] > 0
         assert set(run["stages"]) == {"capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output",
-                                      "total"}
-        assert run["network"] == "stock"
+                                      "total", "latency"}
+        assert run["network"] == "stock" and run["render_scale"] == 1.0
+        assert run["latency_p95_ms"] >= run["latency_p50_ms"] > 0
         assert all({"p50_ms", "p95_ms"} == set(v) for v in run["stages"].values())
 
 

@@ -227,3 +227,15 @@ def test_a_step_up_that_fails_is_not_retried_soon():
     waits = np.diff(ups)
     assert all(b >= 1.9 * a for a, b in zip(waits, waits[1:])), moves
     assert moves[-1][1] == 0.75
+
+
+def test_while_a_build_shares_the_cores_only_late_frames_move_it_down():
+    """A build in the build process takes CPU from the frames: p90 just over budget then says nothing
+    about the level (cautious), but most frames late still does; steps up stay allowed."""
+    g = Governor(GovernorSettings(target_fps=30, window=6, confirm_s=0.5))
+    g.cautious = True
+    spiky = iter([30.0, 30.0, 30.0, 30.0, 38.0, 38.0] * 100)  # p90 over budget for seconds, median under
+    _drive(g, lambda lv: next(spiky), frames=300)
+    assert g.changes == 0
+    _drive(g, lambda lv: 45.0 * lv.scale ** 2, frames=30, start=10.0)  # most frames late: down at once
+    assert g.changes == 1 and g.scale < 1.0

@@ -150,12 +150,12 @@ def test_serve_stays_quiet_when_clients_disconnect(pack, photos, capfd):
         for i in range(24):
             s = socket.create_connection((host, int(port)), timeout=5)
             if i % 3 == 0:
-                s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
                 s.recv(2000)  # read a bit of the stream, then vanish
             elif i % 3 == 1:
                 s.sendall(b"GET /frame.jp")  # half a request
             else:
-                s.sendall(b"GET /frame.jpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(f"GET /frame.jpg HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not FIN
             s.close()
         time.sleep(1.0)

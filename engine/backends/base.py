@@ -80,6 +80,10 @@ class Backend(ABC):
         """Runs frames of this size without a build (not compiled, or compiled and cached on disk)."""
         return not cls.compiled
 
+    def ready_for(self, height: int, width: int) -> bool:
+        """Runs frames of this size now, without a build (a compiled backend: built, or cached)."""
+        return True
+
     @classmethod
     def prebuild(cls, pack: StylePack, height: int, width: int, builder) -> Any:
         """Hand this size's build to ``builder`` (the build process) if it is neither built nor cached;

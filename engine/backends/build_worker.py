@@ -24,6 +24,8 @@ NICE = 10  # a build shares two cores with the live frames: it yields to them
 def _lower_priority() -> None:
     """In the child: yield the CPU to the live process, use one core, log like the parent."""
     logging.basicConfig(level=logging.WARNING, format="stylecam build: %(message)s")
+    for noisy in ("torchao", "torch.utils._pytree"):  # import-time noise (unused CUDA kernels, pytree)
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         os.nice(NICE)
     except (AttributeError, OSError):  # Windows has no nice(); the build still runs

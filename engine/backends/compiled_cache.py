@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ..cpu_tuning import cpu_flags, cpu_profile
@@ -23,6 +24,7 @@ ISA_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq
              "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile", "avx512_fp16")
 
 
+@lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
     versions = {}
     for name in LIBRARIES:

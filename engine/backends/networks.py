@@ -46,41 +46,58 @@ class NetworkBackends:
         self.on_cpu = first.on_cpu
         self.idles_between_runs = first.idles_between_runs
         self._backends: dict[str, Backend] = {"stock": first}
-        self._building: dict[str, threading.Thread] = {}
-        self._retired: list[Backend] = []  # stand-ins replaced mid-run, closed on the frame thread
+        self._stand_ins: dict[str, Backend] = {}  # per network: runs frames of a size still building
+        self._building: dict[tuple, threading.Thread] = {}  # (network, shape) → its build thread
+        self._failed: set[tuple] = set()  # (network, shape) whose build failed: the stand-in stays
         self._split = None  # (weights and catalog, their parts): the last style's split
 
-    def _start(self, family: str, shape) -> Backend:
-        """The backend for a network first needed now (called with the lock held)."""
-        pack = self.catalog.network(family)
-        quick = QUICK_STAND_IN.get(self.name)
-        cached = shape is not None and BACKENDS[self.name].ready(pack, shape[0], shape[1])
-        if cached or not (self.options.background_warmup and quick and shape is not None):
-            log.info("starting %s for the %s network", self.name, family)
-            return create_backend(self.name, pack=pack, options=self.options)
-        name, changes = quick
-        stand_in = create_backend(name, pack=pack, options=replace(self.options, **changes))
-        log.info("the %s network runs on %s while %s builds for %dx%d", family, name, self.name, shape[1], shape[0])
-        thread = threading.Thread(target=self._build, args=(family, pack, shape), name=f"warm-{family}", daemon=True)
-        self._building[family] = thread
-        thread.start()
+    def _create(self, family: str) -> Backend:
+        log.info("starting %s for the %s network", self.name, family)
+        return create_backend(self.name, pack=self.catalog.network(family), options=self.options)
+
+    def _stand_in(self, family: str) -> Backend:
+        """The quick backend for ``family`` (lock held): ONNX Runtime beside a compiled CPU path."""
+        stand_in = self._stand_ins.get(family)
+        if stand_in is None:
+            name, changes = QUICK_STAND_IN[self.name]
+            stand_in = create_backend(name, pack=self.catalog.network(family), options=replace(self.options, **changes))
+            self._stand_ins[family] = stand_in
         return stand_in
 
-    def _build(self, family: str, pack, shape) -> None:
-        try:
-            backend = create_backend(self.name, pack=pack, options=self.options)
-            backend.run(np.zeros(shape, np.uint8), pack.calibration_vectors()[0])  # builds for this size
-        except Exception as exc:  # the stand-in keeps running
-            log.warning("%s for the %s network failed to start: %s", self.name, family, exc)
+    def _build_aside(self, family: str, shape: tuple) -> None:
+        """Start building ``family`` for ``shape`` on a thread (lock held); one build per size."""
+        key = (family, tuple(shape))
+        if key in self._building or key in self._failed:
             return
-        with self._lock:
-            if self._closed or self.catalog.network(family) is None:
-                backend.close()
-                return
-            self._retired.append(self._backends[family])
-            self._backends[family] = backend
-            self._building.pop(family, None)
-        log.info("the %s network switched to %s", family, backend.describe())
+        log.info("the %s network runs on %s while %s builds for %dx%d", family, QUICK_STAND_IN[self.name][0],
+                 self.name, shape[1], shape[0])
+        thread = threading.Thread(target=self._build, args=(family, key), name=f"build-{family}", daemon=True)
+        self._building[key] = thread
+        thread.start()
+
+    def _build(self, family: str, key: tuple) -> None:
+        """On its thread: create the backend if need be and build (load) this size; for a compiled CPU
+        backend the compile itself runs in the build process, this thread only waits and loads."""
+        shape = key[1]
+        try:
+            with self._lock:
+                backend = self._backends.get(family)
+            if backend is None:
+                made = self._create(family)
+                with self._lock:
+                    backend = self._backends.setdefault(family, made)
+                if backend is not made:
+                    made.close()
+            backend.warm(np.zeros(shape, np.uint8))
+            log.info("the %s network switched to %s at %dx%d", family, backend.describe(), shape[1], shape[0])
+        except Exception as exc:  # noqa: BLE001 - the stand-in keeps running
+            log.warning("%s for the %s network at %dx%d failed to build: %s", self.name, family, shape[1], shape[0],
+                        exc)
+            with self._lock:
+                self._failed.add(key)
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
 
     @property
     def pack(self) -> StyleCatalog:
@@ -91,50 +108,64 @@ class NetworkBackends:
         """The build process this session's compiled backends share (None: they build in-process)."""
         return self.options.builder
 
-    def prebuild(self, shapes: list[tuple], first: str = "") -> int:
-        """Queue the builds of ``shapes`` for every network of the catalog (``first``'s network first,
-        then the one in use, then the rest); returns how many were queued."""
+    def prebuild(self, shapes: list[tuple], first: tuple[str, ...] = ()) -> bool:
+        """Hand the next size that is neither built nor cached to the build process: ``shapes`` in
+        order, on the networks in ``first``, then on every other network of the catalog. One at a
+        time, so a build the frames need now never waits behind a queue of them. False when every
+        size is ready."""
         if self.options.builder is None:
-            return 0
+            return False
         cls = BACKENDS[self.name]
         packs = [p for p in (*self.catalog.packs.values(), *self.catalog.lighter.values()) if p.num_styles]
-        packs.sort(key=lambda p: (p.network != first, p.network not in self._backends))
-        queued = 0
+        packs.sort(key=lambda p: p.network not in first)
         for pack in packs:
             for shape in shapes:
-                queued += cls.prebuild(pack, shape[0], shape[1], self.options.builder) is not None
-        return queued
+                if cls.prebuild(pack, shape[0], shape[1], self.options.builder) is not None:
+                    return True
+        return False
 
     def get(self, family: str, shape: tuple | None = None) -> Backend:
-        """The backend running ``family`` now; ``shape`` (of the frames) lets a compiled one build aside."""
+        """The backend that runs ``family`` for frames of ``shape`` now. In live use a compiled backend
+        that has not built that size (nor has it cached) builds it aside while its stand-in runs the
+        frames: a frame never waits for a build."""
         with self._lock:
             backend = self._backends.get(family)
-            if backend is None:
-                backend = self._backends[family] = self._start(family, shape)
-            return backend
+            aside = self.options.background_warmup and shape is not None and self.name in QUICK_STAND_IN
+            if not aside:
+                if backend is None:
+                    backend = self._backends[family] = self._create(family)
+                return backend
+            h, w = shape[0], shape[1]
+            if backend is not None and backend.ready_for(h, w):
+                return backend
+            if backend is None and BACKENDS[self.name].ready(self.catalog.network(family), h, w):
+                backend = self._backends[family] = self._create(family)  # cached: it loads in milliseconds
+                return backend
+            self._build_aside(family, shape)
+            return self._stand_in(family)
 
     def adopt(self, catalog: StyleCatalog) -> "NetworkBackends":
         """Serve a new catalog (a style was added or removed) without rebuilding what is unchanged: a
         network whose weights are the same keeps its backend (compiled models included); picture
         styles never change the picture network's weights, so adding one costs nothing here."""
         with self._lock:
-            for family, backend in list(self._backends.items()):
-                new = catalog.network(family)
-                if new is None or new.digest != backend.pack.digest:
-                    if family == "stock":
-                        raise ValueError("the stock network changed: build new backends")
-                    backend.close()
-                    del self._backends[family]
-                else:
-                    backend.pack = new
+            for table in (self._backends, self._stand_ins):
+                for family, backend in list(table.items()):
+                    new = catalog.network(family)
+                    if new is None or new.digest != backend.pack.digest:
+                        if family == "stock" and table is self._backends:
+                            raise ValueError("the stock network changed: build new backends")
+                        backend.close()
+                        del table[family]
+                    else:
+                        backend.pack = new
             self.catalog = catalog
         return self
 
     def warm(self, frame: np.ndarray) -> None:
-        """Run each network that has styles once on ``frame`` (compiles it for this size)."""
-        for family, pack in self.catalog.packs.items():
-            if pack.num_styles:
-                self.get(family).warm(frame)
+        """Build the stock network for ``frame``'s size and run it once (blocks: a warm-up thread's
+        work). The other networks build aside, on their stand-in, when a style first needs them."""
+        self.get("stock").warm(frame)
 
     @property
     def backends(self) -> dict[str, Backend]:
@@ -155,10 +186,6 @@ class NetworkBackends:
 
     def parts(self, weights: np.ndarray, shape: tuple | None = None,
               light: bool = False) -> list[tuple[Backend, np.ndarray, float]]:
-        with self._lock:
-            retired, self._retired = self._retired, []
-        for old in retired:  # replaced by a warmed-up backend; nothing runs it any more
-            old.close()
         parts = self._parts(weights)[1 if light else 0]
         return [(self.get(p.family, shape), p.vector, p.fraction) for p in parts]
 
@@ -168,10 +195,15 @@ class NetworkBackends:
     def describe(self) -> str:
         return self._backends["stock"].describe()
 
+    def building(self) -> int:
+        """Sizes building aside now."""
+        with self._lock:
+            return len(self._building)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for backend in [*self._backends.values(), *self._retired]:
+            for backend in [*self._backends.values(), *self._stand_ins.values()]:
                 backend.close()
 
     def __enter__(self) -> "NetworkBackends":

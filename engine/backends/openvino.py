@@ -16,7 +16,8 @@ import threading
 import numpy as np
 
 from ..errors import BackendUnavailable, ModelError
-from ..frames import from_output, to_input
+from ..frames import from_output, pad_amounts, to_input
+from ..paths import cache_dir
 from .base import Backend, BackendOptions
 
 
@@ -40,6 +41,8 @@ class OpenVinoCpuBackend(Backend):
         from ..export import cached_onnx
 
         self._core = ov.Core()
+        # compiled models persist across launches (OpenVINO keys them by model, config and device)
+        self._core.set_property({"CACHE_DIR": str(cache_dir() / "openvino")})
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}  # f32: no bf16 guesses
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
@@ -62,6 +65,11 @@ class OpenVinoCpuBackend(Backend):
             with self._lock:
                 request = self._requests.setdefault((h, w), request)
         return request
+
+    def ready_for(self, height: int, width: int) -> bool:
+        ph, pw = pad_amounts(height, width, self.multiple)
+        with self._lock:
+            return (height + ph, width + pw) in self._requests
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
         return to_input(frame, self.multiple)

@@ -155,7 +155,7 @@ def build_package(pack, height: int, width: int, key: CompiledKey) -> dict:
         publish(tmp, key)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"path": str(final), "seconds": time.perf_counter() - t}
+    return {"path": str(final), "seconds": time.perf_counter() - t, "pid": os.getpid()}
 
 
 class TorchInt8Backend(Backend):
@@ -200,6 +200,12 @@ class TorchInt8Backend(Backend):
     @classmethod
     def ready(cls, pack, height: int, width: int) -> bool:
         return CompiledKey.make(pack, RECIPE, height, width).path().exists()
+
+    def ready_for(self, height: int, width: int) -> bool:
+        with self._lock:
+            if (height, width) in self._models:
+                return True
+        return self.ready(self.pack, height, width)
 
     @classmethod
     def prebuild(cls, pack, height: int, width: int, builder: BuildWorker) -> Future | None:
