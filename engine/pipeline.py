@@ -78,18 +78,6 @@ def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings, small: O
     return mix(out, frame, settings.strength)
 
 
-def _warm_quietly(backends: list, frame: np.ndarray, built: set, key: tuple) -> None:
-    """Build ``frame``'s size in each backend, then add ``key`` to ``built``; a failure is logged
-    and the scale simply not taken."""
-    for backend in backends:
-        try:
-            backend.warm(frame)
-        except Exception as exc:  # noqa: BLE001 - a failed build must not end the stream
-            log.warning("building %dx%d failed: %s", frame.shape[1], frame.shape[0], exc)
-            return
-    built.add(key)
-
-
 def stylize_frame(backend: Backend, frame: np.ndarray, weights: np.ndarray, settings: StyleSettings) -> np.ndarray:
     """One frame through the whole fast path, untimed (stylize, fidelity checks)."""
     small = scaled_input(frame, settings.render_scale)
@@ -178,8 +166,7 @@ class Pipeline:
         self._clock = 0.0
         self._steady_since = time.monotonic()  # no change of look, network or level since then
         self._prebuilt: set = set()  # (frame shape, catalog) whose ladder was handed to the build process
-        self._warming: Optional[tuple] = None  # (build thread, key, level) while a size builds
-        self._built: set[tuple] = set()  # (frame shape, lighter network?) a compiled backend has built
+        self._warming: Optional[tuple] = None  # (build threads, level, shape) while a level builds aside
         self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
         self._look_pack = None
         self.set_governor(governor)
@@ -229,7 +216,6 @@ class Pipeline:
         returns the old one for the caller to close. The sizes the old one had built mean nothing to
         the new one: a compiled one builds a new level aside again instead of on a frame."""
         old, self.backend = self.backend, backend
-        self._built.clear()
         self._warming = None
         self._steady_since = time.monotonic()
         return old
@@ -339,7 +325,6 @@ class Pipeline:
         times = {k: v * 1000.0 for k, v in times.items()}
         self.stats.add(times)
         self._rate.tick(t7)
-        self._built.add((small.shape, light))
         described = ""
         if self.governor is not None:
             self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
@@ -388,16 +373,16 @@ class Pipeline:
         return self._clock
 
     def _govern(self, work_ms: float, network_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
-        """Feed the governor; move to the level (scale, network) it picks. A compiled backend that has
-        not built that size yet builds it on a thread first (live use), frames keep flowing at the old
-        level meanwhile; a lighter network met for the first time starts on a stand-in meanwhile
-        (NetworkBackends)."""
+        """Feed the governor; move to the level (scale, network) it picks. In live use a level whose
+        compiled models are neither built nor cached builds aside first (NetworkBackends.prepare), and
+        frames keep flowing at the old level meanwhile."""
         if self._warming is not None:
-            thread, key, level = self._warming
-            if thread.is_alive():
-                return  # the build shares the CPU: its frame times say nothing
+            threads, level, shape = self._warming
+            if any(t.is_alive() for t in threads):
+                return  # the build's loading shares the CPU: its frame times say nothing
             self._warming = None
-            if key in self._built:
+            if self._level_ready(weights, shape, level.light):
+                log.info("%s → %s (built)", self.governor.describe(), level)
                 self.governor.moved(level, now=self._now())
                 self._steady_since = time.monotonic()
             return
@@ -412,21 +397,22 @@ class Pipeline:
         if target is None:
             self._prebuild_when_steady(image, weights)
             return
-        small = scaled_input(image, target.scale)
-        backends = [b for b, _, _ in self.backend.parts(weights, small.shape, light=target.light)]
-        compiled = any(getattr(b, "compiled", False) for b in backends)
-        key = (small.shape, target.light)
-        if compiled and self.background_warmup and key not in self._built:
-            log.info("building %dx%d for render scale %.2f (frames go on at %.2f)", small.shape[1], small.shape[0],
-                     target.scale, self.governor.scale)
-            thread = threading.Thread(target=_warm_quietly, args=(backends, small, self._built, key),
-                                      name="scale-warmup", daemon=True)
-            thread.start()
-            self._warming = (thread, key, target)
-            return
-        log.info("%s → %s", self.governor.describe(), target)
-        self.governor.moved(target, now=now)
+        shape = scaled_input(image, target.scale).shape
+        if self.background_warmup and not self._level_ready(weights, shape, target.light):
+            threads = self.backend.prepare(weights, shape, light=target.light)
+            if threads:
+                log.info("building %dx%d for %s (frames go on at %.2f)", shape[1], shape[0], target,
+                         governor.scale)
+                self._warming = (threads, target, shape)
+            return  # building, or its build failed: this level is not taken
+        log.info("%s → %s", governor.describe(), target)
+        governor.moved(target, now=now)
         self._steady_since = time.monotonic()
+
+    def _level_ready(self, weights: np.ndarray, shape: tuple, light: bool) -> bool:
+        """Every network of the level runs frames of ``shape`` without a build (a plain backend: always)."""
+        ready = getattr(self.backend, "ready", None)
+        return ready(weights, shape, light=light) if ready is not None else True
 
     def _prebuild_when_steady(self, image: np.ndarray, weights: np.ndarray) -> None:
         """Once the session has been steady a while, build the rest of the ladder aside: every size of

@@ -129,20 +129,44 @@ class NetworkBackends:
         that has not built that size (nor has it cached) builds it aside while its stand-in runs the
         frames: a frame never waits for a build."""
         with self._lock:
-            backend = self._backends.get(family)
-            aside = self.options.background_warmup and shape is not None and self.name in QUICK_STAND_IN
-            if not aside:
-                if backend is None:
+            if not (self._aside() and shape is not None) or self._ready(family, shape):
+                backend = self._backends.get(family)
+                if backend is None:  # not built yet, or cached (it then loads in milliseconds)
                     backend = self._backends[family] = self._create(family)
-                return backend
-            h, w = shape[0], shape[1]
-            if backend is not None and backend.ready_for(h, w):
-                return backend
-            if backend is None and BACKENDS[self.name].ready(self.catalog.network(family), h, w):
-                backend = self._backends[family] = self._create(family)  # cached: it loads in milliseconds
                 return backend
             self._build_aside(family, shape)
             return self._stand_in(family)
+
+    def _aside(self) -> bool:
+        """Live use with a compiled backend: sizes build aside on a thread while a stand-in runs."""
+        return self.options.background_warmup and self.name in QUICK_STAND_IN
+
+    def _ready(self, family: str, shape: tuple) -> bool:
+        """``family`` runs frames of ``shape`` without a build (lock held)."""
+        backend = self._backends.get(family)
+        if backend is not None:
+            return backend.ready_for(shape[0], shape[1])
+        return BACKENDS[self.name].ready(self.catalog.network(family), shape[0], shape[1])
+
+    def ready(self, weights: np.ndarray, shape: tuple, light: bool = False) -> bool:
+        """Every network this style needs (on the lighter ones with ``light``) runs ``shape`` without a build."""
+        parts = self._parts(weights)[1 if light else 0]
+        with self._lock:
+            return not self._aside() or all(self._ready(p.family, shape) for p in parts)
+
+    def prepare(self, weights: np.ndarray, shape: tuple, light: bool = False) -> list[threading.Thread]:
+        """Start building aside what this style needs for ``shape``; the build threads to wait for
+        (none when it is ready, or when its build already failed)."""
+        parts = self._parts(weights)[1 if light else 0]
+        threads = []
+        with self._lock:
+            for part in parts:
+                if self._aside() and not self._ready(part.family, shape):
+                    self._build_aside(part.family, shape)
+                    thread = self._building.get((part.family, tuple(shape)))
+                    if thread is not None:
+                        threads.append(thread)
+        return threads
 
     def adopt(self, catalog: StyleCatalog) -> "NetworkBackends":
         """Serve a new catalog (a style was added or removed) without rebuilding what is unchanged: a
