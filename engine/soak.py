@@ -90,16 +90,15 @@ class _LogTap(logging.Handler):
     """Every warning from the engine, timed: builds, failed builds, anything that went wrong."""
 
     def __init__(self, t0: float):
-        super().__init__(logging.INFO)
-        self.t0, self.lines, self.lock = t0, [], threading.Lock()
+        super().__init__(logging.INFO)  # Handler.handle holds self.lock (an RLock) around emit
+        self.t0, self.lines = t0, []
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         build = "building" in message or "built in" in message or "switched to" in message
         if record.levelno >= logging.WARNING or build:
-            with self.lock:
-                self.lines.append({"t": round(time.monotonic() - self.t0, 2), "level": record.levelname,
-                                   "message": message[:300]})
+            self.lines.append({"t": round(time.monotonic() - self.t0, 2), "level": record.levelname,
+                               "message": message[:300]})
 
 
 class _StreamClient:

@@ -157,3 +157,31 @@ def test_soak_reports_every_second_with_json_and_plot(clip, tmp_path, capsys):
     plot = cv2.imread(str(out.with_suffix(".png")))
     assert plot is not None and plot.shape[1] == 1200
     assert '"scale_share"' in capsys.readouterr().out
+
+
+def test_a_build_process_ends_with_the_live_process(tmp_path):
+    """An app that is killed mid-compile must not leave the build process running."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import os, time\n"
+        "from engine.backends.build_worker import BuildWorker\n"
+        "if __name__ == '__main__':\n"
+        "    w = BuildWorker()\n"
+        "    print(w.submit('pid', os.getpid).result(), flush=True)\n"
+        "    w.submit('long', time.sleep, 120)\n"
+        "    os._exit(9)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+    child = int(out.stdout.split()[0])
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{child}/stat") as f:  # a zombie (exited, not yet reaped by init) is gone too
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    assert wait_until(gone, timeout=15)

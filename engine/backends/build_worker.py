@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable
 
@@ -21,8 +22,18 @@ log = logging.getLogger(__name__)
 NICE = 10  # a build shares two cores with the live frames: it yields to them
 
 
-def _lower_priority() -> None:
-    """In the child: yield the CPU to the live process, use one core, log like the parent."""
+def _exit_with_parent(parent: int) -> None:
+    """In the child: a live process that dies (killed, crashed) must not leave a compile running."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _lower_priority(parent: int) -> None:
+    """In the child: yield the CPU to the live process, use one core, log like the parent, and end
+    with the parent."""
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     logging.basicConfig(level=logging.WARNING, format="stylecam build: %(message)s")
     for noisy in ("torchao", "torch.utils._pytree"):  # import-time noise (unused CUDA kernels, pytree)
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -56,7 +67,7 @@ class BuildWorker:
                 return running
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_lower_priority)
+                                                 initializer=_lower_priority, initargs=(os.getpid(),))
             future = self._pool.submit(fn, *args)
             self._futures[key] = future
             self.builds += 1
