@@ -35,7 +35,6 @@ def _default_dir(kind) -> Path:
 class MainWindow(QMainWindow):
     def __init__(self, pack: StylePack, settings: GuiSettings, notice: str = ""):
         super().__init__()
-        self.pack = pack
         self.settings = settings
         self.setWindowTitle("stylecam")
         self.resize(1280, 760)
@@ -97,7 +96,7 @@ class MainWindow(QMainWindow):
         self.worker.thumbnail.connect(self.styles.set_thumbnail)
         self.worker.outputChanged.connect(self._on_output)
         self.worker.remoteStyle.connect(self._apply_remote_style)
-        self.worker.remotePicture.connect(lambda name: self._reload_styles(select=name))
+        self.worker.remoteCatalog.connect(self._show_remote_catalog)
         self.vcam_box.toggled.connect(lambda on: self.worker.set_output("vcam", on))
         self.stream_box.toggled.connect(lambda on: self.worker.set_output("stream", on))
         self.sources.sourceChosen.connect(lambda s: self._request(source=s))
@@ -296,18 +295,31 @@ class MainWindow(QMainWindow):
         self._reload_styles(select=name)
         self.statusBar().showMessage(f"new style '{name}' is ready", 8000)
 
+    @property
+    def pack(self):
+        """The styles: the session's (the window keeps no copy)."""
+        return self.worker.catalog
+
     def _reload_styles(self, select: Optional[str] = None) -> None:
-        """The catalog changed on disk (a style added or removed): gallery and engine follow."""
+        """The catalog changed on disk (a style added or removed here): gallery and engine follow."""
         from engine.user_styles import load_catalog
 
         keep = self.pack.styles[self.styles.style_a].name if select is None else select
-        self.pack = load_catalog()
-        self.styles.set_pack(self.pack)
-        self.worker.set_pack(self.pack)
+        catalog = load_catalog()  # the one place a catalog is built (with its lighter networks)
+        self.styles.set_pack(catalog)
+        self.worker.set_catalog(catalog)
         try:
-            self.styles.select(self.pack.lookup(keep))
+            self.styles.select(catalog.lookup(keep))
         except StylecamError:
             self.styles.select(0)  # the selected style was the one removed
+
+    def _show_remote_catalog(self, catalog, select: str) -> None:
+        """Styles added over the network stream: already in use by the session; the gallery shows them."""
+        self.styles.blockSignals(True)
+        self.styles.set_pack(catalog)
+        if select:
+            self.styles.select(catalog.lookup(select))
+        self.styles.blockSignals(False)
 
     def remove_style(self, style_id: int) -> None:
         """Delete one of the user's styles (stock styles cannot be removed)."""
@@ -339,7 +351,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 8000)
 
     def _apply_remote_style(self, spec: str) -> None:
-        """A style picked over the network: show it in the gallery and blend controls."""
+        """A style picked over the network: already in use; the gallery and blend controls show it (a
+        blend of more than two styles as its two largest parts) and nothing is sent back."""
         s = self.current_settings()
         apply_style_spec(s, self.pack, spec)
         self.styles.blockSignals(True)
@@ -347,7 +360,10 @@ class MainWindow(QMainWindow):
         self.styles.second.setCurrentIndex(s.style_b)
         self.styles.blend.setValue(s.blend)
         self.styles.blockSignals(False)
-        self._style_changed()
+        parts = int((self.pack.weights(spec) > 0).sum())
+        if parts > 2:
+            self.statusBar().showMessage(f"remote style: a blend of {parts} styles "
+                                         f"({self.pack.describe(spec)}), shown as its two largest", 10000)
 
     def _on_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -364,17 +380,11 @@ class MainWindow(QMainWindow):
 
     def _on_error(self, component: str, message: str) -> None:
         if component in ("source", "backend"):
-            self.sources.show_error(message)
-            if self.worker.current is not None:  # the old pipeline keeps running: show what is really in use
-                cur = self.worker.current
+            self.sources.show_error(message)  # the worker already fell back (demo clip, auto) if it could
+            cur = self.worker.current
+            if cur is not None:  # what really runs
                 self.sources.set_current(cur.source, f"{cur.size[0]}x{cur.size[1]}" if cur.size else self.settings.size,
                                          cur.backend)
-            elif component == "source":
-                self.sources.show_error(f"{message} — showing the bundled demo clip instead")
-                self.worker.request(source="demo")
-            elif self.worker.current is None:  # a remembered backend that cannot run here any more
-                self.sources.show_error(f"{message} — using auto instead")
-                self.worker.request(backend="auto")
         else:
             self.styles.show_error(message)
         self.statusBar().showMessage(message, 10000)

@@ -3,8 +3,9 @@ events into Qt signals.
 
 The GUI never waits on the model. The session publishes each result into a latest-frame slot that
 the view polls; requests from the GUI (source, size, backend, style, recording, outputs, catalog) go
-to the session, which applies them between two frames. Until the first source and backend open, the
-worker holds the request and retries with the next one (the GUI falls back to the demo clip or auto).
+to the session, which owns all live state and applies them between two frames. Before the first
+session opens, requests go into the settings it will open with. The fallback policy lives here too:
+a source that cannot open falls back to the demo clip, a backend to auto, each said once.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from engine.governor import GovernorSettings
 from engine.pipeline import FrameResult, Pipeline, StyleSettings
 from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
-from engine.styles import StylePack
 from engine.thumbnails import make_thumbnails
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,15 @@ class EngineRequest:
     backend: str
 
 
+def _fallback(settings: SessionSettings, kind: str, message: str) -> tuple[Optional[SessionSettings], str]:
+    """What to open instead after a failed open, and what to tell the user; (None, message): nothing."""
+    if kind == "source" and settings.source != "demo":
+        return replace(settings, source="demo"), f"{message} — showing the bundled demo clip instead"
+    if kind == "backend" and settings.backend != "auto":
+        return replace(settings, backend="auto"), f"{message} — using auto instead"
+    return None, message
+
+
 class EngineWorker(QObject):
     """Signals are delivered to the GUI thread (queued)."""
 
@@ -48,23 +57,24 @@ class EngineWorker(QObject):
     started = Signal(str, str)  # (source description, backend description) after a (re)build
     thumbnail = Signal(int, str)  # (style id, png path)
     outputChanged = Signal(str, bool, str, bool)  # (output name, now on, message, failed)
-    remoteStyle = Signal(str)  # a style asked for over the network stream
-    remotePicture = Signal(str)  # a picture style added over the network stream (its name)
+    remoteStyle = Signal(str)  # a style asked for over the network stream (already in use: show it)
+    remoteCatalog = Signal(object, str)  # (catalog, style to select): styles added over the network
 
-    def __init__(self, pack: StylePack, request: EngineRequest, style: StyleSettings):
+    def __init__(self, catalog, request: EngineRequest, style: StyleSettings):
         super().__init__()
-        self.pack = pack
         self._lock = threading.Lock()
-        self._wanted = request  # what to open, until a session runs
-        self._style = style
-        self._serve = ServeSettings(port=defaults.SERVE_PORT)
-        self._governor = GovernorSettings(target_fps=defaults.TARGET_FPS_LIVE)
+        self._catalog = catalog  # until a session owns it
+        # what the first session opens with; later changes go to the session
+        self._opening = SessionSettings(source=request.source, size=request.size, backend=request.backend,
+                                        style=style, read_timeout=defaults.LIVE_READ_TIMEOUT_S,
+                                        serve=ServeSettings(port=defaults.SERVE_PORT),
+                                        governor=GovernorSettings(target_fps=defaults.TARGET_FPS_LIVE),
+                                        idle_unwatched=True)
+        self._viewing = True  # the window shows frames
         self._stop = threading.Event()
         self._retry = threading.Event()
-        self._viewing = True  # the window shows frames
         self.session: Optional[Session] = None
-        self._opening: Optional[Session] = None  # the session being opened (its events arrive first)
-        self.current: Optional[EngineRequest] = None
+        self._opened: Optional[Session] = None  # the session being opened (its first events come from open())
         self._thread = threading.Thread(target=self._run, name="stylecam-engine", daemon=True)
 
     # -- GUI side -----------------------------------------------------------------------------
@@ -84,55 +94,76 @@ class EngineWorker(QObject):
         return self.session.warmup if self.session else None
 
     @property
+    def catalog(self):
+        """The styles: the session's newest, or what the first session opens with."""
+        session = self.session
+        return session.wanted_catalog if session else self._catalog
+
+    @property
+    def current(self) -> Optional[EngineRequest]:
+        """The source, size and backend running now (None before a session runs)."""
+        session = self.session or self._opened
+        return EngineRequest(*session.running()) if session else None
+
+    def _change(self, **changes) -> bool:
+        """Before a session: into the settings it opens with (True). After: False (ask the session)."""
+        with self._lock:
+            if self.session is None:
+                self._opening = replace(self._opening, **changes)
+                return True
+        return False
+
+    @property
     def serve_settings(self) -> ServeSettings:
-        return self._serve
+        return self.session.serve_settings if self.session else self._opening.serve
 
     @serve_settings.setter
     def serve_settings(self, value: ServeSettings) -> None:
-        self._serve = value
-        if self.session is not None:
-            self.session.settings = replace(self.session.settings, serve=value)
+        if not self._change(serve=value):
+            self.session.set_serve_settings(value)
 
     def request(self, **changes) -> None:
         """A new source/size/backend: the running session switches between frames (keeping the old one
         if the new one fails); before the first session, the next attempt uses it."""
-        with self._lock:
-            self._wanted = replace(self._wanted, **changes)
-            session = self.session
-        if session is None:
+        if self._change(**changes):
             self._retry.set()
             return
         if "source" in changes or "size" in changes:
-            session.set_source(self._wanted.source, self._wanted.size)
+            running = self.session.running()
+            self.session.set_source(changes.get("source", running[0]), changes.get("size", running[1]))
         if "backend" in changes:
-            session.set_backend(self._wanted.backend)
+            self.session.set_backend(changes["backend"])
 
     def set_style(self, style: StyleSettings) -> None:
-        self._style = style
-        if self.session is not None:
-            try:
-                self.session.set_style_settings(style=style.style, strength=style.strength,
-                                                preserve_colors=style.preserve_colors, stabilize=style.stabilize,
-                                                mask=style.mask)
-            except StylecamError as exc:
-                self.errored.emit(error_kind(exc, "style"), str(exc))
+        if self._change(style=style):
+            return
+        try:
+            self.session.set_style_settings(style=style.style, strength=style.strength,
+                                            preserve_colors=style.preserve_colors, stabilize=style.stabilize,
+                                            mask=style.mask)
+        except StylecamError as exc:
+            self.errored.emit(error_kind(exc, "style"), str(exc))
 
     def set_full_quality(self, on: bool) -> None:
         """Pin the render scale at 1.0 (governor off), or hold the live frame rate again."""
-        self._governor = GovernorSettings(target_fps=None if on else defaults.TARGET_FPS_LIVE)
-        if self.session is not None:
-            self.session.set_governor(self._governor)
+        governor = GovernorSettings(target_fps=None if on else defaults.TARGET_FPS_LIVE)
+        if not self._change(governor=governor):
+            self.session.set_governor(governor)
 
     def set_recording(self, path: Optional[Path]) -> None:
         if self.session is not None:
             self.session.record(path)
 
-    def set_pack(self, pack: StylePack) -> None:
-        """Styles were added or removed: the session swaps the catalog between frames."""
-        self.pack = pack
-        if self.session is not None:
-            self.session.set_catalog(pack)
-            self.session.call_soon(self._make_thumbnails)
+    def set_catalog(self, catalog, select: Optional[str] = None) -> None:
+        """Styles were added or removed here: the session swaps the catalog between frames."""
+        with self._lock:
+            if self.session is None:
+                self._catalog = catalog
+                if select is not None:
+                    self._opening = replace(self._opening, style=replace(self._opening.style, style=select))
+                return
+        self.session.set_catalog(catalog, select=select)
+        self.session.call_soon(self._make_thumbnails)
 
     def set_output(self, name: str, on: bool) -> None:
         """Turn the virtual camera ("vcam") or the network stream ("stream") on or off."""
@@ -172,7 +203,7 @@ class EngineWorker(QObject):
                     self.session.call_soon(self._make_thumbnails)
                     self.session.run(stop=self._stop)
                     break
-                self._retry.wait()  # the GUI asks for a fallback (demo clip, auto)
+                self._retry.wait()  # nothing left to fall back to: wait for the user's next choice
                 self._retry.clear()
         except Exception as exc:  # one catch around the loop: report, never take the GUI down
             log.exception("engine worker failed")
@@ -182,30 +213,32 @@ class EngineWorker(QObject):
                 self.session.close()
 
     def _open(self) -> bool:
-        with self._lock:
-            want = self._wanted
-        style = self._style
-        settings = SessionSettings(source=want.source, size=want.size, backend=want.backend, style=style,
-                                   read_timeout=defaults.LIVE_READ_TIMEOUT_S, serve=self._serve,
-                                   governor=self._governor, idle_unwatched=True)
-        session = self._opening = Session(self.pack, settings, on_event=self._on_event)
-        session.set_viewing(self._viewing)
-        try:
-            session.open()
-        except StylecamError as exc:
-            session.close()
-            self.errored.emit(error_kind(exc, "backend"), str(exc))
-            return False
-        with self._lock:
-            self.session = session
-        return True
+        """Open a session with the settings asked for, falling back (demo clip, auto) on failure."""
+        while not self._stop.is_set():
+            with self._lock:
+                settings, catalog = self._opening, self._catalog
+            session = self._opened = Session(catalog, settings, on_event=self._on_event)
+            session.set_viewing(self._viewing)
+            try:
+                session.open()
+            except StylecamError as exc:
+                session.close()
+                self._opened = None
+                kind = error_kind(exc, "backend")
+                instead, message = _fallback(settings, kind, str(exc))
+                self.errored.emit(kind, message)
+                if instead is None:
+                    return False
+                with self._lock:
+                    self._opening = instead
+                continue
+            with self._lock:
+                self.session = session
+            return True
+        return False
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, Started):
-            s = (self.session or self._opening).settings
-            self.current = EngineRequest(s.source, s.size, s.backend)
-            with self._lock:
-                self._wanted = self.current
             self.started.emit(event.source, event.backend)
         elif isinstance(event, SourceGone):
             self.sourceGone.emit(f"{event.message} — showing the last frame")
@@ -224,13 +257,17 @@ class EngineWorker(QObject):
                 self.outputChanged.emit(event.output, event.on, event.message, event.failed)
         elif isinstance(event, StyleChanged) and event.remote:
             self.remoteStyle.emit(event.spec)
-        elif isinstance(event, CatalogChanged) and event.select:
-            self.remotePicture.emit(event.select)
+        elif isinstance(event, CatalogChanged) and event.remote:
+            self.remoteCatalog.emit(event.catalog, event.select or "")
+            self._make_thumbnails()
 
     def _make_thumbnails(self) -> None:
         """On the session's thread (between frames), with the backend in use."""
+        session = self.session
+        if session is None:
+            return
         try:
-            for style_id, path in enumerate(make_thumbnails(self.pack, self.session.pipeline.backend)):
+            for style_id, path in enumerate(make_thumbnails(session.catalog, session.pipeline.backend)):
                 self.thumbnail.emit(style_id, str(path))
                 if self._stop.is_set():
                     return

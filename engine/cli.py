@@ -263,7 +263,8 @@ def cmd_soak(args) -> int:
                             backend=args.backend, duration_s=args.duration, switch_every_s=args.switch_every,
                             schedule=tuple(args.style or ()), client=args.client, vcam=args.vcam,
                             vcam_device=args.vcam_device, stabilize=args.stabilize, target_fps=args.target_fps,
-                            idle_s=args.idle, picture=Path(args.picture) if args.picture else None)
+                            idle_s=args.idle, picture=Path(args.picture) if args.picture else None,
+                            frames_dir=Path(args.frames) if args.frames else None)
     soak = Soak(settings)
     with tqdm(total=int(args.duration + args.idle), unit="s", desc="soak") as bar:
         progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
@@ -595,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--idle", type=float, default=10.0, help="seconds at the end with nobody watching (idle CPU)")
     s.add_argument("--picture", help="the picture style's picture (default: a bundled photo)")
     s.add_argument("--view", action="store_true", help="paint every frame in the app's view (offscreen without a display)")
+    s.add_argument("--frames", help="a folder: the live frame (input and output PNG) just before each switch")
     s.add_argument("--json", default="soak.json", help="the report (the plot goes beside it as .png)")
     s.add_argument("--png", help="the plot (default: beside the JSON)")
     s.set_defaults(func=cmd_soak)

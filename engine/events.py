@@ -62,10 +62,12 @@ class StyleChanged(Event):
 
 @dataclass(frozen=True)
 class CatalogChanged(Event):
-    """Styles were added or removed; ``select`` names the style now in use, if one was chosen."""
+    """The frames now use ``catalog`` (styles added or removed); ``select`` names the style chosen with
+    it, if one was; ``remote``: asked for over the network stream (an app shows it, never re-applies it)."""
 
     catalog: Any
     select: Optional[str] = None
+    remote: bool = False
 
 
 @dataclass(frozen=True)

@@ -154,13 +154,9 @@ class Pipeline:
         cores_free = (self.overlap_cpu or self.overlap_prepare) and (os.cpu_count() or 1) > 1
         self._upscale_pool = ThreadPoolExecutor(1, thread_name_prefix="upscale") if cores_free else None
         self._side: Optional[ThreadPoolExecutor] = None
-        self._lock = threading.Lock()
-        self._pending: Optional[StyleSettings] = None
-        self._pending_pack = None  # a catalog for the same networks, from another thread
         self.segmenter = None
         self.background_warmup = background_warmup
         self.governor: Optional[Governor] = None
-        self._pending_governor: Optional[GovernorSettings] = None
         # unpaced sources (bench) run faster than real time: the governor's holds count frames at its goal
         self._paced = getattr(getattr(source, "settings", None), "paced", True)
         self._clock = 0.0
@@ -172,7 +168,7 @@ class Pipeline:
         self.set_governor(governor)
         self._apply(settings)
 
-    # -- settings: latest wins, applied at the next frame ------------------------------------
+    # -- changes: made on the pipeline's thread, between frames (a Session queues them) -------------
     def _apply(self, settings: StyleSettings, weights: Optional[np.ndarray] = None) -> None:
         weights = settings.check(self.pack) if weights is None else weights
         self._ensure_segmenter(settings.mask)
@@ -181,6 +177,7 @@ class Pipeline:
         look = (weights.tobytes(), settings.strength, settings.preserve_colors)
         if self._look is not None and (look != self._look or self.pack is not self._look_pack):
             self.stabilizer.reset()
+            self._steady_since = time.monotonic()
         self._look, self._look_pack = look, self.pack
         self.settings, self.weights = settings, weights
 
@@ -191,25 +188,42 @@ class Pipeline:
             self.segmenter = PersonSegmenter()  # BackendUnavailable/ModelError if LiteRT or the model is missing
 
     def update(self, **changes) -> StyleSettings:
-        """Change style/strength/preserve_colors from any thread; validated now, used next frame."""
-        with self._lock:
-            new = replace(self._pending or self.settings, **changes)
-            new.check(self._pending_pack or self.pack)
-            self._ensure_segmenter(new.mask)
-            self._pending = new
+        """New style settings, checked and in use from the next frame; raises (and changes nothing) on
+        a bad one. Not thread-safe: the pipeline's own thread, or before it runs."""
+        new = replace(self.settings, **changes)
+        self._apply(new)
         return new
 
-    def set_catalog(self, pack) -> None:
-        """The same networks with more or fewer styles (a picture style added over the network):
-        taken up at the next frame, on the pipeline's thread, so a frame never sees half of it."""
-        with self._lock:
-            self._pending_pack = pack
+    def set_pack(self, pack, settings: Optional[StyleSettings] = None) -> None:
+        """Another catalog on the same backend (styles added or removed), with the style settings to
+        use in it (default: the current ones, or style 0 when the one in use is gone)."""
+        settings = settings or self.settings
+        try:
+            weights = settings.check(pack)
+        except StyleError:  # the style in use was removed
+            settings = replace(settings, style="0")
+            weights = settings.check(pack)
+        self.pack = pack
+        self._apply(settings, weights)
 
     def set_governor(self, settings: GovernorSettings) -> None:
-        """Turn the governor on, off or to a new target; taken up at the next frame (any thread)."""
+        """Turn the governor on, off or to a new target (not thread-safe, as ``update``)."""
         settings.check()
-        with self._lock:
-            self._pending_governor = settings
+        self.governor = Governor(settings) if settings.active else None
+        self._warming = None
+
+    def replace_source(self, source: Source) -> Source:
+        """Read frames from ``source`` from the next frame on; returns the old one for the caller to close."""
+        old, self.source = self.source, source
+        self._paced = getattr(getattr(source, "settings", None), "paced", True)
+        self._steady_since = time.monotonic()
+        return old
+
+    def add_sink(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        self.sinks.remove(sink)
 
     def replace_backend(self, backend) -> Backend:
         """Run frames on ``backend`` from the next frame (on the pipeline's thread, between frames);
@@ -226,18 +240,6 @@ class Pipeline:
         return self.governor.scale if self.governor else self.settings.render_scale
 
     @property
-    def requested_pack(self):
-        """The newest catalog asked for (applied at the next frame if still pending)."""
-        with self._lock:
-            return self._pending_pack or self.pack
-
-    @property
-    def requested(self) -> StyleSettings:
-        """The newest settings asked for (applied at the next frame if still pending)."""
-        with self._lock:
-            return self._pending or self.settings
-
-    @property
     def fps(self) -> float:
         """Frames finished per second over the last few seconds."""
         return self._rate.rate
@@ -245,33 +247,8 @@ class Pipeline:
     # -- frames ----------------------------------------------------------------------------
     def step(self) -> Optional[FrameResult]:
         """Process one frame; None when the source has ended. Raises SourceLost while a camera is away."""
-        with self._lock:
-            if self._pending_pack is not None:
-                self.pack, self._pending_pack = self._pending_pack, None
-                if hasattr(self.backend, "adopt"):
-                    self.backend.adopt(self.pack)
-                if self._pending is None:
-                    self._pending = self.settings  # the weights vector grows with the catalog
-                try:
-                    self._pending.check(self.pack)
-                except StyleError:  # the style in use was removed
-                    self._pending = replace(self._pending, style="0")
-            if self._pending is not None:
-                self._apply(self._pending)
-                self._pending = None
-                self._steady_since = time.monotonic()
-            if self._pending_governor is not None:
-                g, self._pending_governor = self._pending_governor, None
-                self.governor = Governor(g) if g.active else None
-                self._warming = None
         settings, weights = self.settings, self.weights
-        light = False
-        if self.governor is not None:
-            ladder_changed = self.governor.offer_light(self.backend.lighter(weights))
-            if ladder_changed is not None:  # a new style: the level in use is not on its ladder
-                log.info("%s → %s", self.governor.describe(), ladder_changed)
-                self.governor.moved(ladder_changed)
-            light = self.governor.light
+        light = self._level_for(weights)
         scale = self.render_scale
         t0 = time.perf_counter()
         frame = self.source.read(self.read_timeout)
@@ -333,6 +310,16 @@ class Pipeline:
         p50, p95 = np.percentile(self._latencies, (50, 95))
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described, times["latency"],
                            float(p50), float(p95), ran)
+
+    def _level_for(self, weights: np.ndarray) -> bool:
+        """Tell the governor whether this style has a lighter network; whether to run on it now."""
+        if self.governor is None:
+            return False
+        ladder_changed = self.governor.offer_light(self.backend.lighter(weights))
+        if ladder_changed is not None:  # a new style: the level in use is not on its ladder
+            log.info("%s → %s", self.governor.describe(), ladder_changed)
+            self.governor.moved(ladder_changed)
+        return self.governor.light
 
     def _prepare_aside(self, image: np.ndarray) -> Future:
         if self._side is None:

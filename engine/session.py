@@ -2,9 +2,11 @@
 
 The CLI commands (stylize, vcam, serve, bench) and the app's worker are thin clients: they describe
 what they want in ``SessionSettings``, call ``open()`` and ``run()``, and listen to typed events
-(engine/events.py). Requests from any thread (a new source, backend, style, recording, output,
-catalog) are recorded at once and applied between two frames on the session's thread, so a frame never
-sees half a change. With ``backend="auto"`` in live use the session starts on a backend that needs no
+(engine/events.py). The session is the only owner of live state: the style settings, the catalog,
+the governor, the source, the backend and the outputs. A request from any thread is checked at once
+against the newest requested state (a bad one raises there), recorded, and applied between two frames
+on the session's thread through ONE queue, so a frame never sees half a change; a change that fails
+there becomes an event and the running state stays as it was. With ``backend="auto"`` in live use the session starts on a backend that needs no
 build and hot-swaps the compiled one in when it has warmed up on a real frame. The network stream's
 remote control is the session itself (``styles``, ``set_style``, ``current``, ``fps``, ``add_picture``).
 """
@@ -20,10 +22,9 @@ from . import defaults
 from .backends import COMPILED_CPU, BackendOptions, create_backend
 from .backends.build_worker import BuildWorker
 from .capture import Source, SourceSettings, open_source
-from .catalog import StyleCatalog
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
-                     StyleChanged)
-from .errors import StylecamError
+                     StyleChanged, error_kind)
+from .errors import StyleError, StylecamError
 from .governor import GovernorSettings
 from .pipeline import FrameResult, Pipeline, StyleSettings
 from .server import ServeSettings, StreamServer, free_picture_name
@@ -32,7 +33,7 @@ from .sinks.base import Sink
 from .sinks.mjpeg import MjpegHub
 from .sinks.virtualcam import VirtualCamSink
 from .slot import LatestSlot
-from .user_styles import add_picture_style, load_picture_pack
+from .user_styles import add_picture_style, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ class Session:
     def __init__(self, catalog, settings: SessionSettings = SessionSettings(), sinks: list[Sink] = (),
                  on_event: Callable[[Event], None] = lambda e: None, source: Optional[Source] = None):
         """``source``: an already open source the session takes over (instead of ``settings.source``)."""
-        self.catalog = catalog
-        self.settings = settings
+        self.catalog = catalog  # what the frames use (applied); requests check against ``_wanted_catalog``
+        self.settings = settings  # as opened: the live values are the fields below
         self.on_event = on_event
         self.latest: LatestSlot[FrameResult] = LatestSlot()
         self.pipeline: Optional[Pipeline] = None
@@ -80,6 +81,12 @@ class Session:
         self.warmup: Optional[threading.Thread] = None
         self.builder = BuildWorker()  # every compile of this session runs there (starts at the first one)
         self._viewing = True  # the app's window shows frames (set_viewing)
+        # the newest requested state (guarded by _lock); the pipeline gets it through the queue
+        self._wanted_catalog = catalog
+        self._style = settings.style
+        self._governor = settings.governor
+        self._serve = settings.serve
+        self._source_spec, self._size, self._backend_name = settings.source, settings.size, settings.backend
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -98,7 +105,7 @@ class Session:
                 if part is not None:
                     part.close()
             raise
-        self._emit(Started(s.label(), backend.describe()))
+        self._emit(Started(self.label(), backend.describe()))
         return self
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
@@ -161,16 +168,60 @@ class Session:
         self.call_soon(lambda: self._swap_backend(name))
 
     def set_style_settings(self, **changes) -> StyleSettings:
-        """Validated now (a bad spec raises here), used from the next frame."""
-        return self.pipeline.update(**changes)
+        """Checked now against the newest catalog (a bad spec raises here), used from the next frame."""
+        with self._lock:
+            new = replace(self._style, **changes)
+            new.check(self._wanted_catalog)
+            self._style = new
+            self._todo.append(lambda: self._apply_style(new))
+        return new
 
-    def set_catalog(self, catalog, select: Optional[str] = None) -> None:
-        """Styles added or removed (same or new networks). Style requests are checked against it at
-        once; the backend follows between frames; ``select`` picks a style by name."""
-        self.call_soon(lambda: self._swap_backend_catalog(catalog))  # before the pipeline takes the catalog
-        self.pipeline.set_catalog(catalog)
-        if select is not None:
-            self.pipeline.update(style=select)
+    def set_catalog(self, catalog, select: Optional[str] = None, remote: bool = False) -> None:
+        """Styles added or removed (same or new networks): requests are checked against it at once; the
+        backend and the pipeline follow between frames (CatalogChanged, or Failed and the old catalog
+        stays); ``select`` picks a style by name."""
+        with self._lock:
+            style = self._style
+            if select is not None:
+                style = replace(style, style=select)
+            try:
+                style.check(catalog)
+            except StyleError:
+                if select is not None:
+                    raise
+                style = replace(style, style="0")  # the style in use was removed
+            before = (self._wanted_catalog, self._style)
+            self._wanted_catalog, self._style = catalog, style
+            self._todo.append(lambda: self._swap_catalog(catalog, style, before, select, remote))
+
+    def set_governor(self, settings: GovernorSettings) -> None:
+        """A new frame-rate target (or off: "full quality"), from any thread."""
+        settings.check()
+        with self._lock:
+            self._governor = settings
+            self._todo.append(lambda: self.pipeline.set_governor(settings))
+
+    def set_serve_settings(self, settings: ServeSettings) -> None:
+        """Where the next network stream listens (a running one keeps its address)."""
+        with self._lock:
+            self._serve = settings
+
+    @property
+    def style(self) -> StyleSettings:
+        """The newest style settings asked for."""
+        with self._lock:
+            return self._style
+
+    @property
+    def governor_settings(self) -> GovernorSettings:
+        with self._lock:
+            return self._governor
+
+    @property
+    def wanted_catalog(self):
+        """The newest catalog asked for (what style requests are checked against)."""
+        with self._lock:
+            return self._wanted_catalog
 
     def record(self, path: Optional[Path]) -> None:
         """Start recording to ``path`` (MP4), or stop with None."""
@@ -182,17 +233,17 @@ class Session:
 
     # -- the network stream's remote control ---------------------------------------------------
     def styles(self) -> list[dict]:
-        return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.pipeline.requested_pack.styles]
+        return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.wanted_catalog.styles]
 
     def set_style(self, spec: str) -> str:
         """A style asked for over the network: applied here; the app shows it (StyleChanged)."""
-        self.pipeline.update(style=spec)  # raises StyleError → HTTP 400
-        label = self.pipeline.requested_pack.describe(spec)
+        self.set_style_settings(style=spec)  # raises StyleError → HTTP 400
+        label = self.wanted_catalog.describe(spec)
         self._emit(StyleChanged(spec, label, remote=True))
         return label
 
     def current(self) -> str:
-        return self.pipeline.requested.style
+        return self.style.style
 
     def fps(self) -> float:
         return self.pipeline.fps if self.pipeline else 0.0
@@ -213,20 +264,13 @@ class Session:
                 "idle": self.idle() if pipe else False,
                 "builds_pending": self.builder.pending()}
 
-    def set_governor(self, settings: GovernorSettings) -> None:
-        """A new frame-rate target (or off: "full quality"), from any thread."""
-        self.pipeline.set_governor(settings)
-        self.settings = replace(self.settings, governor=settings)
-
     def add_picture(self, data: bytes, name: str) -> str:
         """A picture style from uploaded bytes, selected at once (the picture network needs no rebuild)."""
         with self._adding:  # two uploads at once get two names
-            catalog = self.pipeline.requested_pack
+            catalog = self.wanted_catalog
             name = free_picture_name(catalog, name)
             style, _ = add_picture_style(data, name, taken={s.slug for s in catalog.styles}, label=f"upload {name!r}")
-            new = StyleCatalog([catalog.stock, load_picture_pack()])
-            self.set_catalog(new, select=style.name)
-        self._emit(CatalogChanged(new, select=style.name))
+            self.set_catalog(load_catalog(), select=style.name, remote=True)  # the one place a catalog is built
         return style.name
 
     # -- the session's thread ------------------------------------------------------------------
@@ -262,16 +306,32 @@ class Session:
             self.warmup.start()
         return backend
 
+    def running(self) -> tuple[str, Optional[tuple[int, int]], str]:
+        """(source spec, size, backend name) running now."""
+        with self._lock:
+            return self._source_spec, self._size, self._backend_name
+
+    @property
+    def serve_settings(self) -> ServeSettings:
+        with self._lock:
+            return self._serve
+
+    def label(self) -> str:
+        """The source (and size) running now."""
+        with self._lock:
+            spec, size = self._source_spec, self._size
+        return spec if size is None else f"{spec} @ {defaults.size_text(size)}"
+
     def _swap_source(self, spec: str, size) -> None:
         try:
             source = self._open_source(spec, size)
         except StylecamError as exc:
             self._emit(Failed("source", str(exc)))  # the running source stays
             return
-        self.pipeline.source.close()
-        self.pipeline.source = source
-        self.settings = replace(self.settings, source=spec, size=size)
-        self._emit(Started(self.settings.label(), self.pipeline.backend.describe()))
+        self.pipeline.replace_source(source).close()
+        with self._lock:
+            self._source_spec, self._size = spec, size
+        self._emit(Started(self.label(), self.pipeline.backend.describe()))
 
     def _swap_backend(self, name: str) -> None:
         try:
@@ -280,23 +340,46 @@ class Session:
             self._emit(Failed("backend", str(exc)))  # the running backend stays
             return
         self.pipeline.replace_backend(backend).close()
-        self.settings = replace(self.settings, backend=name)
-        self._emit(Started(self.settings.label(), backend.describe()))
+        with self._lock:
+            self._backend_name = name
+        self._emit(Started(self.label(), backend.describe()))
 
-    def _swap_backend_catalog(self, catalog) -> None:
+    def _apply_style(self, style: StyleSettings) -> None:
+        try:
+            self.pipeline.update(**{f: getattr(style, f) for f in ("style", "strength", "preserve_colors",
+                                                                    "stabilize", "mask")})
+        except StylecamError as exc:  # e.g. no person segmenter here: the running look stays
+            with self._lock:
+                if self._style is style:
+                    self._style = self.pipeline.settings
+            self._emit(Failed(error_kind(exc, "style"), str(exc)))
+
+    def _swap_catalog(self, catalog, style: StyleSettings, before: tuple, select, remote: bool) -> None:
+        """On the session's thread: the backend serves ``catalog`` (a picture style changes nothing
+        there; new stock weights need a new backend), then the pipeline uses it. A failure keeps both
+        as they were, and the requests go back to them."""
         current = self.pipeline.backend
-        if hasattr(current, "adopt") and current.catalog.stock.digest == catalog.stock.digest:
-            current.adopt(catalog)  # a picture style: nothing to rebuild
-        else:
-            try:
-                new = create_backend(self.settings.backend, pack=catalog, oneshot=self.settings.backend == "auto",
-                                     options=BackendOptions(threads=self.settings.threads, background_warmup=True,
+        try:
+            if hasattr(current, "adopt") and current.catalog.stock.digest == catalog.stock.digest:
+                current.adopt(catalog)
+            else:
+                with self._lock:
+                    name = self._backend_name
+                new = create_backend(name, pack=catalog, oneshot=name == "auto",
+                                     options=BackendOptions(threads=self.settings.threads,
+                                                            background_warmup=self.settings.live,
                                                             builder=self.builder))
-            except StylecamError as exc:
-                self._emit(Failed("backend", str(exc)))
-                return
-            self.pipeline.replace_backend(new).close()
+                self.pipeline.replace_backend(new).close()
+            self.pipeline.set_pack(catalog, style)
+        except (StylecamError, ValueError) as exc:
+            with self._lock:
+                if self._wanted_catalog is catalog:  # nothing newer was asked for meanwhile
+                    self._wanted_catalog, self._style = before
+            log.warning("the styles were not changed: %s", exc)
+            self._emit(Failed("backend", f"the styles were not changed: {exc}"))
+            return
         self.catalog = catalog
+        self._emit(CatalogChanged(catalog, select=select, remote=remote))
 
     def _prepare_upgrade(self, current_name: str, options: BackendOptions) -> None:
         """Build the full `auto` choice; if it is a compiled CPU path, warm it on a real frame."""
@@ -327,7 +410,9 @@ class Session:
         best.close()
 
     def _take_upgrade(self, upgrade) -> None:
-        if self.settings.backend != "auto" or self._closed:
+        with self._lock:
+            auto = self._backend_name == "auto"
+        if not auto or self._closed:
             upgrade.close()
             return
         if upgrade.pack is not self.pipeline.pack:
@@ -338,17 +423,16 @@ class Session:
         self.pipeline.replace_backend(upgrade).close()
         log.info("switched to the warmed-up %s", upgrade.describe())
         self._emit(BackendSwitched(upgrade.describe()))
-        self._emit(Started(self.settings.label(), upgrade.describe()))
+        self._emit(Started(self.label(), upgrade.describe()))
 
     def _set_record(self, path: Optional[Path]) -> None:
-        sinks = self.pipeline.sinks
-        for sink in [s for s in sinks if isinstance(s, VideoFileSink)]:
-            sinks.remove(sink)
+        for sink in [s for s in self.pipeline.sinks if isinstance(s, VideoFileSink)]:
+            self.pipeline.remove_sink(sink)
             sink.close()
             self._emit(OutputChanged("record", False, f"saved {sink.frames} frames to {sink.path}"))
         if path is not None:
             try:
-                sinks.append(VideoFileSink(path, fps=self.pipeline.source.fps or defaults.FPS))
+                self.pipeline.add_sink(VideoFileSink(path, fps=self.pipeline.source.fps or defaults.FPS))
                 self._emit(OutputChanged("record", True, f"recording to {path}"))
             except StylecamError as exc:
                 self._emit(OutputChanged("record", False, str(exc), failed=True))
@@ -359,24 +443,26 @@ class Session:
             return self.server
         hub = MjpegHub()
         try:
-            self.server = StreamServer(hub, self, self.settings.serve).start()
+            with self._lock:
+                serve = self._serve
+            self.server = StreamServer(hub, self, serve).start()
         except BaseException:
             hub.close()
             raise
-        self.pipeline.sinks.append(hub)
+        self.pipeline.add_sink(hub)
         return self.server
 
     def _set_output(self, name: str, on: bool) -> None:
         kind = VirtualCamSink if name == "vcam" else MjpegHub
-        sinks = self.pipeline.sinks
-        running = next((s for s in sinks if isinstance(s, kind)), None)
+        running = next((s for s in self.pipeline.sinks if isinstance(s, kind)), None)
         if on and running is None:
             try:
                 if name == "vcam":
-                    w, h = self.settings.size or defaults.FRAME_SIZE
+                    with self._lock:
+                        w, h = self._size or defaults.FRAME_SIZE
                     sink = VirtualCamSink(w - w % 2, h - h % 2, self.pipeline.source.fps or defaults.FPS)
                     message = f"virtual camera on: {sink.device}"
-                    sinks.append(sink)
+                    self.pipeline.add_sink(sink)
                 else:
                     message = f"streaming at {self.serve().url} (stream.mjpg)"
             except StylecamError as exc:
@@ -384,7 +470,7 @@ class Session:
                 return
             self._emit(OutputChanged(name, True, message))
         elif not on and running is not None:
-            sinks.remove(running)
+            self.pipeline.remove_sink(running)
             if name == "stream" and self.server is not None:
                 self.server.close()
                 self.server = None

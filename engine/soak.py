@@ -45,6 +45,7 @@ class SoakSettings:
     target_fps: float = 30.0
     idle_s: float = 0.0  # at the end: this long with nobody watching (the app's idle), CPU measured
     picture: Optional[Path] = None  # the picture style's picture (default: a bundled photo)
+    frames_dir: Optional[Path] = None  # save the live frame (input and output) just before each switch
 
 
 class StandInCamera:
@@ -200,7 +201,7 @@ class Soak:
             schedule = list(s.schedule)
             if not schedule:
                 added = self._add_picture(session)
-                schedule = default_schedule(session.pipeline.requested_pack, added)
+                schedule = default_schedule(session.wanted_catalog, added)
             if self.view is not None:
                 self.view(session)
             self.report = self._drive(session, server, schedule, t0, tap, failures, progress)
@@ -246,7 +247,7 @@ class Soak:
         for f in failures:
             f["t"] = round(f["t"] - self.startup_s, 2)
         t0 = start
-        switches, style_index = [], 0
+        switches, style_index, samples = [], 0, []
         cpu_before, wall_before = _cpu_seconds(), time.monotonic()
         total = int(s.duration_s + s.idle_s)
         vcam = next((x for x in session.pipeline.sinks if x.name == "virtualcam"), None)
@@ -262,6 +263,8 @@ class Soak:
                     if vcam is not None:
                         session.set_output("vcam", False)
                 if not idle and second % s.switch_every_s == 0:
+                    if s.frames_dir is not None and style_index:
+                        samples.append(self._sample(session, s.frames_dir, len(samples)))
                     spec = schedule[style_index % len(schedule)]
                     session.set_style(spec)
                     switches.append({"t": round(time.monotonic() - t0, 2), "style": spec})
@@ -278,7 +281,21 @@ class Soak:
             stop.set()
             client_on.clear()
             runner.join(10)
-        return self._summary(schedule, switches, tap.lines, failures, session)
+        report = self._summary(schedule, switches, tap.lines, failures, session)
+        report["samples"] = samples
+        return report
+
+    @staticmethod
+    def _sample(session, folder: Path, k: int) -> dict:
+        """The newest live frame: its input and output as PNG, with what made it."""
+        _, r = session.latest.latest()
+        folder.mkdir(parents=True, exist_ok=True)
+        names = {}
+        for part, image in (("input", r.original), ("output", r.stylized)):
+            names[part] = str(folder / f"{k:02d}-{part}.png")
+            cv2.imwrite(names[part], cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        return {**names, "style": session.current(), "render_scale": r.render_scale, "network": "+".join(r.networks),
+                "backend": r.backend, "stabilize": session.style.stabilize}
 
     @staticmethod
     def _row(t, got, session, client, cpu, client_on, idle) -> dict:

@@ -187,6 +187,16 @@ def test_network_stream_toggle_serves_and_remote_style_updates_the_gallery(qtbot
     assert np.abs(settle(qtbot, window).astype(int) - reference(photos["coffee"], "12")).max() <= 1
     jpeg = urllib.request.urlopen(url + "frame.jpg", timeout=5).read()
     assert jpeg[:2] == b"\xff\xd8"
+    # a blend of three styles over the network stays three styles: the app shows it, never narrows it
+    three = "3:0.34,12:0.33,19:0.33"
+    req = urllib.request.Request(url + "style", data=json.dumps({"style": three}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    assert urllib.request.urlopen(req, timeout=5).status == 200
+    qtbot.waitUntil(lambda: "blend of 3 styles" in window.statusBar().currentMessage(), timeout=5000)
+    settle(qtbot, window)
+    assert window.worker.session.current() == three
+    assert (window.worker.pipeline.weights > 0).sum() == 3
+    assert np.abs(settle(qtbot, window).astype(int) - reference(photos["coffee"], three)).max() <= 1
     window.stream_box.setChecked(False)
     qtbot.waitUntil(lambda: window.worker.server is None, timeout=5000)
 
@@ -216,7 +226,7 @@ def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, wind
         with qtbot.waitSignals([trainer.preview, trainer.finished], order="strict", timeout=60000):
             pass
         assert window.styles.gallery.count() == 27 and window.styles.style_a == 26
-        qtbot.waitUntil(lambda: window.worker.pack.num_styles == 27, timeout=10000)
+        qtbot.waitUntil(lambda: window.worker.catalog.num_styles == 27, timeout=10000)
         settle(qtbot, window)
         assert window.worker.pipeline.weights.shape == (27,) and window.worker.pipeline.weights[26] == 1
     finally:
