@@ -53,6 +53,10 @@ def run_with_view(soak, progress) -> dict:
         app.processEvents()
         thread.join(0.005)
     timer.stop()
+    view.close()  # Qt objects go before the interpreter does (a late GC of them can crash at exit)
+    view.deleteLater()
+    timer.deleteLater()
+    app.processEvents()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["report"]

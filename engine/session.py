@@ -26,7 +26,7 @@ from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, Out
                      StyleChanged, error_kind)
 from .errors import StyleError, StylecamError
 from .governor import GovernorSettings
-from .pipeline import FrameResult, Pipeline, StyleSettings
+from .pipeline import FrameResult, Pipeline, StyleSettings, scaled_input
 from .server import ServeSettings, StreamServer, free_picture_name
 from .sinks import VideoFileSink
 from .sinks.base import Sink
@@ -382,8 +382,9 @@ class Session:
         self._emit(CatalogChanged(catalog, select=select, remote=remote))
 
     def _prepare_upgrade(self, current_name: str, options: BackendOptions) -> None:
-        """Build the full `auto` choice; if it is a compiled CPU path, warm it on a real frame."""
-        if self._stop.wait(defaults.WARMUP_DELAY_S):  # closed right away: never start a compile
+        """Start the full `auto` choice; if it is a compiled CPU path, build what the frames run now
+        (the level the governor chose: its network and size) and hand it over between two frames."""
+        if self._stop.wait(defaults.WARMUP_DELAY_S):  # closed right away: never start a build
             return
         try:
             best = create_backend("auto", pack=self.catalog, options=options)
@@ -392,15 +393,15 @@ class Session:
         if best.name == current_name or best.name not in COMPILED_CPU:
             best.close()
             return
-        self._emit(Notice(f"preparing {best.name} (builds once per size, about 20–60 s)…"))
+        self._emit(Notice(f"preparing {best.name} (builds once per size and network, then cached)…"))
         seq = 0
         while not self._stop.is_set():
             seq, result = self.latest.wait_newer(seq, timeout=0.5)
             if result is None:
                 continue
             try:
-                best.warm(result.original)  # compiles each network for this size
-            except Exception as exc:  # a failed upgrade keeps the running backend
+                self._build_level(best, result)
+            except Exception as exc:  # noqa: BLE001 - a failed upgrade keeps the running backend
                 log.warning("fast path failed to start: %s", exc)
                 best.close()
                 return
@@ -408,6 +409,19 @@ class Session:
                 self._upgrade = best
             return
         best.close()
+
+    def _build_level(self, backend, result: FrameResult) -> None:
+        """Build ``backend`` for the level ``result`` ran at (on the warm-up thread; blocks)."""
+        if not hasattr(backend, "prepare"):
+            backend.warm(result.original)
+            return
+        light = any(name in self.catalog.lighter for name in result.networks)
+        shape = scaled_input(result.original, result.render_scale).shape
+        for thread in backend.prepare(self.pipeline.weights, shape, light=light):
+            while thread.is_alive() and not self._stop.is_set():
+                thread.join(0.5)
+        if not backend.ready(self.pipeline.weights, shape, light=light):
+            raise StylecamError(f"{backend.name} could not build {shape[1]}x{shape[0]}")
 
     def _take_upgrade(self, upgrade) -> None:
         with self._lock:
