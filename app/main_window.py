@@ -38,7 +38,26 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.setWindowTitle("stylecam")
         self.resize(1280, 760)
+        self._build_controls(pack, settings)
+        self.worker = EngineWorker(pack, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
+                                   self._style_settings())
+        self.worker.set_full_quality(settings.full_quality)
+        self._connect()
+        self.trainer: Optional[StyleTrainer] = None
+        self._shown_seq = 0
+        self._shown_result = None
+        self._painted = RateMeter(60)
+        self._recording: Optional[Path] = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(defaults.VIEW_POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        if notice:
+            self.statusBar().showMessage(notice, 10000)
+        self.worker.start()
+        self._timer.start()
 
+    def _build_controls(self, pack, settings: GuiSettings) -> None:
+        """The view, the side panel's controls and the HUD, as last remembered."""
         self.view = FrameView()
         self.view.side_by_side = settings.side_by_side
         self.sources = SourcePanel(available_backends(pack), settings.source, settings.size, settings.backend)
@@ -85,9 +104,8 @@ class MainWindow(QMainWindow):
         self.hud = QLabel()
         self.statusBar().addPermanentWidget(self.hud)
 
-        self.worker = EngineWorker(pack, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
-                                   self._style_settings())
-        self.worker.set_full_quality(settings.full_quality)
+    def _connect(self) -> None:
+        """Engine news to the widgets, the widgets' requests to the engine, and the keys."""
         self.worker.status.connect(self._on_status)
         self.worker.sourceGone.connect(self._on_source_gone)
         self.worker.sourceBack.connect(self._on_source_back)
@@ -105,7 +123,6 @@ class MainWindow(QMainWindow):
         self.styles.changed.connect(self._style_changed)
         self.styles.add_button.clicked.connect(self._ask_for_style_picture)
         self.setAcceptDrops(True)
-        self.trainer: Optional[StyleTrainer] = None
         self.compare.toggled.connect(self._toggle_compare)
         self.full_quality.toggled.connect(self.worker.set_full_quality)
         self.snap_button.clicked.connect(lambda: self.snapshot())
@@ -118,18 +135,6 @@ class MainWindow(QMainWindow):
             QShortcut(QKeySequence(str(n)), self, lambda n=n: self.styles.select(n - 1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.styles.select(self.styles.style_a + 1))
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.styles.select(self.styles.style_a - 1))
-
-        self._shown_seq = 0
-        self._shown_result = None
-        self._painted = RateMeter(60)
-        self._recording: Optional[Path] = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(defaults.VIEW_POLL_MS)
-        self._timer.timeout.connect(self._poll)
-        if notice:
-            self.statusBar().showMessage(notice, 10000)
-        self.worker.start()
-        self._timer.start()
 
     # -- engine -> view ---------------------------------------------------------------------
     def _poll(self) -> None:
@@ -163,7 +168,8 @@ class MainWindow(QMainWindow):
 
     # -- idle: a hidden window makes no frames unless an output wants them ----------------------
     def _viewing_changed(self) -> None:
-        self.worker.set_viewing(self.isVisible() and not self.isMinimized())
+        if hasattr(self, "worker"):  # Qt may send a state change while the window is being built
+            self.worker.set_viewing(self.isVisible() and not self.isMinimized())
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.WindowStateChange:

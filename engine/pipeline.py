@@ -246,7 +246,8 @@ class Pipeline:
 
     # -- frames ----------------------------------------------------------------------------
     def step(self) -> Optional[FrameResult]:
-        """Process one frame; None when the source has ended. Raises SourceLost while a camera is away."""
+        """Process one frame; None when the source has ended. Raises SourceLost while a camera is away.
+        The stages: read, stylize (steadying's flow up front or aside), steady, mask, write, account."""
         settings, weights = self.settings, self.weights
         light = self._level_for(weights)
         scale = self.render_scale
@@ -255,11 +256,30 @@ class Pipeline:
         if frame is None:
             return None
         t1 = time.perf_counter()
-        image = frame.image
+        out, image, networks, ran, times = self._stylize(frame.image, settings, weights, scale, light)
+        t4 = time.perf_counter()
+        if settings.stabilize:
+            out = self.stabilizer(frame.image, out)
+        t5 = time.perf_counter()
+        if settings.mask != "none":
+            out = composite(out, frame.image, self.segmenter.mask(frame.image), settings.mask)
+        t6 = time.perf_counter()
+        for sink in self.sinks:
+            sink.write(out)
+        t7 = time.perf_counter()
+        times["stabilize"] += t5 - t4
+        times.update(capture=t1 - t0, mask=t6 - t5, output=t7 - t6, total=t7 - t0,
+                     latency=max(0.0, t7 - frame.timestamp))
+        return self._account(frame, out, image, weights, scale, networks, ran, times, t7)
+
+    def _stylize(self, image: np.ndarray, settings: StyleSettings, weights: np.ndarray, scale: float,
+                 light: bool) -> tuple[np.ndarray, np.ndarray, list, str, dict]:
+        """The network at ``scale`` and back to the frame's size (colours, strength). The stabilizer's
+        flow runs up front, or aside: beside the network (GPU; CPU at full scale) or the upscale (CPU,
+        below full scale), when it does not denoise the network's input. Returns the output, the image
+        the network saw (denoised or not), the networks and backends that ran, and seconds per stage."""
+        t1 = time.perf_counter()
         preparing: Optional[Future] = None
-        # the network's input is the frame itself unless the stabilizer denoises it: then its flow can
-        # wait, and run on a side thread beside the network (GPU; CPU at full scale) or the upscale (CPU,
-        # scale below 1)
         later = (settings.stabilize and self.stabilizer.settings.denoise == 0
                  and (self.overlap_prepare or self.overlap_cpu))
         beside_network = self.overlap_prepare or (self.overlap_cpu and scale >= 1.0)
@@ -286,22 +306,16 @@ class Pipeline:
         t4 = time.perf_counter()
         if preparing is not None:
             preparing.result()  # done by now, unless the network was faster than the flow
-        if settings.stabilize:
-            out = self.stabilizer(frame.image, out)
-        t5 = time.perf_counter()
-        if settings.mask != "none":
-            out = composite(out, frame.image, self.segmenter.mask(frame.image), settings.mask)
-        t6 = time.perf_counter()
-        for sink in self.sinks:
-            sink.write(out)
-        t7 = time.perf_counter()
-        latency = max(0.0, t7 - frame.timestamp)
         times["postprocess"] += t4 - t3
-        times.update(capture=t1 - t0, stabilize=(t2 - t1) + (t5 - t4), mask=t6 - t5, output=t7 - t6, total=t7 - t0,
-                     latency=latency)
-        times = {k: v * 1000.0 for k, v in times.items()}
+        times["stabilize"] = (t2 - t1) + (time.perf_counter() - t4)
+        return out, image, networks, ran, times
+
+    def _account(self, frame, out: np.ndarray, image: np.ndarray, weights: np.ndarray, scale: float,
+                 networks: list, ran: str, seconds: dict, end: float) -> FrameResult:
+        """Timings into the stats and the governor; the frame's result with its latency percentiles."""
+        times = {k: v * 1000.0 for k, v in seconds.items()}
         self.stats.add(times)
-        self._rate.tick(t7)
+        self._rate.tick(end)
         described = ""
         if self.governor is not None:
             self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
@@ -398,7 +412,7 @@ class Pipeline:
 
     def _level_ready(self, weights: np.ndarray, shape: tuple, light: bool) -> bool:
         """Every network of the level runs frames of ``shape`` without a build (a plain backend: always)."""
-        ready = getattr(self.backend, "ready", None)
+        ready = getattr(self.backend, "level_ready", None)
         return ready(weights, shape, light=light) if ready is not None else True
 
     def _prebuild_when_steady(self, image: np.ndarray, weights: np.ndarray) -> None:

@@ -242,13 +242,13 @@ class StreamServer:
         self.clients = 0
         self.dropped = 0
         self._lock = threading.Lock()
-        handler = _make_handler(self)
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         server_cls = type("Server", (_QuietServer,), {"address_family": family})
         try:
-            self.httpd = server_cls((settings.host, settings.port), handler)
+            self.httpd = server_cls((settings.host, settings.port), StreamHandler)
         except OSError as exc:
             raise InputError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+        self.httpd.stream = self  # what the handlers serve
         self.port = self.httpd.server_address[1]
         self.hosts = HostRule(settings, self.port)
         self.uploads = UploadLimit(settings.pictures_per_minute)
@@ -274,238 +274,239 @@ class StreamServer:
             self.dropped += int(dropped)
 
 
-def _make_handler(server: StreamServer):
-    settings = server.settings
+class StreamHandler(BaseHTTPRequestHandler):
+    """One request; the stream server it belongs to is ``self.stream`` (routes: ROUTES)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "stylecam"
-        protocol_version = "HTTP/1.0"
+    server_version = "stylecam"
+    protocol_version = "HTTP/1.0"
 
-        def log_message(self, fmt, *args):  # route to logging, not stderr
-            log.debug("%s " + fmt, self.client_address[0], *args)
+    def log_message(self, fmt, *args):  # route to logging, not stderr
+        log.debug("%s " + fmt, self.client_address[0], *args)
 
-        # -- helpers ------------------------------------------------------------------------
-        def _reply(self, code: int, body: bytes, ctype: str, extra: Optional[dict] = None) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+    # -- helpers ------------------------------------------------------------------------
+    def _reply(self, code: int, body: bytes, ctype: str, extra: Optional[dict] = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
 
-        def _json(self, code: int, obj) -> None:
-            self._reply(code, json.dumps(obj).encode(), "application/json")
+    def _json(self, code: int, obj) -> None:
+        self._reply(code, json.dumps(obj).encode(), "application/json")
 
-        def _error(self, code: int, message: str, extra: Optional[dict] = None) -> None:
-            self._reply(code, json.dumps({"error": message, "message": message}).encode(), "application/json", extra)
+    def _error(self, code: int, message: str, extra: Optional[dict] = None) -> None:
+        self._reply(code, json.dumps({"error": message, "message": message}).encode(), "application/json", extra)
 
-        def _refuse(self, code: int, message: str, level: int = logging.WARNING, extra: Optional[dict] = None) -> None:
-            """Answer a refused request with one log line; a small unread body is read first, so that the
-            client gets the answer rather than a connection reset."""
-            log.log(level, "refused %s %r from %s: %d %s", self.command, urlsplit(self.path).path[:200],
-                    self.client_address[0], code, message)
-            if not self._body_read:
-                self._discard_body()
-            self._error(code, message, extra)
+    def _refuse(self, code: int, message: str, level: int = logging.WARNING, extra: Optional[dict] = None) -> None:
+        """Answer a refused request with one log line; a small unread body is read first, so that the
+        client gets the answer rather than a connection reset."""
+        log.log(level, "refused %s %r from %s: %d %s", self.command, urlsplit(self.path).path[:200],
+                self.client_address[0], code, message)
+        if not self._body_read:
+            self._discard_body()
+        self._error(code, message, extra)
 
-        def _discard_body(self) -> None:
-            try:
-                left = int(self.headers.get("Content-Length", "0"))
-            except ValueError:
-                return
-            if not 0 < left <= MAX_PICTURE:
-                return
-            self.connection.settimeout(settings.client_timeout)
-            try:
-                while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 16))
-                    if not chunk:
-                        break
-                    left -= len(chunk)
-            except OSError:  # a client that sends less than it said: answer anyway
-                return
-            self._body_read = True
+    def _discard_body(self) -> None:
+        try:
+            left = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return
+        if not 0 < left <= MAX_PICTURE:
+            return
+        self.connection.settimeout(self.stream.settings.client_timeout)
+        try:
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:  # a client that sends less than it said: answer anyway
+            return
+        self._body_read = True
 
-        def _read_body(self, length: int) -> bytes:
-            self._body_read = True
-            return self.rfile.read(length)
+    def _read_body(self, length: int) -> bytes:
+        self._body_read = True
+        return self.rfile.read(length)
 
-        def _authorized(self) -> bool:
-            if not settings.token:
-                return True
-            query = parse_qs(urlsplit(self.path).query)
-            given = (query.get("token") or [""])[0]
-            auth = self.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
-                given = auth[7:]
-            given = self.headers.get("X-Stylecam-Token", given)
-            return hmac.compare_digest(given.encode(), settings.token.encode())
+    def _authorized(self) -> bool:
+        if not self.stream.settings.token:
+            return True
+        query = parse_qs(urlsplit(self.path).query)
+        given = (query.get("token") or [""])[0]
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[7:]
+        given = self.headers.get("X-Stylecam-Token", given)
+        return hmac.compare_digest(given.encode(), self.stream.settings.token.encode())
 
-        def _route(self, method: str) -> None:
-            self._body_read = method == "GET"
-            path = urlsplit(self.path).path
-            refusal = self._refusal(method, path)
-            if refusal is not None:
-                self._refuse(*refusal)
-                return
-            getattr(self, ROUTES[(method, path)].handler)()
+    def _route(self, method: str) -> None:
+        self._body_read = method == "GET"
+        path = urlsplit(self.path).path
+        refusal = self._refusal(method, path)
+        if refusal is not None:
+            self._refuse(*refusal)
+            return
+        getattr(self, ROUTES[(method, path)].handler)()
 
-        def _refusal(self, method: str, path: str) -> Optional[tuple]:
-            """(code, message[, log level]) when this request is not to be answered, checked in this
-            order: Host (DNS rebinding), token, cross-site (Sec-Fetch-Site, Origin), path, Content-Type."""
-            hosts = self.headers.get_all("Host") or []
-            if len(hosts) > 1:
-                return 400, "more than one Host header"
-            host = hosts[0] if hosts else None  # no Host: an HTTP/1.0 client, never a browser
-            if host is not None and not server.hosts.accepts(host):
-                return 403, f"this server does not answer to Host {host[:100]!r} (see --allow-host)"
-            if not self._authorized():
-                return 401, "missing or wrong token"
-            if self.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
-                return 403, "cross-site requests are refused"
-            origin = self.headers.get("Origin")
-            if origin is not None and not server.hosts.same_origin(origin, host):
-                return 403, f"cross-origin requests are refused (Origin {origin[:100]!r})"
-            route = ROUTES.get((method, path))
-            if route is None:
-                if any(p == path for (_, p) in ROUTES):
-                    return 405, f"{method} is not allowed on {path}", logging.INFO
-                return 404, f"no such path: {path[:100]!r} (try /, /stream.mjpg, /frame.jpg, /styles, /style)", \
-                    logging.INFO
-            ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if route.content_types and ctype not in route.content_types:
-                return 415, f"{method} {path} needs Content-Type {' or '.join(route.content_types)}"
+    def _refusal(self, method: str, path: str) -> Optional[tuple]:
+        """(code, message[, log level]) when this request is not to be answered, checked in this
+        order: Host (DNS rebinding), token, cross-site (Sec-Fetch-Site, Origin), path, Content-Type."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            return 400, "more than one Host header"
+        host = hosts[0] if hosts else None  # no Host: an HTTP/1.0 client, never a browser
+        if host is not None and not self.stream.hosts.accepts(host):
+            return 403, f"this server does not answer to Host {host[:100]!r} (see --allow-host)"
+        if not self._authorized():
+            return 401, "missing or wrong token"
+        if self.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+            return 403, "cross-site requests are refused"
+        origin = self.headers.get("Origin")
+        if origin is not None and not self.stream.hosts.same_origin(origin, host):
+            return 403, f"cross-origin requests are refused (Origin {origin[:100]!r})"
+        route = ROUTES.get((method, path))
+        if route is None:
+            if any(p == path for (_, p) in ROUTES):
+                return 405, f"{method} is not allowed on {path}", logging.INFO
+            return 404, f"no such path: {path[:100]!r} (try /, /stream.mjpg, /frame.jpg, /styles, /style)", \
+                logging.INFO
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if route.content_types and ctype not in route.content_types:
+            return 415, f"{method} {path} needs Content-Type {' or '.join(route.content_types)}"
+        return None
+
+    def do_GET(self):
+        self._route("GET")
+
+    def do_POST(self):
+        self._route("POST")
+
+    def do_PUT(self):
+        self._route("PUT")
+
+    def do_DELETE(self):
+        self._route("DELETE")
+
+    def do_OPTIONS(self):  # a CORS preflight: refused like any other method (no CORS headers, ever)
+        self._route("OPTIONS")
+
+    # -- endpoints ----------------------------------------------------------------------
+    def _query_token(self) -> str:
+        return f"?token={self.stream.settings.token}" if self.stream.settings.token else ""
+
+    def _page(self) -> None:
+        buttons = "".join(
+            f'<button onclick="pick(\'{s["id"]}\')">{html.escape(s["name"])}</button>'
+            for s in self.stream.control.styles())
+        body = PAGE.format(q=html.escape(self._query_token()), buttons=buttons).encode()
+        self._reply(200, body, "text/html; charset=utf-8",  # no other site may frame it (clickjacking)
+                    {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
+
+    def _styles(self) -> None:
+        self._json(200, {"styles": self.stream.control.styles(), "current": self.stream.control.current()})
+
+    def _stats(self) -> None:
+        self._json(200, {"fps": self.stream.control.fps(), **self.stream.control.render(), "clients": self.stream.clients,
+                         "dropped": self.stream.dropped, "encoded": self.stream.hub.encoded})
+
+    def _frame(self) -> None:
+        jpeg = self.stream.hub.latest_jpeg()
+        if jpeg is None:
+            self._error(503, "no frame yet")
+            return
+        self._reply(200, jpeg, "image/jpeg")
+
+    def _body_length(self, limit: int, what: str) -> Optional[int]:
+        """The request's Content-Length, or None after answering 411/413."""
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._refuse(411, "Content-Length required", logging.INFO)
             return None
+        if length > limit:
+            self._refuse(413, f"{what} too large ({length} bytes; the limit is {limit})")
+            return None
+        return length
 
-        def do_GET(self):
-            self._route("GET")
+    def _set_style(self) -> None:
+        length = self._body_length(MAX_BODY, "style request")
+        if length is None:
+            return
+        try:
+            spec = json.loads(self._read_body(length) or b"null")["style"]
+            if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+                spec = str(int(spec))
+            if not isinstance(spec, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            self._refuse(400, 'expected JSON like {"style": "7"} or {"style": "3:0.5,12:0.5"}', logging.INFO)
+            return
+        try:
+            label = self.stream.control.set_style(spec)
+        except StylecamError as exc:
+            self._refuse(400, str(exc), logging.INFO)
+            return
+        self._json(200, {"style": spec, "name": label, "message": f"style: {label}"})
 
-        def do_POST(self):
-            self._route("POST")
+    def _add_picture(self) -> None:
+        length = self._body_length(MAX_PICTURE, "style picture")
+        if length is None:
+            return
+        if length <= 0:
+            self._refuse(400, "the body must be the picture (JPEG or PNG)")
+            return
+        wait = self.stream.uploads.take(self.client_address[0])
+        if wait > 0:
+            self._refuse(429, f"at most {self.stream.settings.pictures_per_minute} picture styles a minute: try again in "
+                              f"{math.ceil(wait)} s", extra={"Retry-After": str(math.ceil(wait))})
+            return
+        data = self._read_body(length)
+        name = (parse_qs(urlsplit(self.path).query).get("name") or [""])[0]
+        try:
+            added = self.stream.control.add_picture(data, name)
+        except PictureTooLarge as exc:
+            self.stream.uploads.refund(self.client_address[0])  # only styles added count
+            self._refuse(413, str(exc))
+            return
+        except StylecamError as exc:
+            self.stream.uploads.refund(self.client_address[0])
+            self._refuse(400, str(exc))
+            return
+        self._json(200, {"style": added, "name": added, "message": f"new picture style: {added}"})
 
-        def do_PUT(self):
-            self._route("PUT")
+    def _stream(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.stream.settings.send_buffer)
+        self.connection.settimeout(self.stream.settings.client_timeout)
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.stream._count(+1)
+        dropped = False
+        try:
+            with self.stream.hub.watch() as watcher:
+                while True:
+                    jpeg = watcher.next(timeout=0.5)
+                    if jpeg is None:
+                        if self.stream.hub.closed or _hung_up(self.connection):
+                            break  # a client that left while no frames came must not count as a reader
+                        continue  # no new frame yet (paused source, an idle app): keep waiting
+                    self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                     f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+        except socket.timeout:
+            dropped = True
+            log.info("dropped stalled client %s", self.client_address[0])
+        except OSError as exc:  # the client went away (broken pipe, reset): normal for a stream
+            log.debug("client %s left: %s", self.client_address[0], exc)
+        finally:
+            self.stream._count(-1, dropped)
+            self.close_connection = True
 
-        def do_DELETE(self):
-            self._route("DELETE")
-
-        def do_OPTIONS(self):  # a CORS preflight: refused like any other method (no CORS headers, ever)
-            self._route("OPTIONS")
-
-        # -- endpoints ----------------------------------------------------------------------
-        def _query_token(self) -> str:
-            return f"?token={settings.token}" if settings.token else ""
-
-        def _page(self) -> None:
-            buttons = "".join(
-                f'<button onclick="pick(\'{s["id"]}\')">{html.escape(s["name"])}</button>'
-                for s in server.control.styles())
-            body = PAGE.format(q=html.escape(self._query_token()), buttons=buttons).encode()
-            self._reply(200, body, "text/html; charset=utf-8",  # no other site may frame it (clickjacking)
-                        {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
-
-        def _styles(self) -> None:
-            self._json(200, {"styles": server.control.styles(), "current": server.control.current()})
-
-        def _stats(self) -> None:
-            self._json(200, {"fps": server.control.fps(), **server.control.render(), "clients": server.clients,
-                             "dropped": server.dropped, "encoded": server.hub.encoded})
-
-        def _frame(self) -> None:
-            jpeg = server.hub.latest_jpeg()
-            if jpeg is None:
-                self._error(503, "no frame yet")
-                return
-            self._reply(200, jpeg, "image/jpeg")
-
-        def _body_length(self, limit: int, what: str) -> Optional[int]:
-            """The request's Content-Length, or None after answering 411/413."""
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                self._refuse(411, "Content-Length required", logging.INFO)
-                return None
-            if length > limit:
-                self._refuse(413, f"{what} too large ({length} bytes; the limit is {limit})")
-                return None
-            return length
-
-        def _set_style(self) -> None:
-            length = self._body_length(MAX_BODY, "style request")
-            if length is None:
-                return
-            try:
-                spec = json.loads(self._read_body(length) or b"null")["style"]
-                if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-                    spec = str(int(spec))
-                if not isinstance(spec, str):
-                    raise TypeError
-            except (ValueError, KeyError, TypeError):
-                self._refuse(400, 'expected JSON like {"style": "7"} or {"style": "3:0.5,12:0.5"}', logging.INFO)
-                return
-            try:
-                label = server.control.set_style(spec)
-            except StylecamError as exc:
-                self._refuse(400, str(exc), logging.INFO)
-                return
-            self._json(200, {"style": spec, "name": label, "message": f"style: {label}"})
-
-        def _add_picture(self) -> None:
-            length = self._body_length(MAX_PICTURE, "style picture")
-            if length is None:
-                return
-            if length <= 0:
-                self._refuse(400, "the body must be the picture (JPEG or PNG)")
-                return
-            wait = server.uploads.take(self.client_address[0])
-            if wait > 0:
-                self._refuse(429, f"at most {settings.pictures_per_minute} picture styles a minute: try again in "
-                                  f"{math.ceil(wait)} s", extra={"Retry-After": str(math.ceil(wait))})
-                return
-            data = self._read_body(length)
-            name = (parse_qs(urlsplit(self.path).query).get("name") or [""])[0]
-            try:
-                added = server.control.add_picture(data, name)
-            except PictureTooLarge as exc:
-                server.uploads.refund(self.client_address[0])  # only styles added count
-                self._refuse(413, str(exc))
-                return
-            except StylecamError as exc:
-                server.uploads.refund(self.client_address[0])
-                self._refuse(400, str(exc))
-                return
-            self._json(200, {"style": added, "name": added, "message": f"new picture style: {added}"})
-
-        def _stream(self) -> None:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.send_buffer)
-            self.connection.settimeout(settings.client_timeout)
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            server._count(+1)
-            dropped = False
-            try:
-                with server.hub.watch() as watcher:
-                    while True:
-                        jpeg = watcher.next(timeout=0.5)
-                        if jpeg is None:
-                            if server.hub.closed or _hung_up(self.connection):
-                                break  # a client that left while no frames came must not count as a reader
-                            continue  # no new frame yet (paused source, an idle app): keep waiting
-                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                         f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-            except socket.timeout:
-                dropped = True
-                log.info("dropped stalled client %s", self.client_address[0])
-            except OSError as exc:  # the client went away (broken pipe, reset): normal for a stream
-                log.debug("client %s left: %s", self.client_address[0], exc)
-            finally:
-                server._count(-1, dropped)
-                self.close_connection = True
-
-    return Handler
+    @property
+    def stream(self) -> "StreamServer":
+        return self.server.stream

@@ -415,12 +415,13 @@ class Session:
         if not hasattr(backend, "prepare"):
             backend.warm(result.original)
             return
+        weights = self.pipeline.weights  # once: the style may change while it builds (then it builds aside)
         light = any(name in self.catalog.lighter for name in result.networks)
         shape = scaled_input(result.original, result.render_scale).shape
-        for thread in backend.prepare(self.pipeline.weights, shape, light=light):
+        for thread in backend.prepare(weights, shape, light=light):
             while thread.is_alive() and not self._stop.is_set():
                 thread.join(0.5)
-        if not backend.ready(self.pipeline.weights, shape, light=light):
+        if not backend.level_ready(weights, shape, light=light):
             raise StylecamError(f"{backend.name} could not build {shape[1]}x{shape[0]}")
 
     def _take_upgrade(self, upgrade) -> None:

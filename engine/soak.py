@@ -15,9 +15,10 @@ import http.client
 import json
 import logging
 import os
+import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -202,6 +203,7 @@ class Soak:
             if not schedule:
                 added = self._add_picture(session)
                 schedule = default_schedule(session.wanted_catalog, added)
+                session.set_style(schedule[0])  # an upload selects itself; the schedule starts with its first
             if self.view is not None:
                 self.view(session)
             self.report = self._drive(session, server, schedule, t0, tap, failures, progress)
@@ -309,6 +311,9 @@ class Soak:
                 "latency_p50_ms": pct(latency, 50), "latency_p95_ms": pct(latency, 95),
                 "cpu_percent": round(cpu, 1), "client": client_on, "client_frames": client.frames, "idle": idle,
                 "readers": [sink.name for sink in list(session.pipeline.sinks) if sink.wants_frames()],
+                # CPython before 3.12: a count that keeps falling means a C extension drops references to
+                # None it never took, and the interpreter aborts when it reaches zero (seen at exit)
+                "none_refs": sys.getrefcount(None),
                 "builds_pending": session.builder.pending()}
 
     def _summary(self, schedule, switches, log_lines, failures, session) -> dict:

@@ -256,6 +256,35 @@ class Stabilizer:
         # 1 where nothing moves (under half a frame pixel), else 0; cv2, not numpy masks (a boolean-mask
         # assignment costs more than the whole flow here)
         fx, fy = cv2.split(flow)
+        still = self._still(flow, fx, fy, gray, k, window)
+        # Where nothing moves, an exact copy: bilinear re-warping of the blended frame by a stray tenth
+        # of a pixel every frame would blur it cumulatively. Where things move, bilinear (nearest
+        # would jitter the strokes by up to half a pixel a frame: 3–4 points less warp error).
+        moving = 1.0 - still
+        if s.refine:  # after the still test: a refined flow fits noise too, and zero would win less
+            # on a box a little wider than the trust's (5×5 at a quarter size; 3×3 let ghosting rise 1.00 → 1.08)
+            fx, fy = cv2.split(_refine(flow, gray, self._prev_gray, window + 2))
+        flow = cv2.merge([cv2.multiply(fx, moving), cv2.multiply(fy, moving)])
+        warped_gray = cv2.remap(self._prev_gray, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+                                borderMode=cv2.BORDER_REPLICATE)
+        conf = self._confidence(flow, raw, gray, warped_gray, k, window)
+        # rects of what moves, grown by one analysis pixel: every frame pixel whose interpolated flow is
+        # not zero lies in one; the rest of the previous frame is taken as it is
+        rects = _plan(cv2.dilate(cv2.compare(still, 1.0, cv2.CMP_LT), np.ones((3, 3), np.uint8)))
+        denoised = source
+        if s.denoise > 0:
+            denoised = self._blend(self._prev_in, source, flow, conf * np.float32(s.denoise), rects)
+            self._prev_gray = self._small_gray(denoised)
+        else:
+            self._prev_gray = gray
+        self._prev_in = denoised
+        self._step = _Step(source, flow, conf, still, rects)
+        return denoised
+
+    def _still(self, flow, fx, fy, gray, k: int, window: int) -> np.ndarray:
+        """1 where nothing moves (under half a frame pixel, or where no motion explains the frame as well
+        as the measured flow does), else 0."""
+        s = self.settings
         still = cv2.threshold(cv2.magnitude(fx, fy), 0.5 / k, 1.0, cv2.THRESH_BINARY_INV)[1]
         if s.zero_wins > 0:
             # ... or where no motion explains this frame as well as the measured flow does: on real
@@ -271,16 +300,11 @@ class Stabilizer:
             zero = cv2.min(cv2.compare(zero_misfit, flow_misfit * np.float32(s.zero_wins) + 1.0, cv2.CMP_LE),
                            cv2.compare(zero_misfit, ZERO_NOISE * noise + 1.0, cv2.CMP_LE))
             still = cv2.max(still, zero.astype(np.float32) * np.float32(1 / 255))
-        # Where nothing moves, an exact copy: bilinear re-warping of the blended frame by a stray tenth
-        # of a pixel every frame would blur it cumulatively. Where things move, bilinear (nearest
-        # would jitter the strokes by up to half a pixel a frame: 3–4 points less warp error).
-        moving = 1.0 - still
-        if s.refine:  # after the still test: a refined flow fits noise too, and zero would win less
-            # on a box a little wider than the trust's (5×5 at a quarter size; 3×3 let ghosting rise 1.00 → 1.08)
-            fx, fy = cv2.split(_refine(flow, gray, self._prev_gray, window + 2))
-        flow = cv2.merge([cv2.multiply(fx, moving), cv2.multiply(fy, moving)])
-        warped_gray = cv2.remap(self._prev_gray, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE)
+        return still
+
+    def _confidence(self, flow, raw, gray, warped_gray, k: int, window: int) -> np.ndarray:
+        """How far to trust the past output along the flow, per analysis pixel (0..1)."""
+        s = self.settings
         local, floor = _local_change(cv2.subtract(gray, warped_gray, dtype=cv2.CV_32F), window)
         conf = cv2.exp((np.maximum(local - 2.0 * floor, 0.0)) * (-0.6931 / s.tolerance))  # 1 → ½ at tolerance
         # what came in over the frame's edge has no past to blend with (the warp would smear the edge)
@@ -300,18 +324,7 @@ class Stabilizer:
             if self._trust is not None and self._trust.shape == conf.shape:
                 conf = cv2.min(conf, self._trust + np.float32(s.recover))
             self._trust = conf
-        # rects of what moves, grown by one analysis pixel: every frame pixel whose interpolated flow is
-        # not zero lies in one; the rest of the previous frame is taken as it is
-        rects = _plan(cv2.dilate(cv2.compare(still, 1.0, cv2.CMP_LT), np.ones((3, 3), np.uint8)))
-        denoised = source
-        if s.denoise > 0:
-            denoised = self._blend(self._prev_in, source, flow, conf * np.float32(s.denoise), rects)
-            self._prev_gray = self._small_gray(denoised)
-        else:
-            self._prev_gray = gray
-        self._prev_in = denoised
-        self._step = _Step(source, flow, conf, still, rects)
-        return denoised
+        return conf
 
     def _blend(self, previous: np.ndarray, current: np.ndarray, flow: np.ndarray, weight: np.ndarray,
                rects: Optional[list[tuple[int, int, int, int]]]) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The desktop app with real widgets, offscreen: styles, blends, snapshot, recording, shutdown."""
-import time
+
+import sys
 
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ pytest.importorskip("PySide6", reason="PySide6 is not installed (pip install '.[
 
 from app.main_window import MainWindow  # noqa: E402
 from app.settings import GuiSettings, load_settings  # noqa: E402
+from app.view import FrameView  # noqa: E402
 from engine.backends import create_backend  # noqa: E402
 
 
@@ -102,12 +104,12 @@ def test_bad_source_is_shown_inline_and_the_stream_keeps_running(qtbot, window, 
     settle(qtbot, window)  # still streaming the photo
 
 
-def test_closing_stops_every_thread_within_a_second(qtbot, window):
+def test_closing_stops_every_thread(qtbot, window):
+    """Closing joins the engine thread (with a 1 s deadline: a worker that does not stop is reported)."""
     settle(qtbot, window)
-    start = time.perf_counter()
     window.close()
-    assert time.perf_counter() - start < 1.0
     assert not window.worker.is_alive()
+    assert window.worker.session is None or window.worker.session.builder.pending() == 0
 
 
 def test_settings_are_remembered(qtbot, window, pack, photo_file):
@@ -285,3 +287,26 @@ def test_live_defaults_steady_video_and_the_governor_in_the_hud(qtbot, pack, pho
     assert win.worker.session.pipeline.render_scale == 1.0
     assert win.current_settings().full_quality
     win.close()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12: its count says nothing")
+def test_painting_the_view_keeps_none_alive(qtbot):
+    """The live view paints 30 frames a second for hours. PySide6 6.12.0's QPainter.fillRect and
+    drawImage dropped a reference to None on every call, so the app aborted within minutes (Fatal
+    Python error: none_dealloc, seen in a 10-minute soak); the references must hold steady."""
+    import gc
+
+    view = FrameView()
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.show()
+    frame = np.zeros((120, 160, 3), np.uint8)
+    view.show_frame(frame, frame)
+    view.repaint()
+    gc.collect()
+    before = sys.getrefcount(None)
+    for _ in range(200):
+        view.show_frame(frame, frame)
+        view.repaint()
+    gc.collect()
+    assert sys.getrefcount(None) >= before - 20  # a few may go with collected objects; 200 paints dropped 400+

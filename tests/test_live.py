@@ -18,15 +18,7 @@ from engine.cli import main
 from engine.metrics import psnr
 from engine.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
-
-
-def wait_until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+from tests.waiting import wait_until
 
 
 def _thread_cpu_s(thread: threading.Thread) -> float:
@@ -56,7 +48,25 @@ def test_the_stream_encoder_sleeps_with_no_watcher(photos):
     hub.close()
 
 
-def test_a_hidden_app_makes_no_frames_until_an_output_reads(pack, photos):
+def test_the_frame_loop_makes_no_frame_while_idle(pack, photos):
+    """While ``idle()`` holds, the loop reads no frame and runs no network: the source's frame count
+    stands still however often the loop turns."""
+    from engine.backends import create_backend
+    from engine.pipeline import Pipeline
+
+    source = StillSource(SourceSettings("image", paced=False), photos["coffee"])
+    pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack)
+    turns = []
+
+    def idle() -> bool:
+        turns.append(source._index)  # frames read so far, at each turn
+        return len(turns) <= 20
+    assert pipe.run(1, idle=idle) == 1
+    assert turns[:20] == [0] * 20 and source._index == 1
+    pipe.close()
+
+
+def test_a_hidden_app_idles_until_an_output_reads(pack, photos):
     source = StillSource(SourceSettings("image", fps=60), photos["coffee"])
     settings = SessionSettings(backend="onnxruntime", idle_unwatched=True)
     session = Session(pack, settings, source=source).open()
@@ -65,15 +75,15 @@ def test_a_hidden_app_makes_no_frames_until_an_output_reads(pack, photos):
     thread.start()
     try:
         assert wait_until(lambda: session.latest.latest()[0] >= 3)
-        session.set_viewing(False)  # minimized: the frame in flight finishes, then none
-        time.sleep(0.3)
-        seq = session.latest.latest()[0]
-        time.sleep(0.5)  # nothing may happen here: that is what is asserted
-        assert session.latest.latest()[0] == seq and session.idle()
-        assert session.render()["idle"] is True
+        assert not session.idle()
+        session.set_viewing(False)  # minimized, and nothing reads: idle
+        assert session.idle() and session.render()["idle"] is True
         hub = session.serve().hub
-        with hub.watch():  # a stream client counts as a reader
+        with hub.watch():  # a stream client reads: frames flow again
+            assert not session.idle()
+            seq = session.latest.latest()[0]
             assert wait_until(lambda: session.latest.latest()[0] > seq + 2)
+        assert session.idle()
         session.set_viewing(True)
         seq = session.latest.latest()[0]
         assert wait_until(lambda: session.latest.latest()[0] > seq + 2)

@@ -3,7 +3,6 @@ import http.client
 import json
 import struct
 import threading
-import time
 import zlib
 
 import cv2
@@ -20,6 +19,7 @@ from engine.model.picture import code_vector, float_reference_onnx
 from engine.pipeline import Pipeline, StyleSettings
 from engine.styles import StylePack
 from engine.user_styles import PICTURE_MANIFEST, UserStyleStore, add_picture_style, load_catalog
+from tests.waiting import wait_until
 
 
 def _painting(colours, period, angle=1):
@@ -343,9 +343,7 @@ def test_a_network_needed_mid_stream_runs_at_once_while_the_compiled_one_builds(
         (first, vector, _), = nets.parts(w, frame.shape)
         assert first.name == "onnxruntime"
         expected = first.run(frame, vector)
-        deadline = time.monotonic() + 300
-        while nets.building() and time.monotonic() < deadline:  # the build thread, waited on with a deadline
-            time.sleep(0.05)
+        assert wait_until(lambda: not nets.building(), timeout=300)
         (second, _, _), = nets.parts(w, frame.shape)
         assert second.name == "torch-cpu-compiled"  # the stand-in stays for sizes still to build
         assert np.abs(second.run(frame, vector).astype(int) - expected).max() <= 2

@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +24,7 @@ from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
 from engine.user_styles import UserStyleStore, load_catalog
+from tests.waiting import wait_until
 
 
 class Running:
@@ -85,9 +85,8 @@ def test_opencv_reads_stylized_frames_that_follow_the_style(running, photos):
         first.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     assert all(np.abs(f.astype(int) - photos["coffee"]).mean() > 15 for f in first)  # stylized
     assert post_style(running, "12")[0] == 200
-    time.sleep(0.5)
     later = []
-    for _ in range(40):
+    for _ in range(40):  # frames already on their way show the old style; the new one follows
         ok, bgr = cap.read()
         later.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     cap.release()
@@ -161,8 +160,7 @@ def test_no_encoding_without_watchers(photos):
     hub = MjpegHub()
     for _ in range(5):
         hub.write(photos["coffee"])
-    time.sleep(0.2)
-    assert hub.encoded == 0  # nobody watching: no JPEG work on the machine
+    assert hub.encoded == 0 and hub.wakeups == 0  # nobody watching: the encoder sleeps, no JPEG work
     assert hub.latest_jpeg()[:2] == b"\xff\xd8"  # /frame.jpg still works, encoded on demand
     hub.close()
 
@@ -172,21 +170,14 @@ def _rss_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
-def _fps(r, seconds):
-    start_frames, t0 = r.frames, time.perf_counter()
-    time.sleep(seconds)
-    return (r.frames - start_frames) / (time.perf_counter() - t0)
-
-
 def test_load_8_readers_and_a_stalled_one(pack):
     """Bounded load on loopback: 8 readers + 1 that stops reading. The stalled one is dropped, the
-    others keep getting frames, memory stays flat. (The FPS figures for 0/1/8 clients are measured
-    by scripts/load_test.py; this checks only a loose bound, not speed.)"""
+    others keep getting frames, memory stays flat. (Frame rates with 0, 1 and 8 clients are measured
+    by scripts/load_test.py, not here: speed is not a test's business.)"""
     settings = ServeSettings(port=0, client_timeout=1.0, send_buffer=32 * 1024)
     r = Running(pack, open_source(SourceSettings("synthetic", size=(320, 240), paced=False)), settings)
     try:
-        time.sleep(1.0)
-        baseline = _fps(r, 3.0)
+        assert wait_until(lambda: r.frames > 5, 30)
         rss0 = _rss_mb()
         stop = threading.Event()
         counts = [0] * 8
@@ -208,21 +199,18 @@ def test_load_8_readers_and_a_stalled_one(pack):
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", r.server.port))
         stalled.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")  # …and never reads
-        loaded = _fps(r, 6.0)
-        deadline = time.time() + 15
-        while r.server.dropped < 1 and time.time() < deadline:
-            time.sleep(0.2)
+        assert wait_until(lambda: r.server.dropped >= 1 and min(counts) > 0, 20)
+        frames = r.frames
+        assert wait_until(lambda: r.frames > frames + 10, 20)  # the pipeline keeps going under load
         growth = _rss_mb() - rss0
         stop.set()
         stalled.close()
         for t in readers:
             t.join(5)
-        print(f"pipeline fps: {baseline:.1f} with no clients, {loaded:.1f} with 8 readers + 1 stalled; "
-              f"RSS +{growth:.1f} MB")
+        print(f"RSS +{growth:.1f} MB with 8 readers + 1 stalled")
         assert r.server.dropped >= 1  # the stalled client was dropped after its timeout
         assert min(counts) > 0  # every live reader got data
         assert growth < 40
-        assert loaded >= 0.7 * baseline  # loose: timing on a shared 2-core machine
     finally:
         r.close()
 
@@ -233,12 +221,12 @@ def test_stats_show_the_render_scale_the_governor_chose(pack, photos):
     r = Running(pack, StillSource(SourceSettings("image", fps=1000), photos["coffee"]),
                 governor=GovernorSettings(target_fps=1000, window=3, min_scale=0.5))
     try:
-        deadline, stats = time.time() + 30, {}
-        while time.time() < deadline:
-            stats = json.loads(request(r.url("stats"))[1])
-            if stats["render_scale"] == 0.5:
-                break
-            time.sleep(0.2)
+        stats = {}
+
+        def at_floor() -> bool:
+            stats.update(json.loads(request(r.url("stats"))[1]))
+            return stats["render_scale"] == 0.5
+        assert wait_until(at_floor, 30)
         assert stats["render_scale"] == 0.5 and stats["target_fps"] == 1000
         assert stats["governor"] == "render 0.50× to hold 1000 FPS"
         assert stats["backend"].startswith("onnxruntime") and stats["network"] == "stock"
@@ -251,13 +239,6 @@ def test_stats_show_the_render_scale_the_governor_chose(pack, photos):
 EVIL = "http://evil.example"
 STYLE_3 = b'{"style": "3"}'
 
-
-def wait_until(condition, timeout=10.0, what="the condition"):
-    """Poll ``condition`` until it is true (a condition wait, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.02)
 
 
 def send(port, method, path, body=None, headers=None, read=None):
@@ -456,7 +437,7 @@ def test_a_network_bind_answers_only_to_its_names(pack, photos, capsys):
         except ConnectionError:
             return None
 
-    wait_until(lambda: get(f"127.0.0.1:{port}") == 200, 20, "the server to answer")
+    assert wait_until(lambda: get(f"127.0.0.1:{port}") == 200, 20), "the server did not answer"
     assert get(f"myhost.lan:{port}") == 200
     assert get(f"MyHost.LAN:{port}") == 200  # names are case-insensitive
     assert get(f"other.example:{port}") == 403

@@ -2,7 +2,6 @@
 import socket
 import struct
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from engine.pipeline import StyleSettings
 from engine.server import ServeSettings
 from engine.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
+from tests.waiting import wait_until
 
 
 class Events(list):
@@ -30,12 +30,7 @@ def _running(session, frames):
 
 
 def _wait(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+    return wait_until(predicate, timeout)
 
 
 def test_a_lost_source_is_an_event_and_frames_resume(pack, clip, tmp_path):
@@ -158,7 +153,7 @@ def test_serve_stays_quiet_when_clients_disconnect(pack, photos, capfd):
                 s.sendall(f"GET /frame.jpg HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not FIN
             s.close()
-        time.sleep(1.0)
+        assert _wait(lambda: server.clients == 0)  # every handler has seen its client go
     finally:
         stop.set()
         thread.join(10)

@@ -11,6 +11,7 @@ import pytest
 from engine.cli import main
 from engine.errors import SinkError
 from engine.sinks.virtualcam import VirtualCamSink
+from tests.waiting import wait_until
 
 
 class RecordingCamera:
@@ -47,7 +48,7 @@ def test_frames_reach_the_camera_in_its_native_format(photos):
     sink = VirtualCamSink(160, 120, 60, camera_factory=RecordingCamera)
     assert sink.fmt_name == "I420" and len(RecordingCamera.opened) == 2  # reopened in the native format
     sink.write(img)
-    time.sleep(0.3)
+    assert wait_until(lambda: len(RecordingCamera.opened[-1].sent) >= 5)
     sink.close()
     cam = RecordingCamera.opened[-1]
     assert cam.closed and len(cam.sent) >= 5
@@ -58,7 +59,7 @@ def test_frames_reach_the_camera_in_its_native_format(photos):
 def test_camera_rate_is_kept_when_the_model_is_slower(photos):
     sink = VirtualCamSink(160, 120, 50, camera_factory=RecordingCamera)
     sink.write(np.ascontiguousarray(photos["coffee"][:120, :160]))
-    time.sleep(0.4)
+    assert wait_until(lambda: sink.frames_sent >= 10)
     sink.close()
     assert sink.frames_sent >= 10  # the last frame is repeated at the camera's rate…
     assert sink.frames_converted == 1  # …and converted only once
@@ -68,7 +69,7 @@ def test_nv12_and_resize(photos):
     factory = lambda **kw: RecordingCamera(**kw, native="NV12")
     sink = VirtualCamSink(64, 48, 60, camera_factory=factory)
     sink.write(photos["chelsea"])  # 150×117: resized to the camera's size
-    time.sleep(0.15)
+    assert wait_until(lambda: RecordingCamera.opened[-1].sent)
     sink.close()
     sent = RecordingCamera.opened[-1].sent[-1]
     assert sink.fmt_name == "NV12" and sent.size == 64 * 48 * 3 // 2

@@ -148,7 +148,7 @@ class NetworkBackends:
             return backend.ready_for(shape[0], shape[1])
         return BACKENDS[self.name].ready(self.catalog.network(family), shape[0], shape[1])
 
-    def ready(self, weights: np.ndarray, shape: tuple, light: bool = False) -> bool:
+    def level_ready(self, weights: np.ndarray, shape: tuple, light: bool = False) -> bool:
         """Every network this style needs (on the lighter ones with ``light``) runs ``shape`` without a build."""
         parts = self._parts(weights)[1 if light else 0]
         with self._lock:
