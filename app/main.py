@@ -10,13 +10,13 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from engine.devices import list_cameras
-from engine.frames import parse_size
+from engine.video.devices import list_cameras
+from engine.frame.frames import parse_size
 from engine.paths import REPO_ASSETS
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
-from .main_window import MainWindow
-from .settings import apply_style_spec, load_settings
+from app.main_window import MainWindow
+from app.settings import apply_style_spec, load_settings
 
 log = logging.getLogger(__name__)
 

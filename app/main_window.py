@@ -13,18 +13,18 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog
 from engine import defaults
 from engine.backends import available_backends
 from engine.errors import StylecamError
-from engine.frames import parse_size
+from engine.frame.frames import parse_size
 from engine.metrics import RateMeter
-from engine.pipeline import StyleSettings
+from engine.live.pipeline import StyleSettings
 from engine.sinks import write_image
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
-from .settings import GuiSettings, apply_style_spec, save_settings
-from .source_panel import SourcePanel
-from .styles_panel import StylesPanel
-from .view import FrameView
-from .view import to_qimage
-from .workers import EngineRequest, EngineWorker, StyleTrainer
+from app.settings import GuiSettings, apply_style_spec, save_settings
+from app.source_panel import SourcePanel
+from app.styles_panel import StylesPanel
+from app.view import FrameView
+from app.view import to_qimage
+from app.workers import EngineRequest, EngineWorker, StyleTrainer
 
 
 def _default_dir(kind) -> Path:
@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
 
     def _reload_styles(self, select: Optional[str] = None) -> None:
         """The catalog changed on disk (a style added or removed here): gallery and engine follow."""
-        from engine.user_styles import load_catalog
+        from engine.styles.user_styles import load_catalog
 
         keep = self.pack.styles[self.styles.style_a].name if select is None else select
         catalog = load_catalog()  # the one place a catalog is built (with its lighter networks)
@@ -329,7 +329,7 @@ class MainWindow(QMainWindow):
 
     def remove_style(self, style_id: int) -> None:
         """Delete one of the user's styles (stock styles cannot be removed)."""
-        from engine.user_styles import UserStyleStore
+        from engine.styles.user_styles import UserStyleStore
 
         name = self.pack.styles[style_id].name
         try:

@@ -7,7 +7,7 @@ from PySide6.QtCore import QSettings
 
 from engine.defaults import FRAME_SIZE, STABILIZE_LIVE, size_text
 from engine.paths import data_dir
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
 
 @dataclass

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine import defaults
 
-from .view import FrameView
+from app.view import FrameView
 
 
 def run_with_view(soak, progress) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QWidget
 
-from engine.devices import list_cameras
+from engine.video.devices import list_cameras
 
 SIZES = ["320x240", "640x480", "960x540", "1280x720", "1920x1080"]
 OPEN_FILE = "__open__"

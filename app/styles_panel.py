@@ -7,8 +7,8 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
                                QProgressBar, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from engine.styles import StylePack
-from engine.thumbnails import THUMB_SIZE
+from engine.styles.packs import StylePack
+from engine.live.thumbnails import THUMB_SIZE
 
 
 def _slider(value: int) -> QSlider:

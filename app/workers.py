@@ -20,13 +20,13 @@ from PySide6.QtCore import QObject, Signal
 
 from engine import defaults
 from engine.errors import StylecamError
-from engine.events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, SourceBack,
+from engine.live.events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, SourceBack,
                            SourceGone, Started, StyleChanged, error_kind)
-from engine.governor import GovernorSettings
-from engine.pipeline import FrameResult, Pipeline, StyleSettings
-from engine.server import ServeSettings
-from engine.session import Session, SessionSettings
-from engine.thumbnails import make_thumbnails
+from engine.live.governor import GovernorSettings
+from engine.live.pipeline import FrameResult, Pipeline, StyleSettings
+from engine.sinks.server import ServeSettings
+from engine.live.session import Session, SessionSettings
+from engine.live.thumbnails import make_thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,8 @@ class StyleTrainer(QObject):
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        from engine.user_styles import add_style, picture_preview
+        from engine.live.preview import picture_preview
+        from engine.training.new_style import add_style
 
         try:
             if self.frame is not None and self.settings.mode != "picture":

@@ -1,10 +1,10 @@
 """stylecam's engine: everything that works without a window. The engine never imports Qt."""
 from .backends import Backend, BackendOptions, available_backends, create_backend
-from .capture import Frame, Source, SourceSettings, open_source
+from .video.capture import Frame, Source, SourceSettings, open_source
 from .errors import (BackendUnavailable, InputError, ModelError, SinkError, SourceError, SourceLost,
                      StyleError, StylecamError)
-from .pipeline import FrameResult, Pipeline, StyleSettings
-from .styles import StyleInfo, StylePack
+from .live.pipeline import FrameResult, Pipeline, StyleSettings
+from .styles.packs import StyleInfo, StylePack
 
 __all__ = [
     "Backend", "BackendOptions", "available_backends", "create_backend", "Frame", "Source", "SourceSettings",

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,14 +12,14 @@ from tqdm import tqdm
 
 from .backends import create_backend
 from . import defaults
-from .capture import SourceSettings, open_source
-from .metrics import psnr
-from .governor import GovernorSettings
-from .pipeline import STAGES, StyleSettings, stylize_frame
-from .session import Session, SessionSettings
+from .video.capture import SourceSettings, open_source
+from .metrics import machine_info, psnr
+from .live.governor import GovernorSettings
+from .live.pipeline import STAGES, StyleSettings, stylize_frame
+from .live.session import Session, SessionSettings
 from .sinks import NullSink
-from .catalog import StyleCatalog
-from .styles import StylePack
+from .styles.catalog import StyleCatalog
+from .styles.packs import StylePack
 
 STOCK_COMPARISON = "7"  # the stock style a picture style is timed against
 log = logging.getLogger(__name__)
@@ -42,37 +40,6 @@ class BenchSettings:
     fidelity: bool = False
     stabilize: bool = False
     governor: GovernorSettings = GovernorSettings()  # --target-fps: the run settles on a scale, then is timed
-
-
-def machine_info() -> dict:
-    import cv2
-    import numpy
-
-    from .cpu_tuning import cpu_profile, cpuinfo, native_flags
-
-    family = cpuinfo()
-    cpu = family.get("model name", platform.processor())
-    # A VM may name the CPU only "AMD EPYC": family/model (23/49 is Zen 2) and the vector units say which
-    vector = sorted(f for f in native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
-                    or "vnni" in f or "bf16" in f)
-    info = {"platform": platform.platform(), "cpu": cpu,
-            "cpu_family_model": f"{family.get('cpu family', '?')}/{family.get('model', '?')}",
-            "cpu_vector_flags": " ".join(vector), "cpu_profile": cpu_profile(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "numpy": numpy.__version__, "opencv": cv2.__version__}
-    for mod in ("torch", "onnxruntime", "tensorrt"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
-    try:
-        import torch
-
-        info["torch_cuda"] = torch.version.cuda or "none (CPU build)"
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info
 
 
 def network_of(pack, style: str) -> str:
@@ -183,7 +150,7 @@ def _peer_picture(pack, style: str) -> "Path | str":
     """The picture file of a single picture style (the peer needs the picture), or why not."""
     import numpy as np
 
-    from .user_styles import PICTURE_MODE, UserStyleStore
+    from .styles.user_styles import PICTURE_MODE, UserStyleStore
 
     w = pack.weights(style)
     if np.count_nonzero(w) != 1:

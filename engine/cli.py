@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
 from .errors import InputError, StylecamError
-from .governor import GovernorSettings
+from .live.governor import GovernorSettings
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
@@ -24,8 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _pack(args):
     """Every style: the stock network's (or --pack's) with the user's fitted rows, and the picture styles."""
-    from .styles import STOCK_MANIFEST
-    from .user_styles import load_catalog
+    from .styles.packs import STOCK_MANIFEST
+    from .styles.user_styles import load_catalog
 
     return load_catalog(Path(args.pack) if args.pack else STOCK_MANIFEST)
 
@@ -47,10 +47,10 @@ def cmd_styles(args) -> int:
 def cmd_stylize(args) -> int:
     from tqdm import tqdm
 
-    from .capture import IMAGE_EXTS, read_image
-    from .demo import demo_clip
-    from .pipeline import StyleSettings
-    from .session import Session, SessionSettings
+    from .video.capture import IMAGE_EXTS, read_image
+    from .video.demo import demo_clip
+    from .live.pipeline import StyleSettings
+    from .live.session import Session, SessionSettings
     from .sinks import VideoFileSink, write_image
 
     pack = _pack(args)
@@ -88,14 +88,14 @@ def cmd_stylize(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import BenchSettings, format_table, run_bench, write_json
-    from .frames import parse_size
+    from .frame.frames import parse_size
 
     if args.json and not Path(args.json).parent.is_dir():
         raise InputError(f"folder for --json does not exist: {Path(args.json).parent}")
     if args.frames < 1 or args.warmup < 0:
         raise InputError("--frames must be ≥ 1 and --warmup ≥ 0")
     sizes = tuple(parse_size(s) for s in (args.size or [size_text(FRAME_SIZE)]))
-    from .frames import check_render_scale
+    from .frame.frames import check_render_scale
 
     settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
@@ -110,16 +110,16 @@ def cmd_bench(args) -> int:
 
 def cmd_demo(args) -> int:
     """Write the demo clip, or webcam-like footage (--realistic), and say where it is."""
-    from .frames import parse_size
+    from .frame.frames import parse_size
 
     if not args.realistic:
-        from .demo import demo_clip
+        from .video.demo import demo_clip
 
         print(demo_clip())
         return 0
     from tqdm import tqdm
 
-    from .footage import FootageSettings, footage_name, write_footage
+    from .video.footage import FootageSettings, footage_name, write_footage
     from .paths import cache_dir
 
     settings = FootageSettings(scene=args.scene, size=parse_size(args.size), fps=args.fps, seconds=args.seconds,
@@ -135,7 +135,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx
+    from .backends.export import export_onnx
 
     out = Path(args.output)
     if not out.parent.is_dir():
@@ -148,8 +148,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_import_stock(args) -> int:
-    from .model.stock import convert_stock
-    from .styles import STOCK_MANIFEST
+    from .styles.importers import convert_stock
+    from .styles.packs import STOCK_MANIFEST
 
     path = convert_stock(Path(args.out) if args.out else STOCK_MANIFEST, Path(args.onnx) if args.onnx else None)
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
@@ -157,8 +157,8 @@ def cmd_import_stock(args) -> int:
 
 
 def cmd_import_picture(args) -> int:
-    from .model.picture import convert_picture
-    from .user_styles import PICTURE_MANIFEST
+    from .styles.importers import convert_picture
+    from .styles.user_styles import PICTURE_MANIFEST
 
     path = convert_picture(Path(args.out) if args.out else PICTURE_MANIFEST, Path(args.onnx) if args.onnx else None)
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
@@ -167,10 +167,10 @@ def cmd_import_picture(args) -> int:
 
 def _live_session(args, pack, sinks, serve=None):
     """An open live session for the long-running commands (vcam, serve); closes ``sinks`` on failure."""
-    from .frames import parse_size
-    from .pipeline import StyleSettings
-    from .server import ServeSettings
-    from .session import Session, SessionSettings
+    from .frame.frames import parse_size
+    from .live.pipeline import StyleSettings
+    from .sinks.server import ServeSettings
+    from .live.session import Session, SessionSettings
 
     size = parse_size(args.size) if args.size else None
     style = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
@@ -186,7 +186,7 @@ def _governor(args) -> GovernorSettings:
 
 def _log_event(event) -> None:
     """What a headless session says goes to the log (the terminal)."""
-    from .events import BackendSwitched, Failed, Notice, SourceBack, SourceGone
+    from .live.events import BackendSwitched, Failed, Notice, SourceBack, SourceGone
 
     if isinstance(event, (SourceGone, Notice)):
         log.warning("%s", event.message)
@@ -215,8 +215,8 @@ def _run_until_stopped(session, duration: float | None) -> int:
 
 
 def cmd_vcam(args) -> int:
-    from .frames import parse_size
-    from .pipeline import StyleSettings
+    from .frame.frames import parse_size
+    from .live.pipeline import StyleSettings
     from .sinks.virtualcam import VirtualCamSink
 
     if args.fps <= 0 or args.fps > 240:
@@ -234,7 +234,7 @@ def cmd_vcam(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import ServeSettings
+    from .sinks.server import ServeSettings
 
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              allow_hosts=tuple(args.allow_host or ())).check()
@@ -254,8 +254,8 @@ def cmd_serve(args) -> int:
 def cmd_soak(args) -> int:
     from tqdm import tqdm
 
-    from .frames import parse_size
-    from .soak import Soak, SoakSettings, write_report
+    from .frame.frames import parse_size
+    from .live.soak import Soak, SoakSettings, write_report
 
     if args.duration <= 0 or args.switch_every <= 0:
         raise InputError("--duration and --switch-every must be positive")
@@ -285,7 +285,7 @@ def cmd_style_add(args) -> int:
     from tqdm import tqdm
 
     from .training.fit_row import FitSettings
-    from .user_styles import add_style
+    from .training.new_style import add_style
 
     if args.device == "cuda":
         import torch
@@ -315,7 +315,7 @@ def cmd_style_add(args) -> int:
 
 
 def cmd_style_remove(args) -> int:
-    from .user_styles import UserStyleStore
+    from .styles.user_styles import UserStyleStore
 
     removed = UserStyleStore().remove(args.name)
     print(f"removed style {removed.name}")
@@ -324,10 +324,10 @@ def cmd_style_remove(args) -> int:
 
 def cmd_eval(args) -> int:
     from .backends import create_backend
-    from .capture import IMAGE_EXTS, SourceSettings, open_source, read_image
+    from .video.capture import IMAGE_EXTS, SourceSettings, open_source, read_image
     from .evaluate import steadiness
-    from .pipeline import StyleSettings, stylize_frame
-    from .stabilize import Stabilizer
+    from .live.pipeline import StyleSettings, stylize_frame
+    from .frame.stabilize import Stabilizer
 
     if not args.images and not args.video:
         raise InputError("eval needs --images (perceptual losses) or --video (steadiness), or both")
@@ -367,10 +367,10 @@ def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
     """Content/style losses on each photo (and the teacher's, with --teacher), and their means."""
     import numpy as np
 
-    from .capture import read_image
+    from .video.capture import read_image
     from .evaluate import EVAL_SIZE, PerceptualMetrics
-    from .frames import fit_long
-    from .pipeline import stylize_frame
+    from .frame.frames import fit_long
+    from .live.pipeline import stylize_frame
 
     metrics = PerceptualMetrics(picture)
     teacher = code = None
@@ -407,7 +407,7 @@ def cmd_gui(args) -> int:
     if args.style:
         pack.weights(args.style)
     if args.source:
-        from .capture import SourceSettings, open_source
+        from .video.capture import SourceSettings, open_source
 
         open_source(SourceSettings(spec=args.source, paced=False)).close()  # one clear error before a window
     return run(args, pack)
@@ -415,7 +415,7 @@ def cmd_gui(args) -> int:
 
 def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
-    from .bench import machine_info
+    from .metrics import machine_info
 
     from .cpu_tuning import CPU_ENV
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frames import fit_long
+from .frame.frames import fit_long
 from .training.vgg import CONTENT_LAYER, Vgg16Features, gram
 
 EVAL_SIZE = 384  # long side for the perceptual losses

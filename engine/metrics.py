@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import collections
+import os
+import platform
 import time
 from typing import Optional
 
@@ -30,3 +32,34 @@ class RateMeter:
 
     def reset(self) -> None:
         self._times.clear()
+
+
+def machine_info() -> dict:
+    import cv2
+    import numpy
+
+    from .cpu_tuning import cpu_profile, cpuinfo, native_flags
+
+    family = cpuinfo()
+    cpu = family.get("model name", platform.processor())
+    # A VM may name the CPU only "AMD EPYC": family/model (23/49 is Zen 2) and the vector units say which
+    vector = sorted(f for f in native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
+                    or "vnni" in f or "bf16" in f)
+    info = {"platform": platform.platform(), "cpu": cpu,
+            "cpu_family_model": f"{family.get('cpu family', '?')}/{family.get('model', '?')}",
+            "cpu_vector_flags": " ".join(vector), "cpu_profile": cpu_profile(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "numpy": numpy.__version__, "opencv": cv2.__version__}
+    for mod in ("torch", "onnxruntime", "tensorrt"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    try:
+        import torch
+
+        info["torch_cuda"] = torch.version.cuda or "none (CPU build)"
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info

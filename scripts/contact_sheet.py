@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 
 from engine.backends import create_backend
-from engine.capture import fit_cover, read_image
+from engine.frame.frames import fit_cover
+from engine.video.capture import read_image
 from engine.training.teacher import ArbitraryTeacher
-from engine.user_styles import load_pack
+from engine.styles.user_styles import load_pack
 
 TILE = (240, 180)
 

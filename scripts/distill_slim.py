@@ -57,7 +57,7 @@ def main() -> None:
     from tqdm import tqdm
 
     from engine.paths import cache_dir
-    from engine.styles import StylePack, StyleInfo, save_pack
+    from engine.styles.packs import StylePack, StyleInfo, save_pack
     from engine.training.distill import Distiller, student_state, training_photos
 
     torch.set_num_threads(args.threads)

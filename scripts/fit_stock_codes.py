@@ -38,11 +38,11 @@ import cv2
 import numpy as np
 import torch
 
-from engine.capture import fit_cover
+from engine.frame.frames import fit_cover
 from engine.metrics import psnr
-from engine.model.picture import code_vector
-from engine.styles import StylePack
-from engine.user_styles import PICTURE_MANIFEST
+from engine.model.config import code_vector
+from engine.styles.packs import StylePack
+from engine.styles.user_styles import PICTURE_MANIFEST
 
 TRAIN = ("astronaut", "coffee", "rocket", "chelsea")
 HELD_OUT = ("motorcycle_left", "hubble_deep_field", "retina")

@@ -17,7 +17,7 @@ import torch
 
 from engine.backends import BackendOptions, create_backend
 from engine.metrics import psnr
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
 VARIANTS = {
     "torch fp32 eager": ("torch-cuda", dict(precision="fp32", channels_last=False, cuda_graphs=False, compile=False)),

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 from app.main_window import MainWindow
 from app.settings import GuiSettings
 from engine.bench import BenchSettings, run_one
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
 
 def main() -> int:

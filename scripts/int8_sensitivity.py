@@ -11,7 +11,7 @@ import torch
 from engine.backends.torch_int8 import GUARD_STYLES, quantize
 from engine.metrics import psnr
 from engine.model.stylenet import FramedStyleNet
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
 
 def main():

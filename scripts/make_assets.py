@@ -12,7 +12,7 @@ import numpy as np
 from skimage import data
 
 from engine.backends import create_backend
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 PHOTOS = ("astronaut", "coffee", "chelsea")

@@ -16,12 +16,13 @@ from skimage import data
 
 from engine.backends import create_backend
 from engine.metrics import psnr
-from engine.model.picture import TRANSFORM_FILE, code_vector
+from engine.model.config import code_vector
+from engine.model.picture import TRANSFORM_FILE
 from engine.model.predictor import StylePredictor
 from engine.model.stock import package_model
-from engine.pictures import read_style_picture
-from engine.styles import StylePack
-from engine.user_styles import PICTURE_MANIFEST
+from engine.styles.pictures import read_style_picture
+from engine.styles.packs import StylePack
+from engine.styles.user_styles import PICTURE_MANIFEST
 
 PAINTINGS = Path(__file__).resolve().parents[2] / "shared" / "paintings"
 DEFAULT = [PAINTINGS / n for n in ("hokusai_great_wave.jpg", "vangogh_starry_night.jpg", "bruegel_harvesters.jpg")]

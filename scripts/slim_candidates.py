@@ -48,7 +48,7 @@ def macs_per_pixel(config, size=(64, 64)) -> float:
 
 def random_pack(name: str, config):
     from engine.model.stylenet import StyleNet
-    from engine.styles import StyleInfo, StylePack
+    from engine.styles.packs import StyleInfo, StylePack
 
     import torch
 
@@ -60,7 +60,7 @@ def random_pack(name: str, config):
 
 def time_backend(backend_name: str, pack, threads: int, frames: int, frame: np.ndarray) -> float:
     from engine.backends.base import BackendOptions
-    from engine.backends.registry import create_backend
+    from engine.backends import create_backend
 
     b = create_backend(backend_name, pack=pack, options=BackendOptions(threads=threads))
     w = np.eye(pack.config.num_styles, dtype=np.float32)[3]
@@ -104,7 +104,7 @@ def main() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     result = {"cpu": cpu_info(), "threads": args.threads, "size": "640x480", "torch": torch.__version__,
               "candidates": {}}
-    from engine.styles import StylePack
+    from engine.styles.packs import StylePack
 
     todo = ([(p.stem, StylePack.load(p)) for p in args.pack] if args.pack else
             [(n, random_pack(n, StyleNetConfig(**kw))) for n, kw in CANDIDATES.items() if not args.only or n in args.only])

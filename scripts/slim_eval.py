@@ -82,9 +82,9 @@ def main() -> None:
     import torch
 
     from engine.evaluate import EVAL_SIZE, PerceptualMetrics
-    from engine.frames import fit_long
+    from engine.frame.frames import fit_long
     from engine.model.stylenet import StyleNet
-    from engine.styles import StylePack
+    from engine.styles.packs import StylePack
     from engine.training.distill import held_out_photos, student_state
     from engine.training.vgg import CONTENT_LAYER, gram
 

@@ -32,10 +32,10 @@ def main() -> None:
     import torch
     from skimage import data
 
-    from engine.frames import fit_long, guided_upscale
+    from engine.frame.frames import fit_long, guided_upscale
     from engine.model.stylenet import FramedStyleNet
-    from engine.pipeline import scaled_input
-    from engine.styles import StylePack
+    from engine.live.pipeline import scaled_input
+    from engine.styles.packs import StylePack
 
     teacher, student = StylePack.load(), StylePack.load(args.student)
     full_net, slim_net = FramedStyleNet(teacher.build()), FramedStyleNet(student.build())

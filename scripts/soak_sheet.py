@@ -16,8 +16,8 @@ import numpy as np
 
 from engine.backends.networks import NetworkBackends, blend_outputs
 from engine.metrics import psnr
-from engine.pipeline import StyleSettings, finish, scaled_input
-from engine.user_styles import load_catalog
+from engine.live.pipeline import StyleSettings, finish, scaled_input
+from engine.styles.user_styles import load_catalog
 
 
 def offline(nets: NetworkBackends, image: np.ndarray, spec: str, scale: float, light: bool) -> np.ndarray:

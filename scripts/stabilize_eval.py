@@ -1,4 +1,4 @@
-"""Steadiness of the stabilizer on webcam-like footage (engine/footage.py) and on the demo clip.
+"""Steadiness of the stabilizer on webcam-like footage (engine/video/footage.py) and on the demo clip.
 
 For each clip and style: warp error, static-region temporal noise and ghosting, plain and steadied,
 and the stabilizer's time per frame. Prints a table and writes JSON (--json).
@@ -18,11 +18,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.backends import create_backend  # noqa: E402
-from engine.demo import demo_clip  # noqa: E402
+from engine.video.demo import demo_clip  # noqa: E402
 from engine.evaluate import WarpError, steadiness  # noqa: E402
-from engine.footage import FootageSettings, camera_noise, compress, footage_clip, real_clip  # noqa: E402
-from engine.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
-from engine.styles import StylePack  # noqa: E402
+from engine.video.footage import FootageSettings, camera_noise, compress, footage_clip, real_clip  # noqa: E402
+from engine.frame.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
+from engine.styles.packs import StylePack  # noqa: E402
 
 
 def read_clip(path: Path, size, limit: int, step: int = 1) -> list[np.ndarray]:
@@ -40,13 +40,13 @@ def read_clip(path: Path, size, limit: int, step: int = 1) -> list[np.ndarray]:
 
 
 def webcam_like(frames: list[np.ndarray], seed: int) -> list[np.ndarray]:
-    """A clean clip as a webcam would send it: engine/footage.py's sensor noise, then its MJPEG quality."""
+    """A clean clip as a webcam would send it: engine/video/footage.py's sensor noise, then its MJPEG quality."""
     s, rng = FootageSettings(), np.random.default_rng(seed)
     return [compress(camera_noise(f.astype(np.float32), rng, s), s.jpeg_quality) for f in frames]
 
 
 def load_clip(clip: str, size, limit: int, seed: int) -> list[np.ndarray]:
-    """``demo``, ``SCENE:FPS`` (engine/footage.py), or a real clip, ``real:NAME`` (engine/footage.py's
+    """``demo``, ``SCENE:FPS`` (engine/video/footage.py), or a real clip, ``real:NAME`` (engine/video/footage.py's
     REAL_CLIPS) or a video file, each as ``CLIP[@STEP][+noise]``: every STEP-th frame, webcam noise added."""
     if clip == "demo":
         return read_clip(demo_clip(), size, limit)

@@ -33,9 +33,9 @@ def main() -> None:
 
     from engine.backends import create_backend
     from engine.backends.ort import OrtCpuBackend
-    from engine.capture import SourceSettings, open_source
-    from engine.pipeline import Pipeline, StyleSettings
-    from engine.styles import StylePack
+    from engine.video.capture import SourceSettings, open_source
+    from engine.live.pipeline import Pipeline, StyleSettings
+    from engine.styles.packs import StylePack
 
     class GpuStandIn(OrtCpuBackend):
         """ONNX Runtime's output, computed once per size; then each frame only sleeps."""

@@ -14,9 +14,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.backends import create_backend  # noqa: E402
-from engine.footage import FootageSettings, compress, footage_frames  # noqa: E402
-from engine.stabilize import Stabilizer  # noqa: E402
-from engine.styles import StylePack  # noqa: E402
+from engine.video.footage import FootageSettings, compress, footage_frames  # noqa: E402
+from engine.frame.stabilize import Stabilizer  # noqa: E402
+from engine.styles.packs import StylePack  # noqa: E402
 
 
 def main() -> int:

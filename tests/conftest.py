@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(scope="session")
 def pack():
-    from engine.styles import StylePack
+    from engine.styles.packs import StylePack
 
     return StylePack.load()
 
@@ -42,7 +42,7 @@ def stock_session():
 
 def run_stock(session, image: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Original model on an RGB uint8 image, padded/cropped the same way our backends do."""
-    from engine.frames import from_output, to_input
+    from engine.frame.frames import from_output, to_input
 
     h, w = image.shape[:2]
     y = session.run(None, {"image": to_input(image, 4), "style_weights": weights.astype(np.float32)})[0]
@@ -52,7 +52,7 @@ def run_stock(session, image: np.ndarray, weights: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def clip(tmp_path) -> Path:
     """A short real MP4 (mp4v) made from package photos."""
-    from engine.demo import demo_frames, write_clip
+    from engine.video.demo import demo_frames, write_clip
     import itertools
 
     return write_clip(tmp_path / "clip.mp4", itertools.islice(demo_frames((160, 120)), 20), 20.0, (160, 120))

@@ -87,9 +87,9 @@ def test_openvino_builds_each_size_once_and_blends_picture_styles(pack, photos, 
     its own, and the picture network (101 rows) runs on it as well, equal to ONNX Runtime's."""
     if availability["openvino"] != "ok":
         pytest.skip(f"openvino unavailable here: {availability['openvino']}")
-    from engine.model.picture import code_vector
-    from engine.styles import StylePack
-    from engine.user_styles import PICTURE_MANIFEST
+    from engine.model.config import code_vector
+    from engine.styles.packs import StylePack
+    from engine.styles.user_styles import PICTURE_MANIFEST
 
     with create_backend("openvino", pack=pack) as backend:
         backend.run(photos["coffee"], pack.weights("3"))

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import CameraSource, SourceSettings, fit_cover, open_source, parse_camera
+from engine.frame.frames import fit_cover
+from engine.video.capture import CameraSource, SourceSettings, open_source, parse_camera
 from engine.errors import InputError, SourceError, SourceLost
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.styles import STOCK_MANIFEST
+from engine.styles.packs import STOCK_MANIFEST
 from tests.conftest import run_stock
 
 
@@ -26,7 +26,7 @@ def test_styles_lists_ids_names_sources(capsys):
     listed = json.loads(capsys.readouterr().out)
     assert len(listed) == 26
     # the slim network's manifest decides which styles the governor may run on it
-    from engine.styles import SLIM_MANIFEST
+    from engine.styles.packs import SLIM_MANIFEST
 
     within = json.loads(SLIM_MANIFEST.read_text())["within_floor"]
     assert [s["id"] for s in listed if s["lighter"] == "slim"] == within and len(within) < 26

@@ -10,8 +10,8 @@ from engine.backends import create_backend
 from engine.errors import BackendUnavailable
 from engine.metrics import psnr
 from engine.cli import main
-from engine.frames import guided_upscale
-from engine.pipeline import StyleSettings, stylize_frame
+from engine.frame.frames import guided_upscale
+from engine.live.pipeline import StyleSettings, stylize_frame
 
 
 @pytest.fixture(scope="module")

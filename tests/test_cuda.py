@@ -9,7 +9,7 @@ import torch
 from engine.backends import BackendOptions, create_backend
 from engine.backends.torch_frames import TorchFrameIO
 from engine.backends.trt_plan import EngineKey, engine_path, profile_for, timing_cache_path
-from engine.frames import from_output, to_input
+from engine.frame.frames import from_output, to_input
 from engine.metrics import psnr
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to PyTorch")
@@ -96,8 +96,8 @@ def test_tensorrt_engine_is_cached_and_styles_switch_without_rebuild(pack, photo
 
 @pytest.fixture(scope="module")
 def picture_pack():
-    from engine.styles import StylePack
-    from engine.user_styles import PICTURE_MANIFEST
+    from engine.styles.packs import StylePack
+    from engine.styles.user_styles import PICTURE_MANIFEST
 
     return StylePack.load(PICTURE_MANIFEST)
 

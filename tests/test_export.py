@@ -5,7 +5,7 @@ import pytest
 import onnxruntime as ort
 import torch
 
-from engine.export import cached_onnx, export_onnx
+from engine.backends.export import cached_onnx, export_onnx
 
 
 @pytest.mark.parametrize("cpu_layout", [False, True])

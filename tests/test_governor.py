@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from engine.backends.ort import OrtCpuBackend
-from engine.capture import SourceSettings, open_source
+from engine.video.capture import SourceSettings, open_source
 from engine.errors import InputError
-from engine.governor import Governor, GovernorSettings, Level
-from engine.pipeline import Pipeline, StyleSettings
+from engine.live.governor import Governor, GovernorSettings, Level
+from engine.live.pipeline import Pipeline, StyleSettings
 
 SIZE = (160, 120)
 
@@ -142,7 +142,7 @@ def test_pipeline_runs_the_slim_network_for_a_style_it_carries(pack):
     of lowering the scale. A style it does not carry (the first one not marked): back on the stock
     network, at a lower scale."""
     from engine.backends.networks import NetworkBackends
-    from engine.user_styles import load_catalog
+    from engine.styles.user_styles import load_catalog
 
     catalog = load_catalog()
     within = catalog.lighter["slim"].manifest["within_floor"]

@@ -125,12 +125,12 @@ def test_camera_unplug_is_shown_last_frame_kept_and_stream_resumes(qtbot, pack, 
     away is the unplug, moving it back the replug."""
     import shutil
 
-    import engine.session
-    from engine.capture import CameraSource
+    import engine.live.session
+    from engine.video.capture import CameraSource
 
     device = tmp_path / "video0.mp4"
     shutil.copy(clip, device)
-    monkeypatch.setattr(engine.session, "open_source",
+    monkeypatch.setattr(engine.live.session, "open_source",
                         lambda s: CameraSource(s, str(device), retry_s=0.05))
     win = MainWindow(pack, GuiSettings(source="camera", size="160x120", backend="onnxruntime"))
     qtbot.addWidget(win)
@@ -174,7 +174,7 @@ def test_network_stream_toggle_serves_and_remote_style_updates_the_gallery(qtbot
     import json
     import urllib.request
 
-    from engine.server import ServeSettings
+    from engine.sinks.server import ServeSettings
 
     window.worker.serve_settings = ServeSettings(port=0)
     window.stream_box.setChecked(True)
@@ -214,7 +214,7 @@ def test_virtual_camera_toggle_without_a_device_explains_inline(qtbot, window):
 
 def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, window, tmp_path):
     from engine.training.fit_row import FitSettings
-    from engine.user_styles import UserStyleStore
+    from engine.styles.user_styles import UserStyleStore
 
     pytest.importorskip("h5py")
     yy, xx = np.mgrid[0:64, 0:64]
@@ -239,7 +239,7 @@ def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, wind
 def test_a_picture_style_is_live_at_once_and_can_be_removed(qtbot, window, tmp_path, photos):
     """Add style from a picture: the live view switches to it (the picture network, full size) within
     seconds; it is in the gallery; removing it from the gallery falls back to a stock style."""
-    from engine.user_styles import UserStyleStore
+    from engine.styles.user_styles import UserStyleStore
 
     yy, xx = np.mgrid[0:64, 0:64]
     stripes = (np.where(((xx - yy) // 6) % 2 == 0, 1, 0)[..., None] * np.array([220, 40, 160])).astype(np.uint8)

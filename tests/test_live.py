@@ -13,10 +13,10 @@ import pytest
 
 from engine.backends.base import BackendOptions
 from engine.backends.build_worker import BuildWorker
-from engine.capture import SourceSettings, StillSource
+from engine.video.capture import SourceSettings, StillSource
 from engine.cli import main
 from engine.metrics import psnr
-from engine.session import Session, SessionSettings
+from engine.live.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
 from tests.waiting import wait_until
 
@@ -52,7 +52,7 @@ def test_the_frame_loop_makes_no_frame_while_idle(pack, photos):
     """While ``idle()`` holds, the loop reads no frame and runs no network: the source's frame count
     stands still however often the loop turns."""
     from engine.backends import create_backend
-    from engine.pipeline import Pipeline
+    from engine.live.pipeline import Pipeline
 
     source = StillSource(SourceSettings("image", paced=False), photos["coffee"])
     pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack)

@@ -9,14 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import SourceSettings, StillSource
+from engine.video.capture import SourceSettings, StillSource
 from engine.errors import StyleError
-from engine.events import CatalogChanged, Failed
-from engine.pipeline import StyleSettings
-from engine.server import ServeSettings
-from engine.session import Session, SessionSettings
-from engine.styles import StylePack
-from engine.user_styles import UserStyleStore, load_catalog
+from engine.live.events import CatalogChanged, Failed
+from engine.live.pipeline import StyleSettings
+from engine.sinks.server import ServeSettings
+from engine.live.session import Session, SessionSettings
+from engine.styles.packs import StylePack
+from engine.styles.user_styles import UserStyleStore, load_catalog
 from tests.waiting import wait_until
 
 
@@ -46,7 +46,7 @@ def _live(catalog, photos, events, style="3", **settings):
 
 def _broken_stock(catalog):
     """The same catalog with stock weights that no backend can build (a corrupt model)."""
-    from engine.catalog import StyleCatalog
+    from engine.styles.catalog import StyleCatalog
 
     stock = catalog.stock
     state = {k: v for k, v in stock.state.items() if not k.startswith("res.0")}  # half a network
@@ -108,7 +108,7 @@ def test_two_threads_changing_settings_at_once_leave_one_consistent_state(store,
     """One thread adds and removes a picture style while another selects it and changes the strength:
     every request is either refused (StyleError, nothing changed) or applied whole, and after the
     queue drains what the session says is what the frames use."""
-    from engine.user_styles import add_picture_style
+    from engine.styles.user_styles import add_picture_style
 
     ok, buf = cv2.imencode(".png", photos["chelsea"])
     add_picture_style(buf.tobytes(), "Cat", store)

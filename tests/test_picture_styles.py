@@ -11,14 +11,15 @@ import pytest
 
 from engine.backends import create_backend
 from engine.errors import BackendUnavailable
-from engine.capture import SourceSettings, StillSource
+from engine.video.capture import SourceSettings, StillSource
 from engine.cli import main
 from engine.errors import StyleError
 from engine.metrics import psnr
-from engine.model.picture import code_vector, float_reference_onnx
-from engine.pipeline import Pipeline, StyleSettings
-from engine.styles import StylePack
-from engine.user_styles import PICTURE_MANIFEST, UserStyleStore, add_picture_style, load_catalog
+from engine.model.config import code_vector
+from engine.model.picture import float_reference_onnx
+from engine.live.pipeline import Pipeline, StyleSettings
+from engine.styles.packs import StylePack
+from engine.styles.user_styles import PICTURE_MANIFEST, UserStyleStore, add_picture_style, load_catalog
 from tests.waiting import wait_until
 
 
@@ -273,8 +274,8 @@ def test_bad_pictures_are_one_line_and_nothing_is_written(tmp_path, capsys):
 
 class _Served:
     def __init__(self, catalog, image):
-        from engine.server import ServeSettings
-        from engine.session import Session, SessionSettings
+        from engine.sinks.server import ServeSettings
+        from engine.live.session import Session, SessionSettings
 
         self.session = Session(catalog, SessionSettings(backend="onnxruntime", style=StyleSettings("3"),
                                                         serve=ServeSettings(port=0)),

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from engine.backends import create_backend
-from engine.capture import SourceSettings, StillSource, open_source
+from engine.video.capture import SourceSettings, StillSource, open_source
 from engine.errors import InputError, StyleError
-from engine.events import SourceBack, SourceGone
-from engine.pipeline import STAGES, Pipeline, StyleSettings, finish
+from engine.live.events import SourceBack, SourceGone
+from engine.live.pipeline import STAGES, Pipeline, StyleSettings, finish
 from engine.sinks import ImageSequenceSink, NullSink, VideoFileSink
 
 
@@ -98,7 +98,7 @@ def test_running_stream_survives_camera_unplug(pack, clip, tmp_path):
     import shutil
     import threading
 
-    from engine.capture import CameraSource
+    from engine.video.capture import CameraSource
 
     device = tmp_path / "video0.mp4"
     shutil.copy(clip, device)

@@ -15,15 +15,15 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.capture import SourceSettings, StillSource, open_source
+from engine.video.capture import SourceSettings, StillSource, open_source
 from engine.cli import main
 from engine.errors import InputError
-from engine.governor import GovernorSettings
-from engine.pipeline import StyleSettings
-from engine.server import ServeSettings
-from engine.session import Session, SessionSettings
+from engine.live.governor import GovernorSettings
+from engine.live.pipeline import StyleSettings
+from engine.sinks.server import ServeSettings
+from engine.live.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
-from engine.user_styles import UserStyleStore, load_catalog
+from engine.styles.user_styles import UserStyleStore, load_catalog
 from tests.waiting import wait_until
 
 
@@ -268,7 +268,7 @@ def jpeg_of(rgb):
 
 def refusals(caplog):
     return [r.getMessage() for r in caplog.records
-            if r.name == "engine.server" and r.getMessage().startswith("refused")]
+            if r.name == "engine.sinks.server" and r.getMessage().startswith("refused")]
 
 
 @pytest.fixture
@@ -305,7 +305,7 @@ def test_a_cross_site_page_cannot_change_the_style(at_style_12, caplog):
         ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403),
         ({"Content-Type": "text/plain"}, 415),  # a form from a browser that sends no Origin
     ]
-    with caplog.at_level(logging.INFO, logger="engine.server"):
+    with caplog.at_level(logging.INFO, logger="engine.sinks.server"):
         for headers, code in attacks:
             status, reply_headers, _ = send(port, "POST", "/style", STYLE_3, {"Host": host, **headers})
             assert (status, r.session.current()) == (code, "12"), headers
@@ -338,7 +338,7 @@ def test_dns_rebinding_gets_no_camera_frame(at_style_12, caplog):
     r = at_style_12
     port = r.server.port
     rebound = {"Host": f"evil.example:{port}"}
-    with caplog.at_level(logging.WARNING, logger="engine.server"):
+    with caplog.at_level(logging.WARNING, logger="engine.sinks.server"):
         status, _, body = send(port, "GET", "/frame.jpg", headers=rebound)
         assert status == 403 and not body.startswith(b"\xff\xd8")  # the request
         status, _, body = send(port, "GET", "/stream.mjpg", headers=rebound, read=4096)

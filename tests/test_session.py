@@ -6,13 +6,13 @@ import threading
 import numpy as np
 import pytest
 
-import engine.session
-from engine.capture import CameraSource, SourceSettings, StillSource
+import engine.live.session
+from engine.video.capture import CameraSource, SourceSettings, StillSource
 from engine.errors import BackendUnavailable, SourceError
-from engine.events import BackendSwitched, Failed, SourceBack, SourceGone, Started
-from engine.pipeline import StyleSettings
-from engine.server import ServeSettings
-from engine.session import Session, SessionSettings
+from engine.live.events import BackendSwitched, Failed, SourceBack, SourceGone, Started
+from engine.live.pipeline import StyleSettings
+from engine.sinks.server import ServeSettings
+from engine.live.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
 from tests.waiting import wait_until
 
@@ -88,13 +88,13 @@ def test_backend_swap_mid_stream_keeps_frames_flowing(pack, photos):
 
 def test_clean_stop_releases_source_and_sinks_when_the_backend_fails(pack, clip, monkeypatch):
     opened = []
-    real_open = engine.session.open_source
+    real_open = engine.live.session.open_source
 
     def recording_open(settings):
         source = real_open(settings)
         opened.append(source)
         return source
-    monkeypatch.setattr(engine.session, "open_source", recording_open)
+    monkeypatch.setattr(engine.live.session, "open_source", recording_open)
     hub = MjpegHub()
     session = Session(pack, SessionSettings(source=str(clip), backend="tensorrt"), [hub])
     with pytest.raises(BackendUnavailable, match="TensorRT"):

@@ -8,7 +8,7 @@ import torch
 from engine.model.config import StyleNetConfig
 from engine.model.stylenet import FramedStyleNet, StyleNet
 from engine.paths import REPO_MODELS
-from engine.styles import STOCK_MANIFEST, StyleInfo, StylePack, save_pack
+from engine.styles.packs import STOCK_MANIFEST, StyleInfo, StylePack, save_pack
 from engine.training.distill import SLIM_CONFIG
 
 SLIM_MANIFEST = REPO_MODELS / "slim26.json"
@@ -64,7 +64,7 @@ def test_onnx_export_matches_torch_in_onnxruntime(slim_pack, tmp_path):
     import onnx
     import onnxruntime as ort
 
-    from engine.export import export_onnx
+    from engine.backends.export import export_onnx
     from skimage import data
 
     path = export_onnx(slim_pack, tmp_path / "slim.onnx")
@@ -142,7 +142,7 @@ def test_a_rows_only_phase_moves_only_the_chosen_styles_rows(tmp_path):
     output), while the chosen rows do move."""
     import torch
 
-    from engine.styles import StylePack
+    from engine.styles.packs import StylePack
     from engine.training.distill import SLIM_CONFIG, Distiller, DistillSettings
 
     rng = np.random.default_rng(0)
@@ -167,7 +167,7 @@ def test_per_style_best_keeps_each_styles_rows_from_its_own_best_validation(tmp_
     was lowest (the starting rows count), so one style cannot get worse on validation to help another."""
     import torch
 
-    from engine.styles import StylePack
+    from engine.styles.packs import StylePack
     from engine.training.distill import SLIM_CONFIG, Distiller, DistillSettings
 
     rng = np.random.default_rng(0)
@@ -197,7 +197,7 @@ def test_per_style_best_keeps_each_styles_rows_from_its_own_best_validation(tmp_
 def test_depth_to_space_is_pixel_shuffle_and_crop():
     import torch
 
-    from engine.depth_to_space import depth_to_space
+    from engine.backends.depth_to_space import depth_to_space
 
     for channels, s in ((12, 2), (27, 3)):  # the numba kernel (2, 3 colours) and the general numpy one
         y = torch.randint(0, 256, (channels, 7, 9), dtype=torch.uint8)

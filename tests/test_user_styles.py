@@ -7,9 +7,10 @@ import pytest
 
 from engine.cli import main
 from engine.errors import InputError, SourceError, StyleError
-from engine.styles import StylePack
+from engine.styles.packs import StylePack
 from engine.training.fit_row import FitSettings
-from engine.user_styles import UserStyleStore, add_style, load_pack
+from engine.styles.user_styles import UserStyleStore, load_pack
+from engine.training.new_style import add_style
 
 pytest.importorskip("h5py")
 
@@ -103,7 +104,7 @@ def test_eval_reports_losses_teacher_and_warp_error(tmp_path, photos, clip, pict
 def test_style_loss_prefers_the_teachers_imitation(photos, picture):
     """The metric itself: the teacher's imitation of the picture must score a lower style loss than
     the untouched photo does."""
-    from engine.capture import read_image
+    from engine.video.capture import read_image
     from engine.evaluate import PerceptualMetrics
     from engine.training.teacher import ArbitraryTeacher
 
@@ -117,7 +118,7 @@ def test_style_loss_prefers_the_teachers_imitation(photos, picture):
 
 
 def test_warp_error_is_low_for_steady_video_and_high_for_flicker(clip):
-    from engine.capture import SourceSettings, open_source
+    from engine.video.capture import SourceSettings, open_source
     from engine.evaluate import WarpError
 
     with open_source(SourceSettings(str(clip), paced=False, loop=False)) as src:
@@ -135,11 +136,11 @@ def test_picture_gram_loss_pulls_the_row_towards_the_picture(picture, photos):
     loss against the picture than the same fit without it. 24 steps: at 12 the gap was 19% (0.81×)
     once the teacher's code came from the float predictor; at 24 it is 28% (0.72×)."""
     from engine.backends import create_backend
-    from engine.capture import read_image
+    from engine.video.capture import read_image
     from engine.evaluate import PerceptualMetrics
-    from engine.styles import StyleInfo
+    from engine.styles.packs import StyleInfo
     from engine.training.fit_row import fit_fast
-    from engine.user_styles import with_rows
+    from engine.styles.user_styles import with_rows
 
     stock, pic = StylePack.load(), read_image(picture)
     metrics, photo = PerceptualMetrics(pic), cv2.resize(photos["coffee"], (256, 192))

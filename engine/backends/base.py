@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..styles import StylePack
+from ..styles.packs import StylePack
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..catalog import StyleCatalog
+from ..styles.catalog import StyleCatalog
 from .base import Backend, BackendOptions
-from .registry import BACKENDS, QUICK_STAND_IN, create_backend
+from ..styles.packs import StylePack
+from .registry import BACKENDS, QUICK_STAND_IN, create_single
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class NetworkBackends:
         self.options = options
         self._lock = threading.Lock()
         self._closed = False
-        first = create_backend(name, pack=catalog.stock, options=options, oneshot=oneshot)
+        first = create_single(name, pack=catalog.stock, options=options, oneshot=oneshot)
         self.name = first.name  # what auto picked: the picture network gets the same kind
         self.multiple = first.multiple
         self.on_cpu = first.on_cpu
@@ -53,14 +54,14 @@ class NetworkBackends:
 
     def _create(self, family: str) -> Backend:
         log.info("starting %s for the %s network", self.name, family)
-        return create_backend(self.name, pack=self.catalog.network(family), options=self.options)
+        return create_single(self.name, pack=self.catalog.network(family), options=self.options)
 
     def _stand_in(self, family: str) -> Backend:
         """The quick backend for ``family`` (lock held): ONNX Runtime beside a compiled CPU path."""
         stand_in = self._stand_ins.get(family)
         if stand_in is None:
             name, changes = QUICK_STAND_IN[self.name]
-            stand_in = create_backend(name, pack=self.catalog.network(family), options=replace(self.options, **changes))
+            stand_in = create_single(name, pack=self.catalog.network(family), options=replace(self.options, **changes))
             self._stand_ins[family] = stand_in
         return stand_in
 
@@ -235,3 +236,11 @@ class NetworkBackends:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def create_backend(name: str, *, pack, options: BackendOptions = BackendOptions(), oneshot: bool = False):
+    """Backend by name (or ``auto``) for one network's StylePack, or for a StyleCatalog (every network of
+    it): one backend of that kind per network, behind NetworkBackends."""
+    if isinstance(pack, StylePack):
+        return create_single(name, pack=pack, options=options, oneshot=oneshot)
+    return NetworkBackends(name, pack, options, oneshot)

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from ..errors import BackendUnavailable, ModelError
-from ..frames import from_output, pad_amounts, to_input
+from ..frame.frames import from_output, pad_amounts, to_input
 from ..paths import cache_dir
 from .base import Backend, BackendOptions
 
@@ -38,7 +38,7 @@ class OpenVinoCpuBackend(Backend):
             import openvino as ov
         except ImportError:
             raise BackendUnavailable("openvino is not installed (pip install openvino)") from None
-        from ..export import cached_onnx
+        from .export import cached_onnx
 
         self._core = ov.Core()
         # compiled models persist across launches (OpenVINO keys them by model, config and device)

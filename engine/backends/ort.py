@@ -7,7 +7,7 @@ import numpy as np
 
 from ..cpu_tuning import tune_process
 from ..errors import BackendUnavailable, ModelError
-from ..frames import from_output, to_input
+from ..frame.frames import from_output, to_input
 from .base import Backend, BackendOptions
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -25,7 +25,7 @@ class OrtBackend(Backend):
         if provider not in ort.get_available_providers():
             raise BackendUnavailable(f"{provider} is not in this onnxruntime build "
                                      f"(has {', '.join(ort.get_available_providers())})")
-        from ..export import cached_onnx
+        from .export import cached_onnx
 
         path = model_path or cached_onnx(pack, cpu_layout=device == "cpu")
         opts = ort.SessionOptions()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import BackendUnavailable, InputError
-from ..styles import StylePack
+from ..styles.packs import StylePack
 from .base import Backend, BackendOptions
 from .openvino import OpenVinoCpuBackend
 from .ort import OrtCpuBackend, OrtCudaBackend
@@ -41,13 +41,9 @@ def known_backends() -> list[str]:
     return list(BACKENDS)
 
 
-def create_backend(name: str, *, pack, options: BackendOptions = BackendOptions(), oneshot: bool = False):
-    """Backend by name, or the first in AUTO_ORDER that starts for ``auto``. Given a StyleCatalog
-    (both style networks), one backend of that kind per network (NetworkBackends)."""
-    if not isinstance(pack, StylePack):
-        from .networks import NetworkBackends
-
-        return NetworkBackends(name, pack, options, oneshot)
+def create_single(name: str, *, pack: StylePack, options: BackendOptions = BackendOptions(),
+                  oneshot: bool = False) -> Backend:
+    """A backend by name for one network, or the first in AUTO_ORDER that starts for ``auto``."""
     if name == "auto":
         reasons = []
         for candidate in AUTO_ORDER_ONESHOT if oneshot else AUTO_ORDER:

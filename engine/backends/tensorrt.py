@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendUnavailable, ModelError
-from ..frames import pad_amounts
-from ..styles import file_sha256
+from ..frame.frames import pad_amounts
+from ..styles.packs import file_sha256
 from .base import Backend, BackendOptions
 from .torch_frames import TorchFrameIO
 from .torch_eager import gpu_missing
@@ -111,7 +111,7 @@ class TensorRTBackend(Backend):
 
         if not torch.cuda.is_available():
             raise BackendUnavailable("no CUDA GPU visible to PyTorch (TensorRT buffers are torch CUDA tensors)")
-        from ..export import cached_onnx
+        from .export import cached_onnx
 
         self.trt, self.torch = trt, torch
         self.fp16 = options.precision != "fp32"

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..cpu_tuning import has_fast_bf16, hidden_note, tune_process
 from ..errors import BackendUnavailable
-from ..frames import check_frame, from_output, to_input
+from ..frame.frames import check_frame, from_output, to_input
 from .base import Backend, BackendOptions
 from .torch_frames import TorchFrameIO
 

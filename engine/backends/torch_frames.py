@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..frames import check_frame, pad_amounts
+from ..frame.frames import check_frame, pad_amounts
 
 
 class TorchFrameIO:

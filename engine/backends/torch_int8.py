@@ -26,7 +26,7 @@ import numpy as np
 
 from ..cpu_tuning import cpu_flags, has_fast_bf16, hidden_note, tune_process
 from ..errors import BackendUnavailable
-from ..frames import check_frame
+from ..frame.frames import check_frame
 from ..metrics import psnr
 from .base import Backend, BackendOptions
 from .build_worker import BuildWorker
@@ -115,7 +115,7 @@ def guard(pack, height: int, width: int):
 
 def as_frame(pack, y: np.ndarray, height: int, width: int) -> np.ndarray:
     """The int8 model's output as an H×W×3 frame (a space-to-depth network's comes as planes)."""
-    from ..depth_to_space import depth_to_space
+    from .depth_to_space import depth_to_space
 
     s = pack.config.space_to_depth
     return y if s == 1 else depth_to_space(y, s, height, width)

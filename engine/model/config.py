@@ -1,6 +1,10 @@
 """The style network's sizes, without torch: manifests, the catalog and the CLI read it cheaply."""
 from __future__ import annotations
 
+import numpy as np
+
+from ..errors import ModelError
+
 from dataclasses import dataclass
 
 
@@ -37,3 +41,14 @@ class StyleNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "StyleNetConfig":
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+CODE_DIMS = 100  # the picture network's style code (Ghiasi et al.)
+
+
+def code_vector(code: np.ndarray) -> np.ndarray:
+    """The network's style input for a 100-number code: ``[code, 1]`` (the 1 picks the bias row)."""
+    code = np.asarray(code, np.float32).reshape(-1)
+    if code.shape != (CODE_DIMS,):
+        raise ModelError(f"a style code has {CODE_DIMS} numbers, got {code.size}")
+    return np.concatenate([code, np.ones(1, np.float32)])

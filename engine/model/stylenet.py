@@ -126,7 +126,7 @@ class ResidualBlock(nn.ModuleList):
 class StyleNet(nn.Module):
     """``forward(image [B,3,H,W] in 0..1, style_weights [N] or [B,N]) → [B,3,H',W']`` in 0..1.
 
-    H' = H when H is a multiple of ``config.downsample``; callers pad to that (see engine.frames).
+    H' = H when H is a multiple of ``config.downsample``; callers pad to that (see engine.frame.frames).
     With ``config.space_to_depth`` = s > 1 the image is pixel-unshuffled to [B,3s²,H/s,W/s] before
     the first conv and the last conv's 3s² channels are pixel-shuffled back (the slim network).
     """

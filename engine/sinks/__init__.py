@@ -1,4 +1,7 @@
-"""Pipeline outputs."""
+"""Pipeline outputs: files, the virtual camera, the MJPEG hub and the HTTP server that serves it
+(with its remote control, which a live Session provides).
+
+May import: styles (picture uploads), frame and the helpers; never backends or live."""
 from .base import NullSink, Sink
 from .video import ImageSequenceSink, VideoFileSink, write_image
 

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..capture import IMAGE_EXTS, read_image
-from ..frames import fit_long
+from ..video.capture import IMAGE_EXTS, read_image
+from ..frame.frames import fit_long
 from ..errors import InputError
 from ..paths import data_dir
-from ..styles import StylePack
+from ..styles.packs import StylePack
 
 log = logging.getLogger(__name__)
 PACKAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle")

@@ -164,10 +164,10 @@ class Soak:
         self.startup_s = 0.0
 
     def run(self, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
-        from .server import ServeSettings
+        from ..sinks.server import ServeSettings
         from .session import Session, SessionSettings
-        from .sinks.virtualcam import VirtualCamSink
-        from .user_styles import load_catalog
+        from ..sinks.virtualcam import VirtualCamSink
+        from ..styles.user_styles import load_catalog
 
         s = self.settings
         t0 = time.monotonic()
@@ -210,7 +210,7 @@ class Soak:
         finally:
             session.close()
             if added:
-                from .user_styles import UserStyleStore
+                from ..styles.user_styles import UserStyleStore
 
                 UserStyleStore().remove(added)
             engine_log.removeHandler(tap)
@@ -218,7 +218,7 @@ class Soak:
         return self.report
 
     def _add_picture(self, session) -> str:
-        from .paths import REPO_ASSETS
+        from ..paths import REPO_ASSETS
 
         path = self.settings.picture or REPO_ASSETS / "photos" / "chelsea.png"
         return session.add_picture(Path(path).read_bytes(), f"soak picture {os.getpid()}")
@@ -317,7 +317,7 @@ class Soak:
                 "builds_pending": session.builder.pending()}
 
     def _summary(self, schedule, switches, log_lines, failures, session) -> dict:
-        from .bench import machine_info
+        from ..metrics import machine_info
 
         rows = [r for r in self.rows if not r["idle"]]
         live = [r for r in rows if r["fps"]]

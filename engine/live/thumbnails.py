@@ -8,11 +8,11 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from .backends.base import Backend
-from .capture import fit_cover
-from .paths import asset_photo, cache_dir
-from .sinks.video import write_image
-from .styles import StylePack
+from ..backends.base import Backend
+from ..frame.frames import fit_cover
+from ..paths import asset_photo, cache_dir
+from ..sinks.video import write_image
+from ..styles.packs import StylePack
 
 log = logging.getLogger(__name__)
 THUMB_SIZE = (112, 84)

@@ -18,22 +18,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import defaults
-from .backends import COMPILED_CPU, BackendOptions, create_backend
-from .backends.build_worker import BuildWorker
-from .capture import Source, SourceSettings, open_source
+from .. import defaults
+from ..backends import COMPILED_CPU, BackendOptions, create_backend
+from ..backends.build_worker import BuildWorker
+from ..video.capture import Source, SourceSettings, open_source
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
                      StyleChanged, error_kind)
-from .errors import StyleError, StylecamError
+from ..errors import StyleError, StylecamError
 from .governor import GovernorSettings
 from .pipeline import FrameResult, Pipeline, StyleSettings, scaled_input
-from .server import ServeSettings, StreamServer, free_picture_name
-from .sinks import VideoFileSink
-from .sinks.base import Sink
-from .sinks.mjpeg import MjpegHub
-from .sinks.virtualcam import VirtualCamSink
-from .slot import LatestSlot
-from .user_styles import add_picture_style, load_catalog
+from ..sinks.server import ServeSettings, StreamServer, free_picture_name
+from ..sinks import VideoFileSink
+from ..sinks.base import Sink
+from ..sinks.mjpeg import MjpegHub
+from ..sinks.virtualcam import VirtualCamSink
+from ..slot import LatestSlot
+from ..styles.user_styles import add_picture_style, load_catalog
 
 log = logging.getLogger(__name__)
 

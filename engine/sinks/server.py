@@ -36,11 +36,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple, Optional, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import InputError, StylecamError
-from . import defaults
-from .pictures import MAX_BYTES as MAX_PICTURE
-from .pictures import PictureTooLarge
-from .sinks.mjpeg import MjpegHub
+from ..errors import InputError, StylecamError
+from .. import defaults
+from ..styles.pictures import MAX_BYTES as MAX_PICTURE
+from ..styles.pictures import PictureTooLarge
+from .mjpeg import MjpegHub
 
 log = logging.getLogger(__name__)
 BOUNDARY = "stylecamframe"
@@ -172,7 +172,7 @@ def _hung_up(conn: socket.socket) -> bool:
 
 
 class StyleControl(Protocol):
-    """What the stream's remote control needs: a live Session (engine/session.py) provides it."""
+    """What the stream's remote control needs: a live Session (engine/live/session.py) provides it."""
 
     def styles(self) -> list[dict]: ...
     def set_style(self, spec: str) -> str: ...  # raises StyleError; returns a label

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError, StyleError
-from .model.config import StyleNetConfig
-from .paths import REPO_MODELS
+from ..errors import ModelError, StyleError
+from ..model.config import StyleNetConfig
+from ..paths import REPO_MODELS
+
+USER_LICENCE = "yours (made from your picture)"  # the licence of a style made from the user's picture
 
 STOCK_MANIFEST = REPO_MODELS / "stock26.json"
 SLIM_MANIFEST = REPO_MODELS / "slim26.json"  # the stock network's slim student (docs/slim.md)
@@ -185,7 +187,7 @@ class StylePack(StyleSpecs):
     def build(self):
         """A StyleNet (torch, eval mode) holding these weights."""
         import torch
-        from .model.stylenet import StyleNet
+        from ..model.stylenet import StyleNet
 
         net = StyleNet(self.config)
         try:
@@ -203,6 +205,6 @@ class StylePack(StyleSpecs):
         """Style inputs that span what the network sees (int8 calibration and its guard)."""
         if self.family == "stock":
             return list(np.eye(self.config.num_styles, dtype=np.float32))
-        from .model.picture import code_vector
+        from ..model.config import code_vector
 
         return [code_vector(np.asarray(r["code"])) for r in self.manifest.get("reference_styles", [])]

@@ -11,9 +11,9 @@ import os
 import warnings
 from pathlib import Path
 
-from .errors import ModelError
-from .paths import cache_dir
-from .styles import StylePack
+from ..errors import ModelError
+from ..paths import cache_dir
+from ..styles.packs import StylePack
 
 log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17

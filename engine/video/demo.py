@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .paths import asset_photo, cache_dir
-from . import defaults
+from ..errors import InputError
+from ..paths import asset_photo, cache_dir
+from .. import defaults
 
 log = logging.getLogger(__name__)
 PHOTOS = ("astronaut", "coffee", "chelsea")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .styles import StyleInfo, StylePack, StyleSpecs
+from .packs import USER_LICENCE, StyleInfo, StylePack, StyleSpecs
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class StyleCatalog(StyleSpecs):
 
     def is_own(self, style_id: int) -> bool:
         """A style the user made (removable), as opposed to one that ships with stylecam."""
-        from .user_styles import USER_LICENCE
 
         return self.styles[style_id].licence == USER_LICENCE
 

@@ -34,7 +34,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 LADDER = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
 SETTLE_FRAMES = 2  # after a move, frames left out of the window: a compiled model's first runs are slow

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, ModelError, StyleError
-from .paths import REPO_MODELS, data_dir
-from .styles import SLIM_MANIFEST, STOCK_MANIFEST, StyleInfo, StylePack, slugify
+from ..errors import InputError, ModelError, StyleError
+from ..paths import REPO_MODELS, data_dir
+from .packs import SLIM_MANIFEST, STOCK_MANIFEST, USER_LICENCE, StyleInfo, StylePack, slugify
 
 log = logging.getLogger(__name__)
 
 PICTURE_MANIFEST = REPO_MODELS / "picture.json"
-USER_LICENCE = "yours (made from your picture)"
 PICTURE_MODE = "picture"
 FIT_MODES = ("fit", "full")
 
@@ -39,7 +38,7 @@ class UserStyle:
     source: str  # the picture it was made from
     mode: str
     created: str
-    licence: str = "yours (made from your picture)"  # USER_LICENCE
+    licence: str = USER_LICENCE
 
     @property
     def slug(self) -> str:
@@ -138,7 +137,7 @@ def load_pack(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None = No
 
 def load_picture_pack(store: UserStyleStore | None = None, manifest: Path = PICTURE_MANIFEST) -> StylePack:
     """The picture network and the user's picture styles (their codes are the pack's vectors)."""
-    from .model.picture import code_vector
+    from ..model.config import code_vector
 
     pack = StylePack.load(manifest)
     store = store or UserStyleStore()
@@ -176,23 +175,10 @@ def load_lighter(manifest: Path = STOCK_MANIFEST) -> dict[str, StylePack]:
     return {slim.network: slim} if slim.manifest.get("within_floor") else {}
 
 
-def picture_preview(frame: np.ndarray, picture: Path) -> np.ndarray:
-    """``frame`` at its own size in the picture's style, by the picture network: what a fitted row
-    (minutes away) aims at, shown at once."""
-    from .backends import create_backend
-    from .model.picture import code_vector
-    from .model.predictor import StylePredictor
-    from .pictures import read_style_picture
-
-    code = StylePredictor().code(read_style_picture(picture))
-    with create_backend("onnxruntime", pack=StylePack.load(PICTURE_MANIFEST)) as backend:
-        return backend.run(frame, code_vector(code))
-
-
 def add_picture_style(picture: "Path | bytes", name: str, store: UserStyleStore | None = None,
                       taken: set[str] | None = None, label: str = "") -> tuple[UserStyle, dict]:
     """A picture style: the predictor's code for ``picture``, saved as ``name`` (about a second)."""
-    from .model.predictor import StylePredictor
+    from ..model.predictor import StylePredictor
     from .pictures import read_style_picture
 
     t = time.perf_counter()
@@ -208,29 +194,3 @@ def add_picture_style(picture: "Path | bytes", name: str, store: UserStyleStore 
     source = label or (str(picture) if not isinstance(picture, (bytes, bytearray)) else "upload")
     style = store.add(name, {"code": code}, source, PICTURE_MODE, taken)
     return style, {"mode": PICTURE_MODE, "steps": 0, "seconds": time.perf_counter() - t}
-
-
-def add_style(picture: Path, name: str, settings, store: UserStyleStore | None = None,
-              progress=lambda i, n, loss: None) -> tuple[UserStyle, dict]:
-    """A new user style ``name`` from ``picture``: a picture style (``settings.mode == "picture"``),
-    or a row fitted to the stock network (``fit``, the former ``fast``; ``full``)."""
-    from .pictures import read_style_picture
-    from .training.fit_row import fit_fast, fit_full
-
-    store = store or UserStyleStore()
-    mode = {"fast": "fit"}.get(settings.mode, settings.mode)
-    if mode not in (PICTURE_MODE, *FIT_MODES):
-        raise InputError(f"--mode must be picture, fit or full, got {settings.mode!r}")
-    taken = {s.slug for s in load_catalog(store=store).styles}
-    if mode == PICTURE_MODE:
-        return add_picture_style(picture, name, store, taken)
-    if settings.steps < 1:
-        raise InputError("--steps must be at least 1")
-    if slugify(name) in taken:
-        raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
-    image = read_style_picture(Path(picture))  # one clear error for a missing, corrupt or odd picture
-    stock = StylePack.load()
-    fit = fit_fast if mode == "fit" else (lambda *a, **k: fit_full(*a, slug=slugify(name), **k))
-    rows, info = fit(stock, image, settings, progress=progress)
-    style = store.add(name, rows, str(picture), mode, taken)
-    return style, info

@@ -18,20 +18,20 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from . import defaults
-from .backends.base import Backend
-from .backends.networks import blend_outputs
-from .capture import Source
-from .errors import SourceLost, StyleError, StylecamError
+from .. import defaults
+from ..backends.base import Backend
+from ..backends.networks import blend_outputs
+from ..video.capture import Source
+from ..errors import SourceLost, StyleError, StylecamError
 from .events import Event, Failed, SourceBack, SourceGone, error_kind
-from .frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
+from ..frame.frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
 from .governor import Governor, GovernorSettings
-from .metrics import RateMeter
-from .segment import check_mask, composite
-from .sinks.base import Sink
-from .stabilize import Stabilizer, StabilizerSettings
-from .upscale_kernel import warm_up as upscale_warm_up
-from .styles import StylePack
+from ..metrics import RateMeter
+from ..frame.segment import check_mask, composite
+from ..sinks.base import Sink
+from ..frame.stabilize import Stabilizer, StabilizerSettings
+from ..frame.upscale import warm_up as upscale_warm_up
+from ..styles.packs import StylePack
 
 log = logging.getLogger(__name__)
 # postprocess: back to uint8 at the frame's size, blended across networks, colours and strength
@@ -46,7 +46,7 @@ class StyleSettings:
     strength: float = 1.0
     preserve_colors: bool = False
     render_scale: float = 1.0  # < 1: run the network smaller, upscale edge-aware (lower quality, faster)
-    stabilize: bool = False  # anti-flicker (engine/stabilize.py); live sources turn it on (defaults.STABILIZE_LIVE)
+    stabilize: bool = False  # anti-flicker (engine/frame/stabilize.py); live sources turn it on (defaults.STABILIZE_LIVE)
     mask: str = "none"  # none | person | background: which layer gets the style
 
     def check(self, pack) -> np.ndarray:
@@ -183,7 +183,7 @@ class Pipeline:
 
     def _ensure_segmenter(self, mask: str) -> None:
         if mask != "none" and self.segmenter is None:
-            from .segment import PersonSegmenter
+            from ..frame.segment import PersonSegmenter
 
             self.segmenter = PersonSegmenter()  # BackendUnavailable/ModelError if LiteRT or the model is missing
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, SourceError
+from ..errors import InputError, SourceError
 
 MAX_BYTES = 32 << 20  # 32 MiB: the server's upload cap too
 MAX_PIXELS = 40_000_000  # ~ 8000×5000; a style needs far less (the predictor sees 256×256)

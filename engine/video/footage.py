@@ -23,10 +23,10 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .capture import fit_cover
+from ..frame.frames import fit_cover
 from .demo import write_clip
-from .errors import InputError
-from .paths import cache_dir
+from ..errors import InputError
+from ..paths import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
-from .errors import (BackendUnavailable, InputError, ModelError, SinkError, SourceError, StyleError,
+from ..errors import (BackendUnavailable, InputError, ModelError, SinkError, SourceError, StyleError,
                      StylecamError)
 
 ErrorKind = Literal["source", "backend", "style", "input", "record", "output", "gallery", "engine"]

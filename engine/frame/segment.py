@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .errors import BackendUnavailable, InputError, ModelError
-from .paths import REPO_MODELS
+from ..errors import BackendUnavailable, InputError, ModelError
+from ..paths import REPO_MODELS
 
 MASK_MODES = ("none", "person", "background")
 MODELS = {"square": "selfie_segmentation.tflite", "landscape": "selfie_segmentation_landscape.tflite"}

@@ -19,10 +19,11 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from .errors import InputError, SourceError, SourceLost
-from . import defaults
-from .metrics import RateMeter
-from .slot import LatestSlot
+from ..errors import InputError, SourceError, SourceLost
+from .. import defaults
+from ..metrics import RateMeter
+from ..frame.frames import fit_cover
+from ..slot import LatestSlot
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,6 @@ class Frame:
     image: np.ndarray  # RGB uint8 H×W×3
     index: int
     timestamp: float
-
-
-def fit_cover(image: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
-    """Centre-crop to the target aspect, then resize: frames fill ``size`` without distortion."""
-    if size is None or (image.shape[1], image.shape[0]) == size:
-        return image
-    tw, th = size
-    h, w = image.shape[:2]
-    scale = max(tw / w, th / h)
-    cw, ch = min(w, round(tw / scale)), min(h, round(th / scale))
-    x0, y0 = (w - cw) // 2, (h - ch) // 2
-    crop = image[y0:y0 + ch, x0:x0 + cw]
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(crop, (tw, th), interpolation=interp)
 
 
 class Source(ABC):

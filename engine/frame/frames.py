@@ -10,8 +10,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .errors import InputError
-from .upscale_kernel import guided_filter_upscale
+from ..errors import InputError
+from .upscale import guided_filter_upscale
 
 
 def pad_amounts(h: int, w: int, multiple: int) -> tuple[int, int]:
@@ -113,3 +113,17 @@ def fit_long(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     s = size / max(h, w)
     return cv2.resize(img, (max(16, round(w * s)), max(16, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def fit_cover(image: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
+    """Centre-crop to the target aspect, then resize: frames fill ``size`` without distortion."""
+    if size is None or (image.shape[1], image.shape[0]) == size:
+        return image
+    tw, th = size
+    h, w = image.shape[:2]
+    scale = max(tw / w, th / h)
+    cw, ch = min(w, round(tw / scale)), min(h, round(th / scale))
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    crop = image[y0:y0 + ch, x0:x0 + cw]
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(crop, (tw, th), interpolation=interp)
