@@ -162,7 +162,7 @@ class Pipeline:
         self._clock = 0.0
         self._steady_since = time.monotonic()  # no change of look, network or level since then
         self._prebuilt: set = set()  # (frame shape, catalog) whose ladder was handed to the build process
-        self._warming: Optional[tuple] = None  # (build threads, level, shape) while a level builds aside
+        self._warming: Optional[tuple] = None  # (build threads, level, shape, level then) while a level builds aside
         self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
         self._look_pack = None
         self.set_governor(governor)
@@ -376,17 +376,7 @@ class Pipeline:
     def _govern(self, work_ms: float, network_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
         """Feed the governor; move to the level (scale, network) it picks. In live use a level whose
         compiled models are neither built nor cached builds aside first (NetworkBackends.prepare), and
-        frames keep flowing at the old level meanwhile."""
-        if self._warming is not None:
-            threads, level, shape = self._warming
-            if any(t.is_alive() for t in threads):
-                return  # the build's loading shares the CPU: its frame times say nothing
-            self._warming = None
-            if self._level_ready(weights, shape, level.light):
-                log.info("%s → %s (built)", self.governor.describe(), level)
-                self.governor.moved(level, now=self._now())
-                self._steady_since = time.monotonic()
-            return
+        frames keep flowing at the level in use meanwhile; a step down that cannot wait is still taken."""
         governor = self.governor
         if self._paced and self.source.fps > 0:
             governor.source_fps = self.source.fps  # a camera's measured rate, a file's own
@@ -395,6 +385,8 @@ class Pipeline:
         governor.cautious = builder is not None and builder.busy()
         now = self._now()
         target = governor.observe(work_ms, network_ms, now=now)
+        if self._warming is not None and self._built_aside(weights, target, now):
+            return
         if target is None:
             self._prebuild_when_steady(image, weights)
             return
@@ -404,11 +396,36 @@ class Pipeline:
             if threads:
                 log.info("building %dx%d for %s (frames go on at %.2f)", shape[1], shape[0], target,
                          governor.scale)
-                self._warming = (threads, target, shape)
+                self._warming = (threads, target, shape, governor.level)
             return  # building, or its build failed: this level is not taken
         log.info("%s → %s", governor.describe(), target)
         governor.moved(target, now=now)
         self._steady_since = time.monotonic()
+
+    def _built_aside(self, weights: np.ndarray, target, now: float) -> bool:
+        """While a level builds aside: True to keep waiting (or when it was just taken); False when the
+        wait is over and ``target`` (the governor's wish now) should be handled. A build asked for
+        another style's ladder (the level moved meanwhile) is dropped; so is one a step down overtakes."""
+        governor = self.governor
+        threads, level, shape, start = self._warming
+        levels = governor.levels()
+        if governor.level != start or level not in levels:
+            self._warming = None
+            return False
+        if any(t.is_alive() for t in threads):
+            down = target is not None and target in levels and governor.level in levels \
+                and levels.index(target) > levels.index(governor.level)
+            if not down:
+                return True
+            self._warming = None  # slower frames cannot wait for the build (it goes on, and is cached)
+            return False
+        self._warming = None
+        if self._level_ready(weights, shape, level.light):
+            log.info("%s → %s (built)", governor.describe(), level)
+            governor.moved(level, now=now)
+            self._steady_since = time.monotonic()
+            return True
+        return False
 
     def _level_ready(self, weights: np.ndarray, shape: tuple, light: bool) -> bool:
         """Every network of the level runs frames of ``shape`` without a build (a plain backend: always)."""

@@ -25,8 +25,15 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
+from ..metrics import machine_info
+from ..paths import REPO_ASSETS
+from ..sinks.server import ServeSettings
+from ..sinks.virtualcam import VirtualCamSink
+from ..styles.user_styles import UserStyleStore, load_catalog
 from .events import Failed
+from .governor import GovernorSettings
 from .pipeline import WORK, FrameResult, StyleSettings
+from .session import Session, SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +171,6 @@ class Soak:
         self.startup_s = 0.0
 
     def run(self, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
-        from ..sinks.server import ServeSettings
-        from .session import Session, SessionSettings
-        from ..sinks.virtualcam import VirtualCamSink
-        from ..styles.user_styles import load_catalog
-
         s = self.settings
         t0 = time.monotonic()
         tap = _LogTap(t0)
@@ -183,8 +185,6 @@ class Soak:
             factory = None if s.vcam_device else StandInCamera
             sinks.append(VirtualCamSink(w - w % 2, h - h % 2, 30.0, device=s.vcam_device, camera_factory=factory))
         first = (s.schedule or default_schedule(catalog, None))[0]
-        from .governor import GovernorSettings
-
         session_settings = SessionSettings(source=s.source, size=s.size, backend=s.backend,
                                            style=StyleSettings(style=first, stabilize=s.stabilize),
                                            serve=ServeSettings(port=0), idle_unwatched=True,
@@ -210,16 +210,12 @@ class Soak:
         finally:
             session.close()
             if added:
-                from ..styles.user_styles import UserStyleStore
-
                 UserStyleStore().remove(added)
             engine_log.removeHandler(tap)
             engine_log.setLevel(previous_level)
         return self.report
 
     def _add_picture(self, session) -> str:
-        from ..paths import REPO_ASSETS
-
         path = self.settings.picture or REPO_ASSETS / "photos" / "chelsea.png"
         return session.add_picture(Path(path).read_bytes(), f"soak picture {os.getpid()}")
 
@@ -317,8 +313,6 @@ class Soak:
                 "builds_pending": session.builder.pending()}
 
     def _summary(self, schedule, switches, log_lines, failures, session) -> dict:
-        from ..metrics import machine_info
-
         rows = [r for r in self.rows if not r["idle"]]
         live = [r for r in rows if r["fps"]]
         scales = [r["render_scale"] for r in live]
