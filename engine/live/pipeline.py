@@ -58,13 +58,20 @@ class StyleSettings:
         return weights
 
 
+def scaled_shape(shape: tuple, render_scale: float) -> tuple:
+    """The shape of what the network sees for frames of ``shape`` at ``render_scale``."""
+    if render_scale >= 1.0:
+        return tuple(shape)
+    h, w = shape[:2]
+    return (max(16, round(h * render_scale)), max(16, round(w * render_scale)), *shape[2:])
+
+
 def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
     """The frame the network sees: the frame itself, or a smaller copy for --render-scale."""
     if render_scale >= 1.0:
         return frame
-    h, w = frame.shape[:2]
-    return cv2.resize(frame, (max(16, round(w * render_scale)), max(16, round(h * render_scale))),
-                      interpolation=cv2.INTER_AREA)
+    h, w = scaled_shape(frame.shape, render_scale)[:2]
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings, small: Optional[np.ndarray] = None,
@@ -163,6 +170,7 @@ class Pipeline:
         self._steady_since = time.monotonic()  # no change of look, network or level since then
         self._prebuilt: set = set()  # (frame shape, catalog) whose ladder was handed to the build process
         self._warming: Optional[tuple] = None  # (build threads, level, shape, level then) while a level builds aside
+        self._frame_shape: Optional[tuple] = None  # the source's frames, as last read
         self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
         self._look_pack = None
         self.set_governor(governor)
@@ -256,6 +264,7 @@ class Pipeline:
         if frame is None:
             return None
         t1 = time.perf_counter()
+        self._frame_shape = frame.image.shape
         out, image, networks, ran, times = self._stylize(frame.image, settings, weights, scale, light)
         t4 = time.perf_counter()
         if settings.stabilize:
@@ -326,14 +335,32 @@ class Pipeline:
                            float(p50), float(p95), ran)
 
     def _level_for(self, weights: np.ndarray) -> bool:
-        """Tell the governor whether this style has a lighter network; whether to run on it now."""
+        """Tell the governor whether this style has a lighter network; whether to run on it now. When a
+        new style's ladder moves the level, a level whose models are not built yet builds aside while
+        the nearest cheaper level that is ready runs (a stand-in at the wanted one would be slower)."""
         if self.governor is None:
             return False
-        ladder_changed = self.governor.offer_light(self.backend.lighter(weights))
-        if ladder_changed is not None:  # a new style: the level in use is not on its ladder
-            log.info("%s → %s", self.governor.describe(), ladder_changed)
-            self.governor.moved(ladder_changed)
+        changed = self.governor.offer_light(self.backend.lighter(weights))
+        if changed is not None:  # a new style: the level in use is not on its ladder
+            self._warming = None
+            level = self._ready_level(changed, weights)
+            log.info("%s → %s", self.governor.describe(), level)
+            self.governor.moved(level)
         return self.governor.light
+
+    def _ready_level(self, wanted, weights: np.ndarray):
+        """``wanted``, or the first level below it on the ladder whose models run now (``wanted``
+        then builds aside: the governor steps up to it once built)."""
+        shape = self._frame_shape
+        if shape is None or not self.background_warmup:
+            return wanted
+        levels = self.governor.levels()
+        for level in levels[levels.index(wanted):]:
+            if self._level_ready(weights, scaled_shape(shape, level.scale), level.light):
+                if level != wanted:
+                    self.backend.prepare(weights, scaled_shape(shape, wanted.scale), light=wanted.light)
+                return level
+        return wanted
 
     def _prepare_aside(self, image: np.ndarray) -> Future:
         if self._side is None:
