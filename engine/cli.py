@@ -648,9 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cpu_tuning import apply_cpu_profile
+    from .cpu_tuning import apply_cpu_profile, sleep_when_waiting
 
     apply_cpu_profile()  # before anything imports torch
+    sleep_when_waiting()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="stylecam: %(message)s")

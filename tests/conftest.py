@@ -9,6 +9,7 @@ import pytest
 _HOME = tempfile.mkdtemp(prefix="stylecam-test-")
 os.environ["STYLECAM_HOME"] = _HOME
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it (engine/cpu_tuning.py: sleep_when_waiting)
 
 
 @pytest.fixture(scope="session")
