@@ -57,3 +57,17 @@ def clip(tmp_path) -> Path:
     import itertools
 
     return write_clip(tmp_path / "clip.mp4", itertools.islice(demo_frames((160, 120)), 20), 20.0, (160, 120))
+
+
+@pytest.fixture
+def own_style_store(tmp_path, monkeypatch):
+    """A user-style store of this test's own (other tests count the styles in the run's shared one);
+    the run's cache stays shared, so no export is rebuilt."""
+    from engine.styles.user_styles import UserStyleStore
+
+    shared = Path(os.environ["STYLECAM_HOME"]) / "cache"
+    shared.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "cache").symlink_to(shared)
+    monkeypatch.setenv("STYLECAM_HOME", str(tmp_path / "home"))
+    return UserStyleStore()

@@ -16,7 +16,7 @@ from engine.live.pipeline import StyleSettings
 from engine.sinks.server import ServeSettings
 from engine.live.session import Session, SessionSettings
 from engine.styles.packs import StylePack
-from engine.styles.user_styles import UserStyleStore, load_catalog
+from engine.styles.user_styles import load_catalog
 from tests.waiting import wait_until
 
 
@@ -26,10 +26,9 @@ class Events(list):
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(own_style_store):
     """A style store of this test's own (picture styles added here never reach other tests)."""
-    monkeypatch.setenv("STYLECAM_HOME", str(tmp_path))
-    return UserStyleStore()
+    return own_style_store
 
 
 def _live(catalog, photos, events, style="3", **settings):

@@ -306,12 +306,12 @@ class _Served:
         self.session.close()
 
 
-def test_server_makes_and_selects_a_picture_style(pictures, tmp_path, photos, caplog):
+def test_server_makes_and_selects_a_picture_style(pictures, tmp_path, photos, caplog, own_style_store):
     served = _Served(load_catalog(), photos["coffee"])
     try:
         status, reply = served.post("/style/picture?name=Warm%20Stripes", pictures["warm"].read_bytes())
         assert status == 200 and reply["style"] == "Warm Stripes"
-        assert served.pipe.requested.style == "Warm Stripes"
+        assert served.session.current() == "Warm Stripes"
         status, _ = served.post("/style/picture", b"x" * 10, length=64 << 20)
         assert status == 413
         bad = _bad_pictures(tmp_path)

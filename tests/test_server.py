@@ -2,14 +2,12 @@
 import http.client
 import json
 import logging
-import os
 import shutil
 import socket
 import subprocess
 import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -272,14 +270,8 @@ def refusals(caplog):
 
 
 @pytest.fixture
-def catalog(tmp_path, monkeypatch):
-    """The stock styles and the picture styles of a style store of this test's own (other tests count
-    the styles in the run's shared one); the shared cache stays, so nothing is rebuilt."""
-    shared = Path(os.environ["STYLECAM_HOME"]) / "cache"
-    shared.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "home").mkdir()
-    (tmp_path / "home" / "cache").symlink_to(shared)
-    monkeypatch.setenv("STYLECAM_HOME", str(tmp_path / "home"))
+def catalog(own_style_store):
+    """The stock styles and the picture styles of a style store of this test's own."""
     return load_catalog()
 
 
