@@ -239,3 +239,14 @@ def test_while_a_build_shares_the_cores_only_late_frames_move_it_down():
     assert g.changes == 0
     _drive(g, lambda lv: 45.0 * lv.scale ** 2, frames=30, start=10.0)  # most frames late: down at once
     assert g.changes == 1 and g.scale < 1.0
+
+
+def test_a_new_style_finds_its_level_without_waiting_out_the_hold():
+    """The hold is against flip-flopping under one load. A new style is a new load: once measured it
+    steps straight to the level that fits (here: back up to full size), not after ``hold_s``."""
+    g = Governor(GovernorSettings(target_fps=30, window=5, hold_s=10.0))
+    _drive(g, lambda lv: 60.0 * lv.scale ** 2, frames=60)  # a heavy style: down
+    assert g.scale < 1.0
+    g.restart()  # the user picks a light style
+    seen = _drive(g, lambda lv: 15.0 * lv.scale ** 2, frames=30, start=2.0)  # one second of it
+    assert seen[-1].scale == 1.0

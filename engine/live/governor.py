@@ -23,7 +23,7 @@ clip or a webcam in low light can never give 30 FPS: aiming there only costs sha
 hold in time, not only in cost: a step down needs the frames over budget for ``confirm_s`` (a burst
 of work on the other core, a GUI repaint or a build, is no reason), and after any move no step up for
 ``hold_s``; a step up that had to be taken back doubles that wait (up to ``max_hold_s``), as WebRTC
-backs off its resolution probes.
+backs off its resolution probes. A new style starts free of the hold: it is a new load, not a flip-flop.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class Governor:
         self.held = False  # keep the level whatever the frame times (a benchmark, once settled)
         self._skip = 0  # frames not to count after a move (a build, a first run, cold caches)
         self.source_fps: Optional[float] = None  # the source's real rate (live): the budget follows it
-        self._moved_at: Optional[float] = None  # when the last move happened
+        self._moved_at = float("-inf")  # when the governor last moved (a new style starts free of the hold)
         self._over_since: Optional[float] = None  # since when the frames have been over budget
         self._hold = settings.hold_s  # the wait before the next step up
         self._last_up: Optional[float] = None  # when the last step up happened
@@ -165,8 +165,6 @@ class Governor:
         of it when not given) at time ``now`` (seconds, monotonic); returns the level to move to when
         it should change, else None."""
         now = time.monotonic() if now is None else now
-        if self._moved_at is None:
-            self._moved_at = now
         if self._skip:
             self._skip -= 1
             return None
@@ -219,6 +217,17 @@ class Governor:
         self._network_times.clear()
         self._skip = SETTLE_FRAMES
         self.changes += 1
+
+    def restart(self) -> None:
+        """A new look (style, blend, catalog): measure afresh and find its level at once. The hold is
+        against flip-flopping under one load, not against what a user's switch asks for; what each
+        network costs per pixel is kept."""
+        self._times.clear()
+        self._network_times.clear()
+        self._skip = SETTLE_FRAMES
+        self._moved_at = float("-inf")
+        self._over_since = None
+        self._hold = self.settings.hold_s
 
     def describe(self) -> str:
         light = f" on the {self.light_name} network" if self.level.light else ""

@@ -186,6 +186,8 @@ class Pipeline:
         if self._look is not None and (look != self._look or self.pack is not self._look_pack):
             self.stabilizer.reset()
             self._steady_since = time.monotonic()
+            if self.governor is not None:
+                self.governor.restart()
         self._look, self._look_pack = look, self.pack
         self.settings, self.weights = settings, weights
 
@@ -346,6 +348,7 @@ class Pipeline:
             level = self._ready_level(changed, weights)
             log.info("%s → %s", self.governor.describe(), level)
             self.governor.moved(level)
+            self.governor.restart()  # the style's own level is found from here, without the hold
         return self.governor.light
 
     def _ready_level(self, wanted, weights: np.ndarray):
