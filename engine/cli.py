@@ -10,6 +10,7 @@ from pathlib import Path
 from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
 from .errors import InputError, StylecamError
 from .live.governor import GovernorSettings
+from .version import __version__
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
@@ -634,7 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="stylecam", description="Live neural style transfer for your camera.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--pack", help="style pack manifest (default: models/stock26.json)")
+    p.add_argument("--pack", help="style pack manifest (default: the installed stock26.json)")
+    p.add_argument("--version", action="version", version=f"stylecam {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("styles", help="list the styles: id, name, source")
     s.add_argument("--json", action="store_true")
