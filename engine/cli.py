@@ -419,6 +419,7 @@ def cmd_doctor(args) -> int:
     from .metrics import machine_info
 
     from .cpu_tuning import CPU_ENV
+    from .paths import cache_dir, data_dir, settings_path
 
     for k, v in machine_info().items():
         if k == "cpu_profile" and v != "native":
@@ -428,6 +429,7 @@ def cmd_doctor(args) -> int:
     for name, status in available_backends().items():
         print(f"  {name:<18} {status}")
     print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
+    print(f"your styles: {data_dir()}\nsettings: {settings_path()}\ncache: {cache_dir()}")
     return 0
 
 
@@ -660,6 +662,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # import-time noise from torchao (unused CUDA kernels) and torch's pytree
         for noisy in ("torchao", "torch.utils._pytree"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+    from .paths import migrate_user_files
+
+    migrate_user_files()  # styles and settings an older stylecam left in the old places, once
     try:
         return args.func(args)
     except StylecamError as exc:
