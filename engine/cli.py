@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
-from .errors import InputError, StylecamError
+from .errors import InputError, MissingExtra, StylecamError
 from .live.governor import GovernorSettings
 from .version import __version__
 
@@ -266,12 +266,11 @@ def cmd_soak(args) -> int:
                             vcam_device=args.vcam_device, stabilize=args.stabilize, target_fps=args.target_fps,
                             idle_s=args.idle, picture=Path(args.picture) if args.picture else None,
                             frames_dir=Path(args.frames) if args.frames else None)
+    run_with_view = _app_function("app.soak_view", "run_with_view") if args.view else None  # Qt: before a frame
     soak = Soak(settings)
     with tqdm(total=int(args.duration + args.idle), unit="s", desc="soak") as bar:
         progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
-        if args.view:
-            from app.soak_view import run_with_view
-
+        if run_with_view:
             report = run_with_view(soak, progress)
         else:
             report = soak.run(progress)
@@ -392,12 +391,21 @@ def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
     return {"images": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 
+def _app_function(module: str, name: str):
+    """A function of the Qt app (app/); one clear error when Qt is not installed (the `gui` extra)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "PySide6":
+            raise MissingExtra("the desktop app needs Qt (PySide6), not installed", "gui") from None
+        raise InputError(f"the desktop app cannot start: {exc}") from None
+
+
 def cmd_gui(args) -> int:
     """The desktop app lives in app/ (Qt); the engine imports it only when asked to."""
-    try:
-        from app.main import run
-    except ImportError as exc:
-        raise InputError(f"the desktop app needs PySide6 (pip install '.[gui]'): {exc}") from None
+    run = _app_function("app.main", "run")
     if args.screenshot and not Path(args.screenshot).parent.is_dir():
         raise InputError(f"folder for --screenshot does not exist: {Path(args.screenshot).parent}")
     if args.quit_after is not None and args.quit_after <= 0:

@@ -28,6 +28,10 @@ def add_style(picture: Path, name: str, settings, store: UserStyleStore | None =
     if slugify(name) in taken:
         raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
     image = read_style_picture(Path(picture))  # one clear error for a missing, corrupt or odd picture
+    if mode == "full" or settings.gram_weight > 0 or settings.picture_weight > 0:
+        from .vgg import check_installed
+
+        check_installed()  # the `train` extra: said before any work, not after the teacher's crops
     stock = StylePack.load()
     fit = fit_fast if mode == "fit" else (lambda *a, **k: fit_full(*a, slug=slugify(name), **k))
     rows, info = fit(stock, image, settings, progress=progress)
