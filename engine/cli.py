@@ -422,6 +422,22 @@ def cmd_gui(args) -> int:
     return run(args, pack)
 
 
+def cmd_install_desktop(args) -> int:
+    from .desktop import freedesktop, install_desktop, other_os_help, remove_desktop
+
+    if not freedesktop():
+        print(other_os_help())
+        return 0
+    if args.remove:
+        removed = remove_desktop()
+        print("removed " + " and ".join(map(str, removed)) if removed else "no stylecam menu entry to remove")
+        return 0
+    files = install_desktop()
+    print(f"wrote {files.entry} (runs: {files.command}) and {files.icon}: stylecam is in the applications menu "
+          "(some desktops show it after the next login); undo with: stylecam install-desktop --remove")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
     from .metrics import machine_info
@@ -654,6 +670,10 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_stylize, _add_bench, _add_demo, _add_models, _add_outputs, _add_style, _add_eval, _add_soak,
                 _add_gui):
         add(sub)
+    s = sub.add_parser("install-desktop", help="put stylecam in the applications menu (Linux: a desktop entry "
+                                               "and the icon in your data folder)")
+    s.add_argument("--remove", action="store_true", help="take the entry and the icon out again")
+    s.set_defaults(func=cmd_install_desktop)
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
     s.set_defaults(func=cmd_doctor)
     return p
