@@ -152,7 +152,8 @@ def cmd_import_stock(args) -> int:
     from .styles.importers import convert_stock
     from .styles.packs import STOCK_MANIFEST
 
-    path = convert_stock(Path(args.out) if args.out else STOCK_MANIFEST, Path(args.onnx) if args.onnx else None)
+    out = Path(args.out) if args.out else STOCK_MANIFEST
+    path = _writing(out, lambda: convert_stock(out, Path(args.onnx) if args.onnx else None))
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
     return 0
 
@@ -161,9 +162,19 @@ def cmd_import_picture(args) -> int:
     from .styles.importers import convert_picture
     from .styles.user_styles import PICTURE_MANIFEST
 
-    path = convert_picture(Path(args.out) if args.out else PICTURE_MANIFEST, Path(args.onnx) if args.onnx else None)
+    out = Path(args.out) if args.out else PICTURE_MANIFEST
+    path = _writing(out, lambda: convert_picture(out, Path(args.onnx) if args.onnx else None))
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
     return 0
+
+
+def _writing(out: Path, write):
+    """``write()``; a folder it may not write (a system-wide install's models) is one line naming --out."""
+    try:
+        return write()
+    except PermissionError as exc:
+        where = exc.filename or out
+        raise InputError(f"cannot write {where}: permission denied (pass --out somewhere yours)") from None
 
 
 def _live_session(args, pack, sinks, serve=None):
