@@ -1,15 +1,15 @@
 """stylecam's engine: everything that works without a window. The engine never imports Qt.
 
-The names below load their module when first used (PEP 562), so ``stylecam --help`` and ``--version``
-answer without importing OpenCV, numba or the backends.
+The names below load their module when first used (PEP 562), so ``stylecam --help`` answers without
+importing OpenCV, numba, the backends or importlib.metadata.
 """
 import importlib
 
 from .errors import (BackendUnavailable, InputError, ModelError, SinkError, SourceError, SourceLost,
                      StyleError, StylecamError)
-from .version import __version__
 
 _LAZY = {
+    "__version__": "version",
     "Backend": "backends", "BackendOptions": "backends", "available_backends": "backends",
     "create_backend": "backends", "Frame": "video.capture", "Source": "video.capture",
     "SourceSettings": "video.capture", "open_source": "video.capture", "FrameResult": "live.pipeline",

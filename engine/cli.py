@@ -10,10 +10,22 @@ from pathlib import Path
 from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
 from .errors import InputError, MissingExtra, StylecamError
 from .live.governor import GovernorSettings
-from .version import __version__
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (importlib.metadata costs ~30 ms)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .version import __version__
+
+        print(f"stylecam {__version__}")
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -673,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--pack", help="style pack manifest (default: the installed stock26.json)")
-    p.add_argument("--version", action="version", version=f"stylecam {__version__}")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("styles", help="list the styles: id, name, source")
     s.add_argument("--json", action="store_true")
