@@ -308,7 +308,7 @@ def cmd_style_add(args) -> int:
     from tqdm import tqdm
 
     from .training.fit_row import FitSettings
-    from .training.new_style import add_style
+    from .training.new_style import add_style, check_training_installed
 
     if args.device == "cuda":
         import torch
@@ -320,6 +320,7 @@ def cmd_style_add(args) -> int:
     settings = FitSettings(mode=mode, steps=steps, device=args.device,
                            content_dir=Path(args.content) if args.content else None, gram_weight=args.gram_weight,
                            picture_weight=args.picture_weight)
+    check_training_installed(mode, settings)  # before the progress bar
     if mode == "picture":
         style, info = add_style(Path(args.picture), args.name, settings)
         pack = _pack(args)
