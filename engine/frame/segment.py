@@ -28,7 +28,8 @@ class PersonSegmenter:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise BackendUnavailable("person masks need LiteRT: pip install ai-edge-litert") from None
+            raise BackendUnavailable("person masks need LiteRT: pip install ai-edge-litert (it has builds for Linux "
+                                     "x86-64, Windows and Apple-silicon macOS)") from None
         self.low, self.high = low, high
         self._interpreters = {}
         for kind, name in MODELS.items():
