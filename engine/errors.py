@@ -32,3 +32,17 @@ class BackendUnavailable(StylecamError):
 
 class SinkError(StylecamError):
     """An output that cannot be opened or written."""
+
+
+class MissingExtra(StylecamError):
+    """A part of stylecam installed only with an extra (``stylecam[gui]``, ``[vcam]``, ``[train]``, ...)."""
+
+    def __init__(self, what: str, extra: str, then: str = ""):
+        """``what``: what is missing, as a user sees it; ``then``: a further step after the install."""
+        super().__init__(f"{what}: {install_hint(extra)}{then}")
+        self.extra = extra
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs an extra, as a user who did not clone the repo types it."""
+    return f"pip install 'stylecam[{extra}]'"

@@ -39,13 +39,14 @@ def machine_info() -> dict:
     import numpy
 
     from .cpu_tuning import cpu_profile, cpuinfo, native_flags
+    from .version import __version__
 
     family = cpuinfo()
     cpu = family.get("model name", platform.processor())
     # A VM may name the CPU only "AMD EPYC": family/model (23/49 is Zen 2) and the vector units say which
     vector = sorted(f for f in native_flags() if f in ("avx2", "fma") or f.startswith(("avx512", "amx"))
                     or "vnni" in f or "bf16" in f)
-    info = {"platform": platform.platform(), "cpu": cpu,
+    info = {"stylecam": __version__, "platform": platform.platform(), "cpu": cpu,
             "cpu_family_model": f"{family.get('cpu family', '?')}/{family.get('model', '?')}",
             "cpu_vector_flags": " ".join(vector), "cpu_profile": cpu_profile(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": numpy.__version__, "opencv": cv2.__version__}

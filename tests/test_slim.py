@@ -7,11 +7,11 @@ import torch
 
 from engine.model.config import StyleNetConfig
 from engine.model.stylenet import FramedStyleNet, StyleNet
-from engine.paths import REPO_MODELS
+from engine.paths import MODELS_DIR
 from engine.styles.packs import STOCK_MANIFEST, StyleInfo, StylePack, save_pack
 from engine.training.distill import SLIM_CONFIG
 
-SLIM_MANIFEST = REPO_MODELS / "slim26.json"
+SLIM_MANIFEST = MODELS_DIR / "slim26.json"
 
 
 @pytest.fixture(scope="module")

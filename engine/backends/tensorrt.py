@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendUnavailable, ModelError
+from ..errors import BackendUnavailable, ModelError, install_hint
 from ..frame.frames import pad_amounts
 from ..styles.packs import file_sha256
 from .base import Backend, BackendOptions
@@ -98,7 +98,7 @@ class TensorRTBackend(Backend):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         if importlib.util.find_spec("tensorrt") is None:
-            return "TensorRT is not installed (pip install '.[tensorrt]' on an NVIDIA machine)"
+            return f"TensorRT is not installed ({install_hint('tensorrt')} on an NVIDIA machine)"
         return gpu_missing()
 
     def __init__(self, *, pack, options: BackendOptions = BackendOptions(), onnx_path: Path | None = None):
@@ -106,7 +106,8 @@ class TensorRTBackend(Backend):
         try:
             import tensorrt as trt
         except ImportError:
-            raise BackendUnavailable("TensorRT is not installed (pip install '.[tensorrt]' on an NVIDIA machine)") from None
+            raise BackendUnavailable(f"TensorRT is not installed ({install_hint('tensorrt')} on an NVIDIA "
+                                     "machine)") from None
         import torch
 
         if not torch.cuda.is_available():

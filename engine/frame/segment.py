@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import BackendUnavailable, InputError, ModelError
-from ..paths import REPO_MODELS
+from ..paths import MODELS_DIR
 
 MASK_MODES = ("none", "person", "background")
 MODELS = {"square": "selfie_segmentation.tflite", "landscape": "selfie_segmentation_landscape.tflite"}
@@ -28,11 +28,12 @@ class PersonSegmenter:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise BackendUnavailable("person masks need LiteRT: pip install ai-edge-litert") from None
+            raise BackendUnavailable("person masks need LiteRT: pip install ai-edge-litert (it has builds for Linux "
+                                     "x86-64, Windows and Apple-silicon macOS)") from None
         self.low, self.high = low, high
         self._interpreters = {}
         for kind, name in MODELS.items():
-            path = REPO_MODELS / name
+            path = MODELS_DIR / name
             if not path.is_file():
                 raise ModelError(f"{path} is missing; rebuild it with scripts/extract_selfie_model.sh")
             try:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..metrics import machine_info
-from ..paths import REPO_ASSETS
+from ..paths import ASSETS_DIR
 from ..sinks.server import ServeSettings
 from ..sinks.virtualcam import VirtualCamSink
 from ..styles.user_styles import UserStyleStore, load_catalog
@@ -216,7 +216,7 @@ class Soak:
         return self.report
 
     def _add_picture(self, session) -> str:
-        path = self.settings.picture or REPO_ASSETS / "photos" / "chelsea.png"
+        path = self.settings.picture or ASSETS_DIR / "photos" / "chelsea.png"
         return session.add_picture(Path(path).read_bytes(), f"soak picture {os.getpid()}")
 
     def _drive(self, session, server, schedule, t0, tap, failures, progress) -> dict:

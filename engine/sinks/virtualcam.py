@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from ..errors import SinkError
+from ..errors import SinkError, install_hint
 from .. import defaults
 from ..slot import LatestSlot
 from .base import Sink
@@ -58,7 +58,7 @@ class VirtualCamSink(Sink):
         try:
             import pyvirtualcam
         except ImportError:
-            raise SinkError("pyvirtualcam is not installed: pip install '.[vcam]'") from None
+            raise SinkError(f"pyvirtualcam (the virtual camera) is not installed: {install_hint('vcam')}") from None
         self._pv = pyvirtualcam
         factory = camera_factory or pyvirtualcam.Camera
         self.size = (width, height)

@@ -16,12 +16,12 @@ import numpy as np
 
 from ..errors import ModelError, StyleError
 from ..model.config import StyleNetConfig
-from ..paths import REPO_MODELS
+from ..paths import MODELS_DIR
 
 USER_LICENCE = "yours (made from your picture)"  # the licence of a style made from the user's picture
 
-STOCK_MANIFEST = REPO_MODELS / "stock26.json"
-SLIM_MANIFEST = REPO_MODELS / "slim26.json"  # the stock network's slim student (docs/slim.md)
+STOCK_MANIFEST = MODELS_DIR / "stock26.json"
+SLIM_MANIFEST = MODELS_DIR / "slim26.json"  # the stock network's slim student (docs/slim.md)
 MANIFEST_FORMAT = 1
 
 

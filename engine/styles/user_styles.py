@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelError, StyleError
-from ..paths import REPO_MODELS, data_dir
+from ..paths import MODELS_DIR, data_dir
 from .packs import SLIM_MANIFEST, STOCK_MANIFEST, USER_LICENCE, StyleInfo, StylePack, slugify
 
 log = logging.getLogger(__name__)
 
-PICTURE_MANIFEST = REPO_MODELS / "picture.json"
+PICTURE_MANIFEST = MODELS_DIR / "picture.json"
 PICTURE_MODE = "picture"
 FIT_MODES = ("fit", "full")
 

