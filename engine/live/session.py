@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .. import defaults
-from ..backends import COMPILED_CPU, BackendOptions, create_backend
+from ..backends import BACKENDS, COMPILED_CPU, BackendOptions, auto_choice, create_backend
 from ..backends.build_worker import BuildWorker
 from ..video.capture import Source, SourceSettings, open_source
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
@@ -297,14 +297,21 @@ class Session:
     def _create_backend(self, name: str):
         s = self.settings
         options = BackendOptions(threads=s.threads, max_size=s.size, background_warmup=s.live, builder=self.builder)
-        # Live "auto" starts on a backend that needs no build; the compiled one warms aside.
-        quick = s.oneshot or (s.live and name == "auto")
+        # Live "auto" starts on a backend that needs no build and the compiled one warms aside, unless
+        # the compiled one is cached for these frames (a relaunch): then it starts on that at once.
+        quick = s.oneshot or (s.live and name == "auto" and not self._compiled_cached())
         backend = create_backend(name, pack=self.catalog, options=options, oneshot=quick)
-        if s.live and name == "auto" and not s.oneshot:
+        if quick and s.live and name == "auto" and not s.oneshot:
             self.warmup = threading.Thread(target=self._prepare_upgrade, args=(backend.name, options),
                                            name="backend-warmup", daemon=True)
             self.warmup.start()
         return backend
+
+    def _compiled_cached(self) -> bool:
+        """``auto`` would pick a compiled CPU backend, and its stock network is cached at the size asked for."""
+        best, size = auto_choice(), self.settings.size
+        stock = getattr(self.catalog, "stock", self.catalog)  # a catalog, or a single pack
+        return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(stock, size[1], size[0])
 
     def running(self) -> tuple[str, Optional[tuple[int, int]], str]:
         """(source spec, size, backend name) running now."""
