@@ -250,3 +250,20 @@ def test_a_new_style_finds_its_level_without_waiting_out_the_hold():
     g.restart()  # the user picks a light style
     seen = _drive(g, lambda lv: 15.0 * lv.scale ** 2, frames=30, start=2.0)  # one second of it
     assert seen[-1].scale == 1.0
+
+
+def test_a_new_style_settles_where_a_run_from_the_top_would():
+    """The bench starts at full size and steps down to the best level predicted to fit; live, a style
+    switch enters the ladder from below (the level the last style ran at). Its first decision takes the
+    same best fitting level, not only what clears the stricter margin for steps up."""
+    # (work, network) ms: 0.625 fits 33 ms (28.7 predicted), misses 0.8 × 33 (26.7)
+    cost = lambda lv: (6.0 + 58.0 * lv.scale ** 2, 58.0 * lv.scale ** 2)  # noqa: E731
+    top = Governor(GovernorSettings(target_fps=30, window=5))
+    assert _drive(top, cost, frames=150)[-1].scale == 0.625
+    live = Governor(GovernorSettings(target_fps=30, window=5))
+    live.moved(Level(0.5), now=0.0)
+    live._fresh = False  # the old rule: measured at 0.5 it stays (0.625 misses the margin for a step up)
+    _drive(live, cost, frames=30, start=0.0)
+    assert live.scale == 0.5
+    live.restart()  # a new style with the same cost
+    assert _drive(live, cost, frames=30, start=2.0)[-1].scale == 0.625

@@ -144,6 +144,14 @@ def test_int8_builds_aside_persists_and_a_corrupt_entry_is_rebuilt(pack, photos,
         assert psnr(rebuilt, first) > 40.0
     finally:
         worker.close()
+    # a relaunch at that size starts on the compiled backend at once: no stand-in, nothing built
+    from engine.styles.user_styles import load_catalog
+
+    source = StillSource(SourceSettings("image", fps=30), frame)
+    with Session(load_catalog(), SessionSettings(backend="auto", size=(128, 96)), source=source).open() as session:
+        assert session.pipeline.backend.name == "torch-cpu-int8" and session.warmup is None
+        assert session.pipeline.step().backend.startswith("torch-cpu-int8")
+        assert session.builder.builds == 0
 
 
 def test_soak_reports_every_second_with_json_and_plot(clip, tmp_path, capsys):

@@ -23,7 +23,9 @@ clip or a webcam in low light can never give 30 FPS: aiming there only costs sha
 hold in time, not only in cost: a step down needs the frames over budget for ``confirm_s`` (a burst
 of work on the other core, a GUI repaint or a build, is no reason), and after any move no step up for
 ``hold_s``; a step up that had to be taken back doubles that wait (up to ``max_hold_s``), as WebRTC
-backs off its resolution probes. A new style starts free of the hold: it is a new load, not a flip-flop.
+backs off its resolution probes. A new style starts free of the hold: it is a new load, not a flip-flop;
+its first decision may step up to the best level predicted to fit, as a run from the top (the bench's)
+settles, where later steps up need ``up_margin``.
 """
 from __future__ import annotations
 
@@ -94,6 +96,7 @@ class Governor:
         self._over_since: Optional[float] = None  # since when the frames have been over budget
         self._hold = settings.hold_s  # the wait before the next step up
         self._last_up: Optional[float] = None  # when the last step up happened
+        self._fresh = True  # the first decision for a new look: the best level predicted to fit, either way
         self.cautious = False  # a build shares the cores: step down only when most frames are late
 
     @property
@@ -180,6 +183,11 @@ class Governor:
         levels = self.levels()
         here = levels.index(self.level) if self.level in levels else 0
         predicted = self._cost
+        if self._fresh:  # a new look entered from below: up to where a run from the top (the bench's) settles
+            self._fresh = False
+            fits = next((lv for lv in levels if predicted(lv) <= 0.95 * budget), levels[-1])
+            if fits in levels[:here]:
+                return fits
         if p90 > budget:  # the best level predicted to fit (a better one, too, when it costs less)
             self._over_since = now if self._over_since is None else self._over_since
             late = float(np.median(self._times)) > budget  # most frames late: no need to wait
@@ -228,6 +236,7 @@ class Governor:
         self._moved_at = float("-inf")
         self._over_since = None
         self._hold = self.settings.hold_s
+        self._fresh = True
 
     def describe(self) -> str:
         light = f" on the {self.light_name} network" if self.level.light else ""
