@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -63,11 +64,21 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
     return out
 
 
+# torch.onnx.export keeps process-wide state: two exports at once (a stand-in's on the frame thread, an
+# OpenVINO build's on its own) failed ("GLOBALS.in_onnx_export must be False") and once hung the frames
+# for good (the AVX2 soak). Exports are rare (once per network, then cached): one at a time.
+_EXPORTING = threading.Lock()
+
+
 def cached_onnx(pack: StylePack, opset: int = DEFAULT_OPSET, cpu_layout: bool = False) -> Path:
-    """The exported model for this pack, exporting once into the cache dir."""
+    """The exported model for this pack, exporting once into the cache dir (one export at a time)."""
     variant = "-cpu2" if cpu_layout else ""
     path = cache_dir() / "onnx" / f"{pack.family}net-{pack.digest[:16]}-op{opset}{variant}.onnx"
-    if not path.is_file():
+    if path.is_file():
+        return path
+    with _EXPORTING:
+        if path.is_file():  # exported while this one waited
+            return path
         try:
             export_onnx(pack, path, opset, cpu_layout=cpu_layout)
         except ModelError:

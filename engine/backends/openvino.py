@@ -54,6 +54,9 @@ class OpenVinoCpuBackend(Backend):
             raise ModelError(f"OpenVINO cannot read {path}: {str(exc).splitlines()[0]}") from None
         self._requests: dict[tuple[int, int], object] = {}  # (H, W) → infer request of that size's model
         self._lock = threading.Lock()  # the pipeline's warm-up thread builds sizes too
+        # a size's one infer request runs one inference at a time: a build thread's warm-up run and the
+        # frames' first run of a new size met ("Infer Request is busy" ended the AVX2 soak's frames)
+        self._running = threading.Lock()
 
     def _request(self, h: int, w: int):
         with self._lock:
@@ -76,7 +79,8 @@ class OpenVinoCpuBackend(Backend):
 
     def infer(self, x: np.ndarray, style_weights: np.ndarray) -> np.ndarray:
         request = self._request(x.shape[2], x.shape[3])
-        return request.infer({"image": x, "style_weights": self.check_weights(style_weights)})[0]
+        with self._running:
+            return request.infer({"image": x, "style_weights": self.check_weights(style_weights)})[0]
 
     def postprocess(self, y: np.ndarray, height: int, width: int) -> np.ndarray:
         return from_output(y, height, width)

@@ -514,6 +514,13 @@ class Pipeline:
                 on_event(Failed(error_kind(exc), str(exc)))
                 stop.wait(0.2)
                 continue
+            except Exception as exc:  # noqa: BLE001 - live: a library's own error ends no stream
+                if not keep_alive:
+                    raise
+                log.exception("a frame failed")
+                on_event(Failed("engine", f"{type(exc).__name__}: {exc}"))
+                stop.wait(0.2)
+                continue
             if result is None:
                 if not keep_alive:
                     break
