@@ -215,10 +215,17 @@ class TorchInt8Backend(Backend):
         return builder.submit(key.hash, build_package, pack, height, width, key)
 
     def _load(self, key: CompiledKey):
+        """The package's model as ``(frame, weights) → frame``. PyTorch's C++ package loader directly:
+        ``torch._inductor.aoti_load_package`` imports Inductor first (a second of a relaunch's start)."""
         path = key.path()
         if not path.exists():
             return None
         try:
+            loader = self.torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+            return lambda x, w: loader.run([x, w])[0]
+        except (AttributeError, TypeError):  # another PyTorch: its Python loader
+            import torch._inductor  # noqa: F401
+
             return self.torch._inductor.aoti_load_package(str(path))
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: rebuild it
             discard(key, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -229,8 +236,6 @@ class TorchInt8Backend(Backend):
             model = self._models.get((height, width))
         if model is not None:
             return model
-        import torch._inductor  # noqa: F401 - aoti_load_package
-
         key = self.key(height, width)
         model = self._load(key)
         if model is None:
