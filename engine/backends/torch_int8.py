@@ -190,9 +190,11 @@ class TorchInt8Backend(Backend):
         self.builder: BuildWorker = options.builder or BuildWorker()
         self._models: dict[tuple[int, int], object] = {}
         self._lock = threading.Lock()  # frames read the models while a warm-up thread loads a new size
+        # every frame's result names what ran it: said once, not worked out again per frame
+        self._described = f"{self.name} (int8 + {'bf16' if has_fast_bf16() else 'fp32'}, compiled, uint8 in/out fused)"
 
     def describe(self) -> str:
-        return f"{self.name} (int8 + {'bf16' if has_fast_bf16() else 'fp32'}, compiled, uint8 in/out fused)"
+        return self._described
 
     def key(self, height: int, width: int) -> CompiledKey:
         return CompiledKey.make(self.pack, RECIPE, height, width)

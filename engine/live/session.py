@@ -84,7 +84,6 @@ class Session:
         # the newest requested state (guarded by _lock); the pipeline gets it through the queue
         self._wanted_catalog = catalog
         self._style = settings.style
-        self._governor = settings.governor
         self._serve = settings.serve
         self._source_spec, self._size, self._backend_name = settings.source, settings.size, settings.backend
         self._closed = False
@@ -197,9 +196,7 @@ class Session:
     def set_governor(self, settings: GovernorSettings) -> None:
         """A new frame-rate target (or off: "full quality"), from any thread."""
         settings.check()
-        with self._lock:
-            self._governor = settings
-            self._todo.append(lambda: self.pipeline.set_governor(settings))
+        self.call_soon(lambda: self.pipeline.set_governor(settings))
 
     def set_serve_settings(self, settings: ServeSettings) -> None:
         """Where the next network stream listens (a running one keeps its address)."""
@@ -211,11 +208,6 @@ class Session:
         """The newest style settings asked for."""
         with self._lock:
             return self._style
-
-    @property
-    def governor_settings(self) -> GovernorSettings:
-        with self._lock:
-            return self._governor
 
     @property
     def wanted_catalog(self):

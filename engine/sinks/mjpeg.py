@@ -78,10 +78,6 @@ class MjpegHub(Sink):
             _, frame = self._raw.wait_newer(0, timeout)
         return None if frame is None else self._encode(frame)
 
-    @property
-    def watchers(self) -> int:
-        return self._watchers
-
     def wants_frames(self) -> bool:
         return self._watchers > 0
 
