@@ -109,27 +109,46 @@ def test_a_missing_source_fails_before_any_backend(pack):
         Session(pack, SessionSettings(source="camera:97", backend="onnxruntime")).open()
 
 
-def test_auto_starts_at_once_and_swaps_in_the_compiled_backend(pack, photos):
-    """Live auto: the first frames come from ONNX Runtime; the compiled path warms aside and takes over."""
+def test_auto_starts_at_once_and_swaps_in_the_compiled_backend(pack, frames_320, int8_stock, caplog):
+    """Live auto with no usable compiled model for its frames starts on ONNX Runtime; the compiled
+    path builds aside and takes over. Where int8 runs, the frames are the suite's shared int8 size
+    and its cache entry is cut short first: a relaunch that finds its model damaged starts at once
+    and rebuilds it aside (one log line), where it used to stall its first frame on the build."""
+    import logging
+
     from engine.backends import auto_choice
+    from engine.backends.compiled_cache import CompiledKey
+    from engine.backends.torch_int8 import RECIPE, TorchInt8Backend
 
     best = auto_choice()
     if best == "onnxruntime":
         pytest.skip("no compiled CPU path here")
+    frame = frames_320[0]
+    h, w = frame.shape[:2]
+    if int8_stock is not None:
+        model = CompiledKey.make(pack, RECIPE, h, w).path()
+        model.write_bytes(model.read_bytes()[:4096])
     events, frames = Events(), []
-    source = StillSource(SourceSettings("image", fps=60), photos["coffee"][:96, :128])
-    session = Session(pack, SessionSettings(backend="auto"), source=source, on_event=events.append).open()
+    source = StillSource(SourceSettings("image", fps=10), frame)  # frames that leave the build a core
+    with caplog.at_level(logging.WARNING, logger="engine.backends.compiled_cache"):
+        settings = SessionSettings(backend="auto", size=(w, h), style=StyleSettings(stabilize=False))
+        session = Session(pack, settings, source=source, on_event=events.append).open()
     assert session.pipeline.backend.name == "onnxruntime"
+    if int8_stock is not None:
+        assert len([r for r in caplog.records if "unusable" in r.getMessage()]) == 1
     stop, thread = _running(session, frames)
     try:
         assert _wait(lambda: events.of(BackendSwitched), timeout=300)
         assert session.pipeline.backend.name == best
         count = len(frames)
         assert _wait(lambda: len(frames) >= count + 3)
+        assert frames[-1].backend.startswith(best)
     finally:
         stop.set()
         thread.join(10)
         session.close()
+    if int8_stock is not None:
+        assert TorchInt8Backend.ready(pack, h, w)  # rebuilt, for the tests after this one
 
 
 def test_serve_stays_quiet_when_clients_disconnect(pack, photos, capfd):

@@ -1,7 +1,10 @@
 """Compiled models on disk, keyed by everything that makes one valid, so a relaunch loads instead of
 rebuilding (as TensorRT keeps its engines): the network's weights digest, the frame size, the recipe,
 the CPU's instruction-set flags and the versions of the libraries that compiled it. A key that
-changes in any of these simply misses; a file that cannot be loaded is removed and rebuilt.
+changes in any of these simply misses. The file's size is written beside it, so a damaged entry (a
+full disk, a copy cut short) is found before anyone relies on it — a relaunch then starts on the
+stand-in and rebuilds aside instead of stalling its first frame on a build — and a file that still
+cannot be loaded is removed and rebuilt.
 """
 from __future__ import annotations
 
@@ -63,12 +66,32 @@ class CompiledKey:
 
 def publish(tmp: Path, key: CompiledKey, suffix: str = ".pt2") -> Path:
     """Move a finished build into place atomically (a reader never sees half a file) with its key
-    beside it (what it was built from, for a person looking at the cache)."""
+    and its size beside it (what it was built from, for a person looking at the cache)."""
     final = key.path(suffix)
     final.parent.mkdir(parents=True, exist_ok=True)
-    final.with_suffix(".json").write_text(json.dumps(asdict(key), indent=1))
+    record = {**asdict(key), "bytes": tmp.stat().st_size}
+    final.with_suffix(".json").write_text(json.dumps(record, indent=1))
     os.replace(tmp, final)
     return final
+
+
+def usable(key: CompiledKey, suffix: str = ".pt2") -> bool:
+    """The entry exists and is as long as the build left it; a damaged one (a full disk, a copy cut
+    short) is discarded with one log line, so the next ask rebuilds it aside. An entry from before
+    sizes were recorded is trusted (loading it still catches a bad one)."""
+    path = key.path(suffix)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    try:
+        recorded = json.loads(path.with_suffix(".json").read_text()).get("bytes")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded is not None and recorded != size:
+        discard(key, f"{size} bytes where the build left {recorded}", suffix)
+        return False
+    return True
 
 
 def discard(key: CompiledKey, why: str, suffix: str = ".pt2") -> None:

@@ -30,7 +30,7 @@ from ..frame.frames import check_frame
 from ..metrics import psnr
 from .base import Backend, BackendOptions
 from .build_worker import BuildWorker
-from .compiled_cache import CompiledKey, discard, publish
+from .compiled_cache import CompiledKey, discard, publish, usable
 
 log = logging.getLogger(__name__)
 FLOAT_LAYERS = ("contract.1", "contract.2") + tuple(f"res.{b}.{i}" for b in range(3) for i in range(2))
@@ -201,7 +201,7 @@ class TorchInt8Backend(Backend):
 
     @classmethod
     def ready(cls, pack, height: int, width: int) -> bool:
-        return CompiledKey.make(pack, RECIPE, height, width).path().exists()
+        return usable(CompiledKey.make(pack, RECIPE, height, width))
 
     def ready_for(self, height: int, width: int) -> bool:
         with self._lock:
@@ -212,7 +212,7 @@ class TorchInt8Backend(Backend):
     @classmethod
     def prebuild(cls, pack, height: int, width: int, builder: BuildWorker) -> Future | None:
         key = CompiledKey.make(pack, RECIPE, height, width)
-        if key.path().exists():
+        if usable(key):
             return None
         return builder.submit(key.hash, build_package, pack, height, width, key)
 
@@ -220,7 +220,7 @@ class TorchInt8Backend(Backend):
         """The package's model as ``(frame, weights) → frame``. PyTorch's C++ package loader directly:
         ``torch._inductor.aoti_load_package`` imports Inductor first (a second of a relaunch's start)."""
         path = key.path()
-        if not path.exists():
+        if not usable(key):
             return None
         try:
             loader = self.torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
