@@ -96,7 +96,7 @@ class Session:
         try:
             s.style.check(self.catalog)  # a bad style fails before anything heavy opens
             source = self._given_source or self._open_source(s.source, s.size)
-            backend = self._create_backend(s.backend)
+            backend = self._create_backend(s.backend, source)
             self.pipeline = Pipeline(source, backend, self.catalog, self._initial_sinks, s.style,
                                      read_timeout=s.read_timeout, governor=s.governor, background_warmup=s.live)
         except BaseException:
@@ -286,12 +286,17 @@ class Session:
         loop = s.live if s.loop is None else s.loop
         return open_source(SourceSettings(spec=spec, size=size, fps=s.fps, paced=s.paced, loop=loop))
 
-    def _create_backend(self, name: str):
+    def _create_backend(self, name: str, source: Source):
         s = self.settings
         options = BackendOptions(threads=s.threads, max_size=s.size, background_warmup=s.live, builder=self.builder)
-        # Live "auto" starts on a backend that needs no build and the compiled one warms aside, unless
-        # the compiled one is cached for these frames (a relaunch): then it starts on that at once.
-        quick = s.oneshot or (s.live and name == "auto" and not self._compiled_cached())
+        # "auto" takes the compiled path at once when it is cached for these frames (a relaunch).
+        # Otherwise live use starts on a backend that needs no build and the compiled one warms
+        # aside; a file too short to repay a build never builds one.
+        cached = name == "auto" and self._compiled_cached(source)
+        quick = s.oneshot or (name == "auto" and not cached and (s.live or not self._build_pays(source)))
+        if quick and not s.live and not s.oneshot:
+            log.info("%d frames: too short to repay a compiled build, running on a backend that needs none",
+                     source.frame_count)
         backend = create_backend(name, pack=self.catalog, options=options, oneshot=quick)
         if quick and s.live and name == "auto" and not s.oneshot:
             self.warmup = threading.Thread(target=self._prepare_upgrade, args=(backend.name, options),
@@ -299,11 +304,17 @@ class Session:
             self.warmup.start()
         return backend
 
-    def _compiled_cached(self) -> bool:
-        """``auto`` would pick a compiled CPU backend, and its stock network is cached at the size asked for."""
-        best, size = auto_choice(), self.settings.size
+    def _compiled_cached(self, source: Source) -> bool:
+        """``auto`` would pick a compiled CPU backend, and its stock network is cached for these frames."""
+        best, size = auto_choice(), self.settings.size or getattr(source, "frame_size", None)
         stock = getattr(self.catalog, "stock", self.catalog)  # a catalog, or a single pack
         return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(stock, size[1], size[0])
+
+    @staticmethod
+    def _build_pays(source: Source) -> bool:
+        """A file long enough to repay compiling for its frames (unknown length: assume it is)."""
+        count, size = getattr(source, "frame_count", 0), getattr(source, "frame_size", None)
+        return not count or size is None or count * size[0] * size[1] >= defaults.BUILD_PAYS_PIXEL_FRAMES
 
     def running(self) -> tuple[str, Optional[tuple[int, int]], str]:
         """(source spec, size, backend name) running now."""
@@ -334,7 +345,7 @@ class Session:
 
     def _swap_backend(self, name: str) -> None:
         try:
-            backend = self._create_backend(name)
+            backend = self._create_backend(name, self.pipeline.source)
         except StylecamError as exc:
             self._emit(Failed("backend", str(exc)))  # the running backend stays
             return

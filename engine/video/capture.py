@@ -171,6 +171,7 @@ class VideoFileSource(PacedSource):
         native = self.cap.get(cv2.CAP_PROP_FPS)
         self._fps = native if 1 <= native <= 240 else settings.fps
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_size = settings.size or (first.shape[1], first.shape[0])  # (w, h) of the frames it gives
 
     @property
     def fps(self) -> float:
