@@ -71,3 +71,78 @@ def own_style_store(tmp_path, monkeypatch):
     (tmp_path / "home" / "cache").symlink_to(shared)
     monkeypatch.setenv("STYLECAM_HOME", str(tmp_path / "home"))
     return UserStyleStore()
+
+
+INT8_SIZE = (240, 320)  # (h, w): the one stock int8 model the suite shares (each size is a ~20 s build)
+# Every int8 model the suite runs, one build each: {fixture: (network manifest, (h, w))}. The tests
+# that take one of these fixtures run last (pytest_collection_modifyitems); the builds start when the
+# run does, in the build process at low priority, while the light tests use the cores' spare time.
+INT8_BUILDS = {"int8_stock": ("stock26.json", INT8_SIZE), "int8_picture": ("picture.json", (144, 192)),
+               "int8_slim": ("slim26.json", (122, 162))}
+_NEEDED = pytest.StashKey[set]()
+
+
+def pytest_collection_modifyitems(config, items):
+    needed = {name for item in items for name in INT8_BUILDS if name in item.fixturenames}
+    config.stash[_NEEDED] = needed
+    items.sort(key=lambda item: any(name in item.fixturenames for name in INT8_BUILDS))  # stable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def int8_builds(request):
+    """Starts the run's int8 builds at once (only those its tests need); {fixture: future or None}.
+    Nothing where the int8 path cannot run."""
+    from engine.backends.build_worker import BuildWorker
+    from engine.backends.torch_int8 import TorchInt8Backend
+    from engine.paths import MODELS_DIR
+    from engine.styles.packs import StylePack
+
+    needed = request.config.stash.get(_NEEDED, set())
+    if not needed or TorchInt8Backend.unavailable_reason():
+        yield {}
+        return
+    worker = BuildWorker()
+    futures = {}
+    for name in INT8_BUILDS:  # in the order the tests need them
+        manifest, (h, w) = INT8_BUILDS[name]
+        if name in needed and (MODELS_DIR / manifest).is_file():
+            futures[name] = TorchInt8Backend.prebuild(StylePack.load(MODELS_DIR / manifest), h, w, worker)
+    yield futures
+    worker.close()
+
+
+def _built(int8_builds, name):
+    """{"size", "build_pid"} once the build is done (build_pid None: it was cached); None where int8
+    does not run here."""
+    if name not in int8_builds:
+        return None
+    future = int8_builds[name]
+    done = future.result(timeout=900) if future is not None else {}
+    return {"size": INT8_BUILDS[name][1], "build_pid": done.get("pid")}
+
+
+@pytest.fixture(scope="session")
+def int8_stock(int8_builds):
+    """The stock network's int8 model at INT8_SIZE, in the run's compiled-model cache, where every test
+    running stock int8 at that size loads it. A test that damages it must leave it rebuilt."""
+    return _built(int8_builds, "int8_stock")
+
+
+@pytest.fixture(scope="session")
+def int8_picture(int8_builds):
+    return _built(int8_builds, "int8_picture")
+
+
+@pytest.fixture(scope="session")
+def int8_slim(int8_builds):
+    return _built(int8_builds, "int8_slim")
+
+
+@pytest.fixture(scope="session")
+def frames_320():
+    """Two package photos at INT8_SIZE: what the int8 tests run (so they share its one build)."""
+    import cv2
+    from skimage import data
+
+    h, w = INT8_SIZE
+    return [cv2.resize(getattr(data, n)(), (w, h), interpolation=cv2.INTER_AREA) for n in ("astronaut", "coffee")]

@@ -4,6 +4,7 @@ import pytest
 
 from engine.backends import available_backends, create_backend, known_backends
 from engine.errors import BackendUnavailable, InputError
+from engine.metrics import psnr
 from tests.conftest import run_stock
 
 
@@ -42,10 +43,13 @@ def test_switching_style_is_an_input_not_a_rebuild(pack, photos):
         assert np.abs(a.astype(int) - b).mean() > 10
 
 
-def test_auto_picks_a_working_backend(pack, photos):
-    with create_backend("auto", pack=pack) as backend:
+def test_auto_picks_a_working_backend(pack, frames_320, int8_stock):
+    """At the suite's shared int8 size: where int8 runs, auto loads that build and matches fp32."""
+    with create_backend("auto", pack=pack) as backend, create_backend("onnxruntime", pack=pack) as ref:
         assert backend.name in known_backends()
-        assert backend.run(photos["chelsea"], pack.weights("0")).shape == photos["chelsea"].shape
+        out = backend.run(frames_320[0], pack.weights("0"))
+        assert out.shape == frames_320[0].shape
+        assert psnr(out, ref.run(frames_320[0], pack.weights("0"))) > 30
 
 
 def test_unknown_backend_lists_known_ones(pack):

@@ -1,5 +1,6 @@
 """The `stylecam` command line: every subcommand, and one-line errors with exit code 2."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -51,10 +52,26 @@ def test_stylize_strength_preserve_colors_and_backend(tmp_path, photos):
     assert a.shape == b.shape and np.abs(a.astype(int) - b).mean() > 5
 
 
-def test_stylize_video_keeps_size_and_frames(tmp_path, clip):
+def test_stylize_video_keeps_size_and_frames(tmp_path, clip, capsys):
+    """A 20-frame clip is too short to repay a compiled build: auto runs it on ONNX Runtime."""
     assert main(["stylize", str(clip), str(tmp_path / "o.mp4"), "--style", "2", "-q"]) == 0
     cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+    assert capsys.readouterr().out.rstrip().endswith("onnxruntime)")
+
+
+def test_stylize_a_short_video_uses_a_compiled_model_already_built(tmp_path, frames_320, int8_stock, capsys):
+    """However short the clip, a compiled model cached for its frame size is used (the suite's shared
+    int8 build: conftest.int8_stock)."""
+    from engine.video.demo import write_clip
+
+    if int8_stock is None:
+        pytest.skip("the int8 path does not run here")
+    h, w = int8_stock["size"]
+    clip = write_clip(tmp_path / "c.mp4", frames_320 * 3, 20.0, (w, h))
+    assert main(["stylize", str(clip), str(tmp_path / "o.mp4"), "--style", "2", "-q"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("torch-cpu-int8)")
+    assert int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
 
 
 def test_bench_writes_the_json_schema(tmp_path, clip, capsys):
@@ -148,6 +165,18 @@ def test_console_script_reports_without_traceback(tmp_path):
                            str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"stylecam: error: file not found: {tmp_path / 'missing.jpg'}"
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`stylecam styles | head -0`: the pipe closes before the table is written."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "engine", "styles"], stdout=writer, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
 
 
 def test_import_engine_and_help_leave_torch_unimported():

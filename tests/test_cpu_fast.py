@@ -14,21 +14,15 @@ from engine.frame.frames import guided_upscale
 from engine.live.pipeline import StyleSettings, stylize_frame
 
 
-@pytest.fixture(scope="module")
-def frames_320():
-    from skimage import data
-
-    return [cv2.resize(getattr(data, n)(), (320, 240), interpolation=cv2.INTER_AREA) for n in ("astronaut", "coffee")]
-
-
 def _min_psnr(backend, reference, pack, frames, styles):
     return min(psnr(backend.run(f, pack.weights(s)), reference.run(f, pack.weights(s))) for f in frames for s in styles)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["torch-cpu-bf16", "torch-cpu-int8"])
-def test_fast_path_keeps_35db_on_every_style(name, pack, frames_320):
-    """int8 is built from our own export (torch.export + PT2E, calibrated on package photos)."""
+def test_fast_path_keeps_35db_on_every_style(name, pack, frames_320, int8_stock):
+    """int8 is built from our own export (torch.export + PT2E, calibrated on package photos); at
+    320×240 it is the suite's shared build (conftest.int8_stock)."""
     try:
         fast = create_backend(name, pack=pack)
     except BackendUnavailable as exc:
@@ -64,11 +58,11 @@ def test_int8_quality_guard_moves_layers_out_of_int8_until_it_passes(pack, monke
         create_backend("torch-cpu-int8", pack=pack).close()
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    check = torch_int8.guard(pack, 128, 160)
-    plain = check(torch_int8.quantize(pack, 128, 160))
+    check = torch_int8.guard(pack, 64, 96)  # small: five calibrations
+    plain = check(torch_int8.quantize(pack, 64, 96))
     monkeypatch.setattr(torch_int8, "GUARD_DB", 99.0)
     with caplog.at_level("WARNING", logger="engine.backends.torch_int8"):
-        model = torch_int8.guarded_quantize(pack, 128, 160)
+        model = torch_int8.guarded_quantize(pack, 64, 96)
     assert sum("keeping more layers in float" in r.message for r in caplog.records) == 1 + len(torch_int8.ESCALATION)
     assert check(model) > plain
 

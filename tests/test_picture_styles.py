@@ -188,15 +188,16 @@ def test_fp32_backends_run_the_picture_network(name, picture_net, codes, photos)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["torch-cpu-bf16", "torch-cpu-int8"])
-def test_fast_paths_keep_fidelity_on_the_picture_network(name, picture_net, codes):
-    """bf16/int8 are checked like the stock ones: against fp32 over the reference codes (int8 has its guard)."""
+def test_fast_paths_keep_fidelity_on_the_picture_network(name, picture_net, codes, int8_picture):
+    """bf16/int8 are checked like the stock ones: against fp32 over the reference codes (int8 has its
+    guard; its build is the run's, started early: conftest.INT8_BUILDS)."""
     from skimage import data
 
     try:
         fast = create_backend(name, pack=picture_net)
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    frame = cv2.resize(data.astronaut(), (192, 144), interpolation=cv2.INTER_AREA)  # small: builds are per size
+    frame = cv2.resize(data.astronaut(), (192, 144), interpolation=cv2.INTER_AREA)  # conftest.INT8_BUILDS' size
     vectors = picture_net.calibration_vectors()[::5] + [code_vector(c) for c in codes]
     with fast, create_backend("onnxruntime", pack=picture_net) as ref:
         worst = min(psnr(fast.run(frame, v), ref.run(frame, v)) for v in vectors)
@@ -339,7 +340,7 @@ def test_a_network_needed_mid_stream_runs_at_once_while_the_compiled_one_builds(
     add_picture_style(pictures["warm"], "Warm Stripes", store)
     catalog = load_catalog(store=store)
     w = catalog.weights("warm stripes")
-    frame = photos["chelsea"][:116, :148]
+    frame = photos["astronaut"]  # the size test_fp32_backends_run_the_picture_network compiles: one compile
     with NetworkBackends("torch-cpu-compiled", catalog, BackendOptions(background_warmup=True)) as nets:
         (first, vector, _), = nets.parts(w, frame.shape)
         assert first.name == "onnxruntime"

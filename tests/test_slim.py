@@ -205,16 +205,17 @@ def test_depth_to_space_is_pixel_shuffle_and_crop():
         assert np.array_equal(depth_to_space(y.numpy(), s, 7 * s - 1, 9 * s - 1), want)
 
 
-def test_int8_slim_matches_fp32_at_an_odd_size(slim_pack, photos):
+def test_int8_slim_matches_fp32_at_an_odd_size(slim_pack, photos, int8_slim):
     """The int8 path returns the slim network's output before its depth-to-space and finishes it in numpy
-    (fused in the graph it was a third of the network's time): same frame as fp32, padded size cropped."""
+    (fused in the graph it was a third of the network's time): same frame as fp32, padded size cropped.
+    (Its build is the run's, started early: conftest.INT8_BUILDS.)"""
     import cv2
 
     from engine.backends import create_backend
     from engine.errors import BackendUnavailable
     from engine.metrics import psnr
 
-    frame = cv2.resize(photos["coffee"], (162, 122), interpolation=cv2.INTER_AREA)
+    frame = cv2.resize(photos["coffee"], (162, 122), interpolation=cv2.INTER_AREA)  # conftest.INT8_BUILDS' size
     try:
         int8 = create_backend("torch-cpu-int8", pack=slim_pack)
     except BackendUnavailable as exc:
