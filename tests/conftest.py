@@ -1,4 +1,5 @@
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,11 @@ _HOME = tempfile.mkdtemp(prefix="stylecam-test-")
 os.environ["STYLECAM_HOME"] = _HOME
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI sets it (engine/cpu_tuning.py: sleep_when_waiting)
+
+
+def pytest_unconfigure(config):
+    """The run's home (~45 MB of exports and compiled models) goes with the run."""
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
