@@ -108,6 +108,27 @@ def test_the_build_worker_runs_in_another_process_and_closes():
         worker.submit("again", os.getpid)
 
 
+def test_the_build_asked_for_last_goes_next():
+    """While one build runs, the one asked for last starts next, and asking again for a waiting one
+    moves it to the front: the build the frames need now never waits behind one for a style the user
+    has left. Closing cancels what waits."""
+    worker = BuildWorker()
+    try:
+        worker.submit("first", time.sleep, 1.0)  # holds the process (after its start-up)
+        left, now = worker.submit("left", time.monotonic), worker.submit("now", time.monotonic)
+        assert now.result(timeout=120) < left.result(timeout=60)
+        worker.submit("hold", time.sleep, 1.0)
+        a, b = worker.submit("a", time.monotonic), worker.submit("b", time.monotonic)
+        assert worker.submit("a", time.monotonic) is a  # the same build, now at the front
+        assert a.result(timeout=60) < b.result(timeout=60)
+        assert worker.builds == 6 and worker.failures == 0
+        worker.submit("long", time.sleep, 60)
+        waiting = worker.submit("waiting", os.getpid)
+    finally:
+        worker.close()
+    assert waiting.cancelled() and not worker.busy()
+
+
 def test_int8_builds_aside_persists_and_a_damaged_entry_is_dropped(pack, frames_320, int8_stock, caplog):
     """The int8 model is compiled in the build process, never here (the suite's shared build,
     conftest.int8_stock); a second backend (a relaunch) loads it from the cache without a build; a

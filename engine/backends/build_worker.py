@@ -5,8 +5,10 @@ compiled code corrupts PyTorch's process-wide tracing state (seen live: ``'Graph
 no attribute '_in_spec'``, ``KeyError: 'custom'`` in fx/traceback, then an abort). So no compile runs
 in the live process at all: a spawned child, at low priority and on one thread, builds each model
 and writes it to the compiled-model cache (compiled_cache.py); the live process only loads files.
-Builds run one at a time, in the order asked; asking again for a build under way returns the same
-future.
+Builds run one at a time. Of those waiting, the one asked for last goes next, and asking again for a
+waiting build moves it to the front: the build the frames need now never waits behind one asked for a
+style the user has already left (that one still runs, later). Asking for a build under way returns
+its future.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -51,28 +53,64 @@ class BuildWorker:
     module-level function: it is pickled by name). The process starts at the first build."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a build that ends at once completes its future under it
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future] = {}  # every build asked for, by key: what the callers hold
+        self._waiting: list[tuple[str, Callable, tuple]] = []  # not started yet; the last one goes next
+        self._running: str | None = None
         self._closed = False
-        self.builds = 0  # builds asked for (not served by a build already under way)
+        self.builds = 0  # builds asked for (not served by a build already under way or waiting)
         self.failures = 0
 
     def submit(self, key: str, fn: Callable, *args) -> Future:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the build worker is closed")
-            running = self._futures.get(key)
-            if running is not None and not running.done():
-                return running
+            future = self._futures.get(key)
+            if future is not None and not future.done():
+                if key != self._running:  # asked again while waiting: it goes next
+                    self._waiting = [w for w in self._waiting if w[0] != key] + [(key, fn, args)]
+                return future
+            future = self._futures[key] = Future()
+            future.add_done_callback(self._count_failure)
+            self._waiting.append((key, fn, args))
+            self.builds += 1
+            self._start_next()
+        return future
+
+    def _start_next(self) -> None:
+        """Hand the build asked for last to the process, unless one runs there (lock held)."""
+        while self._running is None and self._waiting and not self._closed:
+            key, fn, args = self._waiting.pop()
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                                  initializer=_lower_priority, initargs=(os.getpid(),))
-            future = self._pool.submit(fn, *args)
-            self._futures[key] = future
-            self.builds += 1
-        future.add_done_callback(self._count_failure)
-        return future
+            try:
+                started = self._pool.submit(fn, *args)
+            except Exception as exc:  # noqa: BLE001 - the process died (killed, out of memory): the next build starts a new one
+                log.warning("the build process is gone (%s): starting a new one for the next build", exc)
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                self._futures[key].set_exception(exc)
+                continue
+            self._running = key
+            started.add_done_callback(lambda done, key=key: self._finished(key, done))
+
+    def _finished(self, key: str, done: Future) -> None:
+        """The process ended a build: start the next, then hand the result to whoever waits."""
+        with self._lock:
+            self._running = None
+            self._start_next()
+            future = self._futures[key]
+        try:
+            if done.cancelled():
+                future.cancel()
+            elif done.exception() is not None:
+                future.set_exception(done.exception())
+            else:
+                future.set_result(done.result())
+        except InvalidStateError:  # close() cancelled it meanwhile
+            pass
 
     def _count_failure(self, future: Future) -> None:
         if not future.cancelled() and future.exception() is not None:
@@ -80,7 +118,7 @@ class BuildWorker:
                 self.failures += 1
 
     def pending(self) -> int:
-        """Builds queued or under way."""
+        """Builds waiting or under way."""
         with self._lock:
             return sum(not f.done() for f in self._futures.values())
 
@@ -88,9 +126,11 @@ class BuildWorker:
         return self.pending() > 0
 
     def close(self) -> None:
-        """Stop the process: a build under way is abandoned (its file is never half-written)."""
+        """Stop the process: a build under way is abandoned (its file is never half-written), those
+        waiting never start; whoever waits on one gets CancelledError."""
         with self._lock:
             self._closed = True
+            self._waiting.clear()
             pool, self._pool = self._pool, None
             futures = list(self._futures.values())
         for future in futures:

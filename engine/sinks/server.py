@@ -252,7 +252,10 @@ class StreamServer:
         self.port = self.httpd.server_address[1]
         self.hosts = HostRule(settings, self.port)
         self.uploads = UploadLimit(settings.pictures_per_minute)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
+        # serve_forever notices close() at its next poll: 0.1 s keeps turning the stream off quick
+        # (the default 0.5 s held the app's toggle and every test's teardown) for 10 idle wake-ups a second
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="http", daemon=True)
 
     @property
     def url(self) -> str:
