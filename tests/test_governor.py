@@ -2,6 +2,7 @@
 fast, never below the floor, and the output keeps its size. The slow backend is the real ONNX Runtime
 backend plus a sleep proportional to the pixels it is given (a stand-in for a slow CPU: this test must
 not depend on the speed of the machine it runs on)."""
+import threading
 import time
 
 import numpy as np
@@ -267,3 +268,42 @@ def test_a_new_style_settles_where_a_run_from_the_top_would():
     assert live.scale == 0.5
     live.restart()  # a new style with the same cost
     assert _drive(live, cost, frames=30, start=2.0)[-1].scale == 0.625
+
+
+class BuildingBackend(SleepyBackend):
+    """A compiled backend as the pipeline sees one in live use: full size runs now, every smaller
+    size has to build first, and the build runs on a thread until ``built`` is set (a build slower
+    than this test; its wait, not its compile, is what is tested here)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.built = threading.Event()
+        self.asked = []
+
+    def level_ready(self, weights, shape, light=False):
+        return self.built.is_set() or tuple(shape[:2]) == (SIZE[1], SIZE[0])
+
+    def prepare(self, weights, shape, light=False):
+        self.asked.append(tuple(shape[:2]))
+        thread = threading.Thread(target=self.built.wait, daemon=True)
+        thread.start()
+        return [thread]
+
+
+def test_a_step_down_waits_for_its_build_asked_once_then_takes_it(pack, caplog):
+    """Slow frames want a smaller scale that is still building: the frames go on at full size, the
+    build is asked for once and said once (the live soak logged it 36 times in two minutes); once
+    built, the step down is taken."""
+    source = open_source(SourceSettings("synthetic", size=SIZE, paced=False))
+    backend = BuildingBackend(pack=pack)
+    backend.ms_at_full = 240.0
+    pipe = Pipeline(source, backend, pack, [], StyleSettings("19"), background_warmup=True,
+                    governor=GovernorSettings(target_fps=10, window=6, hold_s=0.0))
+    with caplog.at_level("INFO", logger="engine.live.pipeline"):
+        scales = [pipe.step().render_scale for _ in range(20)]
+        assert set(scales) == {1.0} and len(backend.asked) == 1
+        assert sum("building" in r.getMessage() for r in caplog.records) == 1
+        backend.built.set()
+        scales = [pipe.step().render_scale for _ in range(10)]
+    assert scales[-1] < 1.0
+    pipe.close()

@@ -443,9 +443,9 @@ class Pipeline:
             self._warming = None
             return False
         if any(t.is_alive() for t in threads):
-            down = target is not None and target in levels and governor.level in levels \
+            down = target is not None and target != level and target in levels and governor.level in levels \
                 and levels.index(target) > levels.index(governor.level)
-            if not down:
+            if not down:  # nothing wanted, or what builds: keep waiting (asked once, logged once)
                 return True
             self._warming = None  # slower frames cannot wait for the build (it goes on, and is cached)
             return False
