@@ -279,9 +279,10 @@ class BuildingBackend(SleepyBackend):
         super().__init__(**kw)
         self.built = threading.Event()
         self.asked = []
+        self.full_size_built = True
 
     def level_ready(self, weights, shape, light=False):
-        return self.built.is_set() or tuple(shape[:2]) == (SIZE[1], SIZE[0])
+        return self.built.is_set() or (self.full_size_built and tuple(shape[:2]) == (SIZE[1], SIZE[0]))
 
     def prepare(self, weights, shape, light=False):
         self.asked.append(tuple(shape[:2]))
@@ -306,4 +307,21 @@ def test_a_step_down_waits_for_its_build_asked_once_then_takes_it(pack, caplog):
         backend.built.set()
         scales = [pipe.step().render_scale for _ in range(10)]
     assert scales[-1] < 1.0
+    pipe.close()
+
+
+def test_on_the_stand_in_a_step_down_is_taken_at_once(pack, caplog):
+    """When no size is built yet, the frames run on the quick stand-in, which runs any size without a
+    build: slow frames step down at once (the cold soak sat 30 s at 18 FPS waiting for a build), and
+    the smaller size's compiled model is asked for aside."""
+    source = open_source(SourceSettings("synthetic", size=SIZE, paced=False))
+    backend = BuildingBackend(pack=pack)
+    backend.ms_at_full, backend.full_size_built = 240.0, False
+    pipe = Pipeline(source, backend, pack, [], StyleSettings("19"), background_warmup=True,
+                    governor=GovernorSettings(target_fps=10, window=6, hold_s=0.0))
+    with caplog.at_level("INFO", logger="engine.live.pipeline"):
+        scales = [pipe.step().render_scale for _ in range(20)]
+    assert scales[-1] < 1.0 and backend.asked and all(s != (SIZE[1], SIZE[0]) for s in backend.asked)
+    assert any("on the stand-in" in r.getMessage() for r in caplog.records)
+    backend.built.set()
     pipe.close()

@@ -422,6 +422,12 @@ class Pipeline:
             return
         shape = scaled_input(image, target.scale).shape
         if self.background_warmup and not self._level_ready(weights, shape, target.light):
+            if self._stand_in_steps_down(image, weights, target):
+                self.backend.prepare(weights, shape, light=target.light)
+                log.info("%s → %s (on the stand-in; its compiled models build aside)", governor.describe(), target)
+                governor.moved(target, now=now)
+                self._steady_since = time.monotonic()
+                return
             threads = self.backend.prepare(weights, shape, light=target.light)
             if threads:
                 log.info("building %dx%d for %s (frames go on at %.2f)", shape[1], shape[0], target,
@@ -456,6 +462,16 @@ class Pipeline:
             self._steady_since = time.monotonic()
             return True
         return False
+
+    def _stand_in_steps_down(self, image: np.ndarray, weights: np.ndarray, target) -> bool:
+        """``target`` is a step down and the frames already run on the quick stand-in (the level in use
+        is not built either): the stand-in runs any size without a build, so waiting for the compiled
+        one would only keep frames it cannot hold."""
+        governor = self.governor
+        levels = governor.levels()
+        if target not in levels or governor.level not in levels or levels.index(target) <= levels.index(governor.level):
+            return False
+        return not self._level_ready(weights, scaled_input(image, governor.scale).shape, governor.light)
 
     def _level_ready(self, weights: np.ndarray, shape: tuple, light: bool) -> bool:
         """Every network of the level runs frames of ``shape`` without a build (a plain backend: always)."""
