@@ -8,7 +8,6 @@ import threading
 import time
 
 import cv2
-import numpy as np
 import pytest
 
 from engine.backends.base import BackendOptions

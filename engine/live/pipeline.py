@@ -449,8 +449,7 @@ class Pipeline:
             self._warming = None
             return False
         if any(t.is_alive() for t in threads):
-            down = target is not None and target != level and target in levels and governor.level in levels \
-                and levels.index(target) > levels.index(governor.level)
+            down = target is not None and target != level and self._steps_down(target)
             if not down:  # nothing wanted, or what builds: keep waiting (asked once, logged once)
                 return True
             self._warming = None  # slower frames cannot wait for the build (it goes on, and is cached)
@@ -468,10 +467,14 @@ class Pipeline:
         is not built either): the stand-in runs any size without a build, so waiting for the compiled
         one would only keep frames it cannot hold."""
         governor = self.governor
-        levels = governor.levels()
-        if target not in levels or governor.level not in levels or levels.index(target) <= levels.index(governor.level):
-            return False
-        return not self._level_ready(weights, scaled_input(image, governor.scale).shape, governor.light)
+        return self._steps_down(target) and \
+            not self._level_ready(weights, scaled_input(image, governor.scale).shape, governor.light)
+
+    def _steps_down(self, target) -> bool:
+        """``target`` lies below the level in use on the ladder."""
+        levels = self.governor.levels()
+        return target in levels and self.governor.level in levels \
+            and levels.index(target) > levels.index(self.governor.level)
 
     def _level_ready(self, weights: np.ndarray, shape: tuple, light: bool) -> bool:
         """Every network of the level runs frames of ``shape`` without a build (a plain backend: always)."""
