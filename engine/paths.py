@@ -84,9 +84,10 @@ def old_data_dir() -> Path:
 
 def _move(old: Path, new: Path, what: str) -> bool:
     """Move ``old`` to ``new`` when only ``old`` exists; one log line when it moved."""
-    if old == new or not old.exists() or new.exists():
-        if old != new and old.exists() and new.exists():
-            log.info("both %s and %s exist; using the second, the first is left as it is", old, new)
+    if old == new or not old.exists():
+        return False
+    if new.exists():
+        log.info("both %s and %s exist; using the second, the first is left as it is", old, new)
         return False
     try:
         new.parent.mkdir(parents=True, exist_ok=True)

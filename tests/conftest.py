@@ -80,11 +80,11 @@ def own_style_store(tmp_path, monkeypatch):
 
 
 INT8_SIZE = (240, 320)  # (h, w): the one stock int8 model the suite shares (each size is a ~20 s build)
-# Every int8 model the suite runs, one build each: {fixture: (network manifest, (h, w))}. The tests
+# Every int8 model the suite runs, one build each: {fixture: (network, (h, w))}. The tests
 # that take one of these fixtures run last (pytest_collection_modifyitems); the builds start when the
 # run does, in the build process at low priority, while the light tests use the cores' spare time.
-INT8_BUILDS = {"int8_stock": ("stock26.json", INT8_SIZE), "int8_picture": ("picture.json", (144, 192)),
-               "int8_slim": ("slim26.json", (122, 162))}
+INT8_BUILDS = {"int8_stock": ("stock", INT8_SIZE), "int8_picture": ("picture", (144, 192)),
+               "int8_slim": ("slim", (122, 162))}
 _NEEDED = pytest.StashKey[set]()
 
 
@@ -100,19 +100,20 @@ def int8_builds(request):
     Nothing where the int8 path cannot run."""
     from engine.backends.build_worker import BuildWorker
     from engine.backends.torch_int8 import TorchInt8Backend
-    from engine.paths import MODELS_DIR
-    from engine.styles.packs import StylePack
+    from engine.styles.packs import SLIM_MANIFEST, STOCK_MANIFEST, StylePack
+    from engine.styles.user_styles import PICTURE_MANIFEST
 
     needed = request.config.stash.get(_NEEDED, set())
     if not needed or TorchInt8Backend.unavailable_reason():
         yield {}
         return
+    manifests = {"stock": STOCK_MANIFEST, "picture": PICTURE_MANIFEST, "slim": SLIM_MANIFEST}
     worker = BuildWorker()
     futures = {}
     for name in INT8_BUILDS:  # in the order the tests need them
-        manifest, (h, w) = INT8_BUILDS[name]
-        if name in needed and (MODELS_DIR / manifest).is_file():
-            futures[name] = TorchInt8Backend.prebuild(StylePack.load(MODELS_DIR / manifest), h, w, worker)
+        network, (h, w) = INT8_BUILDS[name]
+        if name in needed and manifests[network].is_file():
+            futures[name] = TorchInt8Backend.prebuild(StylePack.load(manifests[network]), h, w, worker)
     yield futures
     worker.close()
 

@@ -420,7 +420,7 @@ class Pipeline:
         if target is None:
             self._prebuild_when_steady(image, weights)
             return
-        shape = scaled_input(image, target.scale).shape
+        shape = scaled_shape(image.shape, target.scale)
         if self.background_warmup and not self._level_ready(weights, shape, target.light):
             if self._stand_in_steps_down(image, weights, target):
                 self.backend.prepare(weights, shape, light=target.light)
@@ -468,7 +468,7 @@ class Pipeline:
         one would only keep frames it cannot hold."""
         governor = self.governor
         return self._steps_down(target) and \
-            not self._level_ready(weights, scaled_input(image, governor.scale).shape, governor.light)
+            not self._level_ready(weights, scaled_shape(image.shape, governor.scale), governor.light)
 
     def _steps_down(self, target) -> bool:
         """``target`` lies below the level in use on the ladder."""
@@ -495,7 +495,7 @@ class Pipeline:
             return
         here = self.governor.scale
         scales = sorted(self.governor.rungs, key=lambda r: (abs(r - here), -r))
-        shapes = [scaled_input(image, r).shape for r in scales]
+        shapes = [scaled_shape(image.shape, r) for r in scales]
         in_use = tuple(b.pack.network for b, _, _ in self.backend.parts(weights, light=self.governor.light))
         if prebuild(shapes, first=in_use):
             log.info("building a size of the ladder aside (low priority)")
@@ -527,17 +527,14 @@ class Pipeline:
                     on_event(SourceGone(str(exc)))
                 lost = True
                 continue
-            except StylecamError as exc:
+            except Exception as exc:  # noqa: BLE001 - live: a library's own error ends no stream either
                 if not keep_alive:
                     raise
-                on_event(Failed(error_kind(exc), str(exc)))
-                stop.wait(0.2)
-                continue
-            except Exception as exc:  # noqa: BLE001 - live: a library's own error ends no stream
-                if not keep_alive:
-                    raise
-                log.exception("a frame failed")
-                on_event(Failed("engine", f"{type(exc).__name__}: {exc}"))
+                if isinstance(exc, StylecamError):
+                    on_event(Failed(error_kind(exc), str(exc)))
+                else:
+                    log.exception("a frame failed")
+                    on_event(Failed("engine", f"{type(exc).__name__}: {exc}"))
                 stop.wait(0.2)
                 continue
             if result is None:

@@ -26,7 +26,7 @@ from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, Out
                      StyleChanged, error_kind)
 from ..errors import StyleError, StylecamError
 from .governor import GovernorSettings
-from .pipeline import FrameResult, Pipeline, StyleSettings, scaled_input
+from .pipeline import FrameResult, Pipeline, StyleSettings, scaled_shape
 from ..sinks.server import ServeSettings, StreamServer, free_picture_name
 from ..sinks import VideoFileSink
 from ..sinks.base import Sink
@@ -289,16 +289,16 @@ class Session:
     def _create_backend(self, name: str, source: Source):
         s = self.settings
         options = BackendOptions(threads=s.threads, max_size=s.size, background_warmup=s.live, builder=self.builder)
-        # "auto" takes the compiled path at once when it is cached for these frames (a relaunch).
-        # Otherwise live use starts on a backend that needs no build and the compiled one warms
-        # aside; a file too short to repay a build never builds one.
-        cached = name == "auto" and self._compiled_cached(source)
-        quick = s.oneshot or (name == "auto" and not cached and (s.live or not self._build_pays(source)))
+        # "auto" takes the compiled path at once when it is cached for these frames (a relaunch), and
+        # a file long enough to repay the build builds it first. Otherwise it starts on a backend that
+        # needs no build: live, the compiled one then warms aside; a short file never builds one.
+        quick = s.oneshot or (name == "auto" and not self._compiled_cached(source)
+                              and (s.live or not self._build_pays(source)))
         if quick and not s.live and not s.oneshot:
             log.info("%d frames: too short to repay a compiled build, running on a backend that needs none",
                      source.frame_count)
         backend = create_backend(name, pack=self.catalog, options=options, oneshot=quick)
-        if quick and s.live and name == "auto" and not s.oneshot:
+        if quick and s.live and not s.oneshot:
             self.warmup = threading.Thread(target=self._prepare_upgrade, args=(backend.name, options),
                                            name="backend-warmup", daemon=True)
             self.warmup.start()
@@ -427,7 +427,7 @@ class Session:
             return
         weights = self.pipeline.weights  # once: the style may change while it builds (then it builds aside)
         light = any(name in self.catalog.lighter for name in result.networks)
-        shape = scaled_input(result.original, result.render_scale).shape
+        shape = scaled_shape(result.original.shape, result.render_scale)
         for thread in backend.prepare(weights, shape, light=light):
             while thread.is_alive() and not self._stop.is_set():
                 thread.join(0.5)
