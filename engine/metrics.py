@@ -34,6 +34,39 @@ class RateMeter:
         self._times.clear()
 
 
+class LatencyMeter:
+    """Milliseconds from a frame's grab to its delivery, one value per frame, percentiles pooled over the
+    frames (not per second): the last ``keep`` frames for the live figure, up to ``total`` for a run's."""
+
+    def __init__(self, keep: int = 300, total: int = 200_000):
+        self._recent: collections.deque[float] = collections.deque(maxlen=keep)
+        self._all: collections.deque[float] = collections.deque(maxlen=total)  # a run's (a soak's) frames
+
+    def add(self, ms: float) -> None:
+        self._recent.append(ms)  # deque.append is atomic: sinks add from their own threads
+        self._all.append(ms)
+
+    def pooled(self) -> dict:
+        """p50/p95 over every frame kept since the start (a soak's figure), and the count."""
+        values = list(self._all)
+        p50, p95 = np.percentile(values, (50, 95)) if values else (0.0, 0.0)
+        return {"p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1), "frames": len(values)}
+
+    def since(self, grabbed_at: float) -> None:
+        """A frame grabbed at ``grabbed_at`` (perf_counter) is delivered now."""
+        if grabbed_at > 0:
+            self.add(1000.0 * (time.perf_counter() - grabbed_at))
+
+    def percentiles(self, *q: float) -> tuple[Optional[float], ...]:
+        values = list(self._recent)
+        if not values:
+            return tuple(None for _ in q)
+        return tuple(float(v) for v in np.percentile(values, q))
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+
 def machine_info() -> dict:
     import cv2
     import numpy

@@ -25,7 +25,7 @@ class MjpegHub(Sink):
 
     def __init__(self, quality: int = 85):
         self.quality = quality
-        self._raw: LatestSlot[np.ndarray] = LatestSlot()
+        self._raw: LatestSlot[tuple[np.ndarray, float]] = LatestSlot()  # (frame, when grabbed)
         self._jpeg: LatestSlot[tuple[int, bytes]] = LatestSlot()  # (raw seq it came from, JPEG)
         self._watchers = 0
         self._count_lock = threading.Lock()
@@ -40,8 +40,8 @@ class MjpegHub(Sink):
         return self._raw.closed
 
     # -- pipeline side -------------------------------------------------------------------------
-    def write(self, frame: np.ndarray) -> None:
-        self._raw.publish(frame)
+    def write(self, frame: np.ndarray, grabbed_at: float = 0.0) -> None:
+        self._raw.publish((frame, grabbed_at))
 
     # -- encoder thread ------------------------------------------------------------------------
     def _encode(self, frame: np.ndarray) -> bytes:
@@ -54,14 +54,15 @@ class MjpegHub(Sink):
         while not self.closed:
             if not self._watched.wait(timeout=0.5):
                 continue  # nobody watching: sleep, whatever the frames do
-            seq, frame = self._raw.wait_newer(done, timeout=0.5)
+            seq, raw = self._raw.wait_newer(done, timeout=0.5)
             self.wakeups += 1
-            if frame is None:
+            if raw is None:
                 continue
             done = seq
             if self._watchers == 0:
                 continue  # the last watcher left while it waited
-            self._jpeg.publish((seq, self._encode(frame)))
+            self._jpeg.publish((seq, self._encode(raw[0])))
+            self.delivered(raw[1])  # handed to the clients
             self.encoded += 1
 
     # -- client side ---------------------------------------------------------------------------
@@ -70,13 +71,13 @@ class MjpegHub(Sink):
 
     def latest_jpeg(self, timeout: float = 5.0) -> Optional[bytes]:
         """The newest frame as JPEG (encoded on demand when no stream is running)."""
-        raw_seq, frame = self._raw.latest()
+        raw_seq, raw = self._raw.latest()
         _, jpeg = self._jpeg.latest()
         if jpeg is not None and jpeg[0] == raw_seq:
             return jpeg[1]
-        if frame is None:
-            _, frame = self._raw.wait_newer(0, timeout)
-        return None if frame is None else self._encode(frame)
+        if raw is None:
+            _, raw = self._raw.wait_newer(0, timeout)
+        return None if raw is None else self._encode(raw[0])
 
     def wants_frames(self) -> bool:
         return self._watchers > 0

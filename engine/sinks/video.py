@@ -26,7 +26,7 @@ class VideoFileSink(Sink):
         if not self.path.parent.is_dir():
             raise SinkError(f"output folder does not exist: {self.path.parent}")
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, grabbed_at: float = 0.0) -> None:
         size = (frame.shape[1], frame.shape[0])
         if self._writer is None:
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
@@ -37,6 +37,7 @@ class VideoFileSink(Sink):
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames += 1
+        self.delivered(grabbed_at)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -58,11 +59,12 @@ class ImageSequenceSink(Sink):
         except OSError as exc:
             raise SinkError(f"cannot create {self.folder}: {exc.strerror}") from None
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, grabbed_at: float = 0.0) -> None:
         self.frames += 1
         path = self.folder / self.pattern.format(self.frames)
         if not cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
             raise SinkError(f"cannot write {path}")
+        self.delivered(grabbed_at)
 
 
 def write_image(path: "str | Path", frame: np.ndarray) -> None:

@@ -74,22 +74,23 @@ class VirtualCamSink(Sink):
         self.camera = cam
         self.fmt_name = cam.fmt.name
         self.device = cam.device
-        self._slot: LatestSlot[np.ndarray] = LatestSlot()
+        self._slot: LatestSlot[tuple[np.ndarray, float]] = LatestSlot()  # (frame, when grabbed)
         self.frames_sent = 0
         self.frames_converted = 0
         self._thread = threading.Thread(target=self._run, name="virtualcam", daemon=True)
         self._thread.start()
         log.info("virtual camera %s: %dx%d @ %.0f fps, %s", self.device, width, height, fps, self.fmt_name)
 
-    def write(self, frame: np.ndarray) -> None:
-        self._slot.publish(frame)
+    def write(self, frame: np.ndarray, grabbed_at: float = 0.0) -> None:
+        self._slot.publish((frame, grabbed_at))
 
     def _run(self) -> None:
-        sent_seq, native = 0, None
+        sent_seq, native, grabbed = 0, None, 0.0
         self._slot.wait_newer(0)  # nothing to send until the first frame exists (or the sink closes)
         while not self._slot.closed:
-            seq, frame = self._slot.latest()
-            if seq != sent_seq:
+            seq, (frame, grabbed) = self._slot.latest()
+            fresh = seq != sent_seq
+            if fresh:
                 if (frame.shape[1], frame.shape[0]) != self.size:
                     frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
                 native = _to_native(frame, self.fmt_name)
@@ -101,6 +102,8 @@ class VirtualCamSink(Sink):
                 log.error("virtual camera stopped: %s", exc)
                 return
             self.frames_sent += 1
+            if fresh:
+                self.delivered(grabbed)  # a repeat of the same frame is no new delivery
             self.camera.sleep_until_next_frame()
 
     def close(self) -> None:

@@ -43,7 +43,7 @@ class SourceSettings:
 class Frame:
     image: np.ndarray  # RGB uint8 H×W×3
     index: int
-    timestamp: float
+    timestamp: float  # when it was grabbed (perf_counter): a camera's delivery, a paced file's due time
 
 
 class Source(ABC):
@@ -86,16 +86,17 @@ class PacedSource(Source):
         """Next RGB frame (already sized) or None at the end."""
 
     def read(self, timeout: float = 2.0) -> Optional[Frame]:
+        grabbed = now = time.perf_counter()
         if self.settings.paced and self.fps > 0:
-            now = time.perf_counter()
             if self._next_due > now:
                 time.sleep(self._next_due - now)
-            self._next_due = max(now, self._next_due) + 1.0 / self.fps
+            grabbed = max(now, self._next_due)  # when a camera would have delivered it
+            self._next_due = grabbed + 1.0 / self.fps
         image = self._grab()
         if image is None:
             return None
         self._index += 1
-        return Frame(image, self._index, time.perf_counter())
+        return Frame(image, self._index, grabbed)
 
 
 class StillSource(PacedSource):
@@ -209,7 +210,7 @@ class CameraSource(Source):
         self.device = device
         self._opener = opener
         self.retry_s = retry_s
-        self._slot: LatestSlot[np.ndarray] = LatestSlot()
+        self._slot: LatestSlot[tuple[np.ndarray, float]] = LatestSlot()  # (frame, when grabbed)
         self._taken = 0  # the sequence number of the last frame handed out
         self._stop = threading.Event()
         self.connected = False
@@ -241,11 +242,12 @@ class CameraSource(Source):
         return cap
 
     def _publish(self, bgr: np.ndarray) -> None:
+        grabbed = time.perf_counter()  # the read returned: the frame is here
         rgb = fit_cover(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.settings.size)
         self._rate.tick()
         self.connected = True
         self.grabbed += 1
-        self._slot.publish(rgb)
+        self._slot.publish((rgb, grabbed))
 
     @property
     def fps(self) -> float:
@@ -274,12 +276,12 @@ class CameraSource(Source):
 
     def read(self, timeout: float = 2.0) -> Optional[Frame]:
         """The newest frame not handed out yet; SourceLost if none comes within ``timeout``."""
-        seq, image = self._slot.wait_newer(self._taken, timeout)
-        if image is None:
+        seq, value = self._slot.wait_newer(self._taken, timeout)
+        if value is None:
             raise SourceLost(f"camera {self.device} is not delivering frames (unplugged?); retrying")
         self._taken = seq
         self._index += 1
-        return Frame(image, self._index, time.perf_counter())
+        return Frame(value[0], self._index, value[1])
 
     def close(self) -> None:
         self._stop.set()
