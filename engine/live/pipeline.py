@@ -6,6 +6,7 @@ the GUI, the HTTP server or a CLI flag can change them from any thread without t
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -22,22 +23,28 @@ from .. import defaults
 from ..backends.base import Backend
 from ..backends.networks import blend_outputs
 from ..video.capture import Source
-from ..errors import SourceLost, StyleError, StylecamError
+from ..errors import InputError, SourceLost, StyleError, StylecamError
 from .events import Event, Failed, SourceBack, SourceGone, error_kind
 from ..frame.frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
 from .governor import Governor, GovernorSettings
-from ..metrics import RateMeter
+from ..metrics import LatencyMeter, RateMeter
 from ..frame.segment import check_mask, composite
 from ..sinks.base import Sink
 from ..frame.stabilize import Stabilizer, StabilizerSettings
 from ..frame.upscale import warm_up as upscale_warm_up
+from ..frame.carry import Carrier
 from ..styles.packs import StylePack
+from .governor import Level
+from .keyframes import Job, KeyframeRenderer, Rendered
 
 log = logging.getLogger(__name__)
 # postprocess: back to uint8 at the frame's size, blended across networks, colours and strength
-STAGES = ("capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output")
+STAGES = ("capture", "preprocess", "infer", "postprocess", "stabilize", "carry", "mask", "output")
 WORK = ("preprocess", "infer", "postprocess", "stabilize", "mask")  # a frame's own work: what the governor times
 LATENCY_WINDOW = 120  # frames in the latency percentiles a frame carries
+KEYFRAME_MODES = ("auto", "on", "off")  # carry full-size keyframes along the motion (auto: where they cannot keep up)
+KEYFRAME_OFF_SHARE = 0.8  # auto: render every frame again once keyframes take under this share of a frame's time
+FIRST_KEYFRAME_S = 120.0  # the longest the first frame of a source waits for its keyframe (a cold build)
 
 
 @dataclass(frozen=True)
@@ -100,10 +107,16 @@ class FrameResult:
     networks: tuple[str, ...] = ("stock",)  # two when a blend spans both networks (twice the cost)
     render_scale: float = 1.0  # what the network ran at (the governor's choice, or the setting)
     governor: str = ""  # "render 0.62× to hold 30 FPS" while the governor is on
-    latency_ms: float = 0.0  # from the frame's capture to its write into the sinks
+    latency_ms: float = 0.0  # from the frame's grab to its hand-over to the sinks
     latency_p50_ms: float = 0.0  # ... over the last LATENCY_WINDOW frames
     latency_p95_ms: float = 0.0
     backend: str = ""  # what ran it, described (the HUD and /stats read it here, never the live backend)
+    grabbed_at: float = 0.0  # when the source frame was grabbed (perf_counter): a sink's latency starts here
+    mode: str = "direct"  # "keyframes": the newest keyframe carried to this frame; "direct": rendered for it
+    keyframe: int = 0  # the source frame the shown keyframe was rendered from (its own index when direct)
+    keyframe_age_ms: float = 0.0  # grab of this frame − grab of the keyframe's source frame
+    keyframe_fps: float = 0.0  # keyframes rendered per second (keyframe mode)
+    trusted: float = 1.0  # share of the picture carried from the keyframe (the rest filled from this frame)
 
 
 @dataclass
@@ -130,17 +143,32 @@ class StageStats:
 class Pipeline:
     def __init__(self, source: Source, backend: Backend, pack: StylePack, sinks: list[Sink] = (),
                  settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0,
-                 governor: GovernorSettings = GovernorSettings(), background_warmup: bool = False):
+                 governor: GovernorSettings = GovernorSettings(), background_warmup: bool = False,
+                 keyframes: str = "off"):
         """``governor``: hold a frame rate by the render scale (then ``settings.render_scale`` is unused);
-        ``background_warmup``: a compiled backend builds a new scale's size on a thread meanwhile."""
+        ``background_warmup``: a compiled backend builds a new scale's size on a thread meanwhile;
+        ``keyframes``: on, off, or auto (with the governor on: where the network at full size cannot
+        hold the source's rate), the network renders full-size keyframes on its own thread and every
+        frame shows the newest one carried along the motion (engine/live/keyframes.py)."""
+        if keyframes not in KEYFRAME_MODES:
+            raise InputError(f"--keyframes must be one of {', '.join(KEYFRAME_MODES)}, got {keyframes!r}")
         self.source = source
         self.read_timeout = read_timeout  # how long a live source may stay silent before SourceLost
         self.backend = backend
         self.pack = pack
-        self.sinks = list(sinks)
+        self.sinks: list[Sink] = []
+        self.delivery: dict[str, LatencyMeter] = {}  # per sink: grab → delivery, pooled over frames
+        for sink in sinks:
+            self.add_sink(sink)
         self.stats = StageStats()
         self._rate = RateMeter()
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.keyframes = keyframes
+        self.carrying = keyframes == "on"  # keyframe mode is what runs now (auto: set with the governor)
+        self._carrier = Carrier()  # the display loop's (flow to the keyframe, warp, fill)
+        self._renderer: Optional[KeyframeRenderer] = None  # the network's thread, made when carrying starts
+        self._tag = 0  # the look's number: bumped by every change of look, so no keyframe shows an old one
+        self._key_built: set = set()  # (shape, light) whose compiled build for keyframes was asked for
         upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads (ONNX Runtime's, OpenMP's) keep spinning after a run, so more workers
         # would only wait for a busy core (measured 2–6% slower); a GPU leaves the cores to the stabilizer
@@ -186,6 +214,7 @@ class Pipeline:
         if self._look is not None and (look != self._look or self.pack is not self._look_pack):
             self.stabilizer.reset()
             self._steady_since = time.monotonic()
+            self._tag += 1
             if self.governor is not None:
                 self.governor.restart()
         self._look, self._look_pack = look, self.pack
@@ -217,19 +246,29 @@ class Pipeline:
         self._apply(settings, weights)
 
     def set_governor(self, settings: GovernorSettings) -> None:
-        """Turn the governor on, off or to a new target (not thread-safe, as ``update``)."""
+        """Turn the governor on, off or to a new target (not thread-safe, as ``update``). Keyframes on
+        auto go with it: off ("full quality") renders every frame at full size."""
         settings.check()
         self.governor = Governor(settings) if settings.active else None
         self._warming = None
+        if getattr(self, "keyframes", "off") == "auto":
+            if self.governor is None:
+                self.carrying = False
+            elif not self.carrying:
+                self._start_carrying()
 
     def replace_source(self, source: Source) -> Source:
         """Read frames from ``source`` from the next frame on; returns the old one for the caller to close."""
         old, self.source = self.source, source
         self._paced = getattr(getattr(source, "settings", None), "paced", True)
         self._steady_since = time.monotonic()
+        self._tag += 1
+        if self._renderer is not None:
+            self._renderer.forget()  # the old source's keyframes mean nothing to the new one's frames
         return old
 
     def add_sink(self, sink: Sink) -> None:
+        sink.latency = self.delivery.setdefault(sink.name, LatencyMeter())
         self.sinks.append(sink)
 
     def remove_sink(self, sink: Sink) -> None:
@@ -237,12 +276,26 @@ class Pipeline:
 
     def replace_backend(self, backend) -> Backend:
         """Run frames on ``backend`` from the next frame (on the pipeline's thread, between frames);
-        returns the old one for the caller to close. The sizes the old one had built mean nothing to
-        the new one: a compiled one builds a new level aside again instead of on a frame."""
+        returns the old one for the caller to close (with keyframes, a stand-in whose close waits for
+        the render in flight, on the keyframe thread: the frames never wait for it). The sizes the old
+        one had built mean nothing to the new one: a compiled one builds a new level aside again
+        instead of on a frame."""
         old, self.backend = self.backend, backend
+        if self._renderer is not None:
+            old = _Retiring(old, self._renderer)
         self._warming = None
+        self._key_built.clear()
         self._steady_since = time.monotonic()
         return old
+
+    def delivery_summary(self) -> dict[str, dict]:
+        """Per output: grab → delivery p50/p95 in ms over its last frames (pooled over frames)."""
+        out = {}
+        for name, meter in list(self.delivery.items()):
+            p50, p95 = meter.percentiles(50, 95)
+            if p50 is not None:
+                out[name] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "frames": len(meter)}
+        return out
 
     @property
     def render_scale(self) -> float:
@@ -257,7 +310,8 @@ class Pipeline:
     # -- frames ----------------------------------------------------------------------------
     def step(self) -> Optional[FrameResult]:
         """Process one frame; None when the source has ended. Raises SourceLost while a camera is away.
-        The stages: read, stylize (steadying's flow up front or aside), steady, mask, write, account."""
+        The stages: read, stylize (steadying's flow up front or aside) and steady, or carry the newest
+        keyframe to it; mask, write, account."""
         settings, weights = self.settings, self.weights
         light = self._level_for(weights)
         scale = self.render_scale
@@ -267,21 +321,99 @@ class Pipeline:
             return None
         t1 = time.perf_counter()
         self._frame_shape = frame.image.shape
-        out, image, networks, ran, times = self._stylize(frame.image, settings, weights, scale, light)
-        t4 = time.perf_counter()
-        if settings.stabilize:
-            out = self.stabilizer(frame.image, out)
+        shown: Optional[Rendered] = None
+        if self.carrying:
+            out, shown, times = self._carried(frame, settings, weights)
+            image, networks, ran, scale = frame.image, shown.info["networks"], shown.info["backend"], \
+                shown.info["render_scale"]
+        else:
+            out, image, networks, ran, times = self._stylize(frame.image, settings, weights, scale, light)
+            t4 = time.perf_counter()
+            if settings.stabilize:
+                out = self.stabilizer(frame.image, out)
+            times["stabilize"] += time.perf_counter() - t4
+            times["carry"] = 0.0
         t5 = time.perf_counter()
         if settings.mask != "none":
             out = composite(out, frame.image, self.segmenter.mask(frame.image), settings.mask)
         t6 = time.perf_counter()
         for sink in self.sinks:
-            sink.write(out)
+            sink.write(out, frame.timestamp)
         t7 = time.perf_counter()
-        times["stabilize"] += t5 - t4
         times.update(capture=t1 - t0, mask=t6 - t5, output=t7 - t6, total=t7 - t0,
                      latency=max(0.0, t7 - frame.timestamp))
-        return self._account(frame, out, image, weights, scale, networks, ran, times, t7)
+        result = self._account(frame, out, image, weights, scale, networks, ran, times, t7)
+        if shown is not None:
+            result.mode, result.keyframe = "keyframes", shown.key.index
+            result.keyframe_age_ms = max(0.0, 1000.0 * (frame.timestamp - shown.grabbed_at))
+            result.keyframe_fps, result.trusted = self._renderer.rate.rate, self._carrier.trusted
+        else:
+            result.keyframe = frame.index
+        return result
+
+    # -- keyframe mode ---------------------------------------------------------------------------
+    def _keyframe_renderer(self) -> KeyframeRenderer:
+        if self._renderer is None:
+            self._renderer = KeyframeRenderer(self._carrier)
+        return self._renderer
+
+    def _key_level(self) -> Level:
+        """What keyframes render at: the governor's level (kept at full size while carrying), else the
+        style's render scale."""
+        return self.governor.level if self.governor is not None else Level(self.settings.render_scale)
+
+    def _carried(self, frame, settings: StyleSettings, weights: np.ndarray) -> tuple[np.ndarray, Rendered, dict]:
+        """Hand the frame to the keyframe thread (it renders the newest one it has when it is free),
+        then show the newest keyframe carried to this frame. Only the first frame of a source waits."""
+        renderer = self._keyframe_renderer()
+        level = self._key_level()
+        shape = scaled_shape(frame.image.shape, level.scale)
+        if self.background_warmup and (shape, level.light) not in self._key_built:
+            self._key_built.add((shape, level.light))  # asked once; the stand-in renders keyframes meanwhile
+            if not self._level_ready(weights, shape, level.light):
+                self.backend.prepare(weights, shape, light=level.light)
+        render = functools.partial(self._render_key, settings, weights, level)
+        renderer.offer(Job(frame.index, frame.image, frame.timestamp, self._tag, self.backend, render,
+                           settings.stabilize))
+        shown = renderer.newest()
+        if shown is None:  # the start, or a new source: nothing to carry yet
+            shown = renderer.wait(self._tag, FIRST_KEYFRAME_S)
+            if shown is None:
+                error = renderer.error
+                raise error if error is not None else StylecamError("no keyframe came from the network")
+        t2 = time.perf_counter()
+        out = self._carrier.carry(shown.key, frame.image, frame.index)
+        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": 0.0,
+                 "carry": time.perf_counter() - t2}
+        return out, shown, times
+
+    def _render_key(self, settings: StyleSettings, weights: np.ndarray, level: Level, backend,
+                    image: np.ndarray) -> tuple[np.ndarray, dict]:
+        """On the keyframe thread: the network at ``level`` and back to the frame's size."""
+        small = scaled_input(image, level.scale)
+        outputs, networks, ran, times = self._run_network(small, weights, level.light, backend)
+        out = finish(blend_outputs(outputs), image, settings, small, self._upscale_pool)
+        return out, {"networks": tuple(networks), "backend": ran, "render_scale": level.scale, "times": times}
+
+    def _start_carrying(self) -> None:
+        self.carrying = True
+        if self._renderer is not None:
+            self._renderer.forget()  # its last keyframe is from long ago: the next frame waits for a fresh one
+
+    def _switch_keyframes(self) -> None:
+        """auto: back to rendering every frame once keyframes come fast enough to (a fast network)."""
+        governor, renderer = self.governor, self._renderer
+        if self.keyframes != "auto" or governor is None or renderer is None or self._paced is False:
+            return
+        if self._paced and self.source.fps > 0:
+            governor.source_fps = self.source.fps
+        p90 = renderer.render_p90_ms()
+        if p90 is not None and p90 <= KEYFRAME_OFF_SHARE * governor.budget_ms:
+            log.info("keyframes take %.0f ms of %.0f: rendering every frame", p90, governor.budget_ms)
+            self.carrying = False
+            self.stabilizer.reset()
+            renderer.times.clear()
+            governor.moved(governor.level)
 
     def _stylize(self, image: np.ndarray, settings: StyleSettings, weights: np.ndarray, scale: float,
                  light: bool) -> tuple[np.ndarray, np.ndarray, list, str, dict]:
@@ -329,12 +461,15 @@ class Pipeline:
         self._rate.tick(end)
         described = ""
         if self.governor is not None:
-            self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
+            if self.carrying:
+                self._switch_keyframes()
+            else:
+                self._govern(sum(times[k] for k in WORK), times["infer"], image, weights)
             described = self.governor.describe()
         self._latencies.append(times["latency"])
         p50, p95 = np.percentile(self._latencies, (50, 95))
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described, times["latency"],
-                           float(p50), float(p95), ran)
+                           float(p50), float(p95), ran, frame.timestamp)
 
     def _level_for(self, weights: np.ndarray) -> bool:
         """Tell the governor whether this style has a lighter network; whether to run on it now. When a
@@ -376,12 +511,13 @@ class Pipeline:
         self.stabilizer.prepare(image)
         self.stabilizer.warp_ahead()
 
-    def _run_network(self, small: np.ndarray, weights: np.ndarray, light: bool) -> tuple[list, list, str, dict]:
+    def _run_network(self, small: np.ndarray, weights: np.ndarray, light: bool,
+                     backends=None) -> tuple[list, list, str, dict]:
         """The network(s) on the scaled frame: [(output, share)], the networks and backends that ran
-        (a stand-in while a size builds), and the timings."""
+        (a stand-in while a size builds), and the timings. ``backends``: the one a keyframe job took."""
         times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
         outputs, networks, ran = [], [], []
-        for backend, vector, share in self.backend.parts(weights, small.shape, light=light):  # two: a mix of networks
+        for backend, vector, share in (backends or self.backend).parts(weights, small.shape, light=light):
             ta = time.perf_counter()
             x = backend.preprocess(small)
             tb = time.perf_counter()
@@ -419,6 +555,12 @@ class Pipeline:
             return
         if target is None:
             self._prebuild_when_steady(image, weights)
+            return
+        if self.keyframes == "auto" and target.scale < governor.rungs[0]:
+            # a smaller render of each frame is softer than a full-size keyframe carried to it
+            log.info("%s: the network cannot hold %g FPS at full size, carrying keyframes", governor.describe(),
+                     governor.fps_goal)
+            self._start_carrying()
             return
         shape = scaled_shape(image.shape, target.scale)
         if self.background_warmup and not self._level_ready(weights, shape, target.light):
@@ -557,6 +699,8 @@ class Pipeline:
 
     def close(self) -> None:
         """Close sinks, backend and source (each exactly once)."""
+        if self._renderer is not None:
+            self._renderer.close()  # no keyframe renders on the backend once it closes
         for pool in (self._side, self._upscale_pool):
             if pool is not None:
                 pool.shutdown()
@@ -564,3 +708,17 @@ class Pipeline:
             sink.close()
         self.backend.close()
         self.source.close()
+
+
+class _Retiring:
+    """A backend the pipeline replaced while keyframes render: ``close`` hands it to the keyframe thread,
+    which closes it once no render uses it."""
+
+    def __init__(self, backend, renderer: KeyframeRenderer):
+        self.backend, self._renderer = backend, renderer
+
+    def close(self) -> None:
+        self._renderer.retire(self.backend)
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)

@@ -53,6 +53,7 @@ class SessionSettings:
     threads: int = 0
     serve: ServeSettings = field(default_factory=ServeSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)  # hold a frame rate (live: 30 FPS)
+    keyframes: str = "auto"  # carry full-size keyframes along the motion: auto (with the governor), on, off
     # the app: with its window hidden and no sink that wants frames (a stream client, the virtual
     # camera, a recording), make none; the CLI's vcam and serve always run
     idle_unwatched: bool = False
@@ -98,7 +99,8 @@ class Session:
             source = self._given_source or self._open_source(s.source, s.size)
             backend = self._create_backend(s.backend, source)
             self.pipeline = Pipeline(source, backend, self.catalog, self._initial_sinks, s.style,
-                                     read_timeout=s.read_timeout, governor=s.governor, background_warmup=s.live)
+                                     read_timeout=s.read_timeout, governor=s.governor, background_warmup=s.live,
+                                     keyframes=s.keyframes)
         except BaseException:
             for part in (backend, source, *self._initial_sinks):
                 if part is not None:
@@ -251,8 +253,13 @@ class Session:
                 "governor": governor.describe() if governor else "off",
                 "backend": result.backend if result else None,
                 "network": "+".join(result.networks) if result else None,
-                "latency_p50_ms": round(result.latency_p50_ms, 1) if result else None,
+                "latency_p50_ms": round(result.latency_p50_ms, 1) if result else None,  # grab → hand-over
                 "latency_p95_ms": round(result.latency_p95_ms, 1) if result else None,
+                "mode": result.mode if result else None,  # keyframes (carried along the motion) or direct
+                "keyframe_fps": round(result.keyframe_fps, 1) if result else None,
+                "keyframe_age_ms": round(result.keyframe_age_ms, 1) if result else None,
+                # grab → each output's delivery (the stream: encoded for its clients), pooled over frames
+                "latency": pipe.delivery_summary() if pipe else {},
                 "idle": self.idle() if pipe else False,
                 "builds_pending": self.builder.pending()}
 

@@ -1,0 +1,175 @@
+"""Carry a keyframe's stylized output to a later source frame along the optical flow.
+
+Where the network cannot run at full size on every frame, it renders full-size keyframes when it can,
+and every displayed frame is the newest keyframe moved to the current frame (Deep Feature Flow, Zhu et
+al. 2017; VR's reprojection). A full-size render a few frames old, moved by the flow, is much closer to
+the full-size render of the current frame than a smaller render of the current frame is (docs/keyframes.md).
+
+Per displayed frame: DIS flow from the current frame to the keyframe's source frame, on grey copies
+at 1/``scale`` of the size (the previous frame's flow to the same keyframe starts it, so motion
+that grows over many frames is followed), then one fixed-point remap of the keyframe's output.
+
+What the flow cannot know is found per pixel and filled from the current frame: where the keyframe's
+source, moved by the flow, does not match the current source (an occlusion, an object that came in,
+flow that failed on fast motion), where the flow leads out of the frame, and where the flow to the
+keyframe and the flow back disagree (background an object uncovered). The fill is the keyframe's
+local colour map applied to the current frame: the guided filter's linear coefficients (He et al.
+2010), fitted once per keyframe between its source and its output, moved along the same flow, and
+applied to the current grey frame. It keeps the current frame's shapes (a hand where it is now, not
+where it was) in the keyframe's local colours and strokes' mean; trust blends the two.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import cv2
+import numpy as np
+
+from .stabilize import _local_change, _outside
+from .weighted_blend import blend_rows
+
+FLAGS = cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP
+NOISE_FLOOR = 3.0  # levels: the most of the misfit that counts as the sensor's noise
+CUT_TRUST = 0.2  # less of the frame than this carried: a cut
+
+
+@dataclass(frozen=True)
+class CarrySettings:
+    scale: int = 0  # flow and trust at 1/scale of the frame's size (0: about 320 pixels wide, at least 2)
+    preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST  # DIS's speed/quality preset
+    refine: int = 0  # DIS's variational refinement iterations (0: its preset's)
+    tolerance: float = 12.0  # levels of local misfit, above the noise floor, that halve the trust
+    window: int = 8  # box filter (frame pixels) of the misfit
+    consistency: float = 0.0  # frame pixels by which the flow to the keyframe and back may disagree (0: off)
+    fill_radius: int = 16  # frame pixels of the fill's colour-map fit
+    fill_eps: float = 0.01  # its regulariser (0..1 grey levels squared): flat areas get the mean colour
+
+    def analysis(self, width: int) -> tuple[int, int]:
+        """(scale, misfit box in analysis pixels, odd) for frames of this width: the flow's accuracy is
+        what carries the strokes (at 1/2 of 640×480, +1 dB over 1/4), its cost grows with the pixels."""
+        k = self.scale or max(2, round(width / 320))
+        return k, max(3, round(self.window / k) | 1)
+
+
+class Keyframe(NamedTuple):
+    """A full-size render and what carrying it needs, made once when it arrives."""
+
+    index: int  # the source frame it was rendered from
+    output: np.ndarray  # H×W×3 uint8, the stylized frame
+    gray: np.ndarray  # its source, grey at analysis size (uint8)
+    coef: np.ndarray  # the fill's colour map at analysis size: h×w×6 float32 (a per channel, then b)
+    tone: tuple[np.ndarray, np.ndarray]  # one colour map for the whole frame, (a, b) per channel: after a cut
+    tag: object = None  # what it was rendered for (the look)
+
+
+def _tone(gray: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) per channel with ``a·grey + b`` matching the output's mean and contrast, the sign of their
+    correlation kept: a new scene painted in the keyframe's colours with its own edges at full contrast
+    (a regression's slope would flatten it where the style re-invents the shading)."""
+    g = gray.astype(np.float32).reshape(-1)
+    o = out.reshape(-1, 3)
+    gc, oc = g - g.mean(), o - o.mean(axis=0)
+    sign = np.sign(gc @ oc) + (gc @ oc == 0)
+    a = sign * oc.std(axis=0) / max(float(gc.std()), 1.0)
+    return a.astype(np.float32), (o.mean(axis=0) - a * g.mean()).astype(np.float32)
+
+
+def _box(img: np.ndarray, r: int) -> np.ndarray:
+    return cv2.blur(img, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+class Carrier:
+    """Moves keyframes to the current frame. Not thread-safe: one display loop owns it."""
+
+    def __init__(self, settings: CarrySettings = CarrySettings()):
+        self.settings = settings
+        self._dis: dict[int, cv2.DISOpticalFlow] = {}
+        self._last: Optional[tuple[int, np.ndarray]] = None  # (keyframe index, the last flow to it)
+        self.trusted = 1.0  # share of the last frame's pixels taken from the keyframe (the rest filled)
+
+    def _flow(self, k: int) -> cv2.DISOpticalFlow:
+        if k not in self._dis:
+            dis = cv2.DISOpticalFlow_create(self.settings.preset)
+            if self.settings.refine:
+                dis.setVariationalRefinementIterations(self.settings.refine)
+            self._dis[k] = dis
+        return self._dis[k]
+
+    def _gray(self, frame: np.ndarray) -> np.ndarray:
+        """Grey at analysis size, uint8 (what DIS takes)."""
+        h, w = frame.shape[:2]
+        k = self.settings.analysis(w)[0]
+        return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+    def keyframe(self, index: int, source: np.ndarray, output: np.ndarray, tag: object = None) -> Keyframe:
+        """What carrying ``output`` (rendered from ``source``) needs: made once, off the display loop."""
+        s = self.settings
+        gray = self._gray(source)
+        k = s.analysis(source.shape[1])[0]
+        h, w = gray.shape
+        guide = gray.astype(np.float32) * np.float32(1 / 255)
+        out = cv2.resize(output, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        r = max(1, round(s.fill_radius / k))
+        mean_i = _box(guide, r)
+        var_i = _box(guide * guide, r) - mean_i * mean_i
+        mean_p = _box(out, r)
+        cov = _box(out * guide[..., None], r) - mean_p * mean_i[..., None]
+        a = cov / (var_i + np.float32(s.fill_eps))[..., None]
+        b = mean_p - a * mean_i[..., None]
+        coef = np.concatenate([_box(a, r), _box(b, r)], axis=2).astype(np.float32)
+        return Keyframe(index, output, gray, coef, _tone(gray, out * np.float32(255)), tag)
+
+    def carry(self, key: Keyframe, source: np.ndarray, index: int) -> np.ndarray:
+        """The frame to show for ``source`` (source frame ``index``): ``key`` moved to it, filled where
+        the move cannot be trusted. The keyframe of this very frame is shown as it is."""
+        if key.index == index:
+            self._last, self.trusted = None, 1.0
+            return key.output
+        s = self.settings
+        h, w = source.shape[:2]
+        k, window = s.analysis(w)
+        gray = self._gray(source)
+        init = self._last[1] if self._last is not None and self._last[0] == key.index else None
+        # DIS takes a flow of the right size as its start: the last frame's flow to the same keyframe
+        flow = self._flow(k).calc(gray, key.gray, None if init is None else init.copy())
+        self._last = (key.index, flow)
+        moved_gray = cv2.remap(key.gray, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE)
+        local, floor = _local_change(cv2.subtract(gray, moved_gray, dtype=cv2.CV_32F), window)
+        # the floor is the sensor's noise, a few levels: across a cut everything misfits, and a floor
+        # taken from that would trust it all
+        floor = min(floor, NOISE_FLOOR)
+        conf = cv2.exp(np.maximum(local - 2.0 * floor, 0.0) * np.float32(-0.6931 / s.tolerance))
+        conf[_outside(flow)] = 0.0
+        if s.consistency > 0:
+            back = self._flow(k).calc(key.gray, gray, None)
+            gap = cv2.magnitude(*cv2.split(cv2.add(flow, cv2.remap(back, flow, None, FLAGS,
+                                                                  borderMode=cv2.BORDER_REPLICATE))))
+            conf[gap > s.consistency / k] = 0.0
+        conf = cv2.erode(conf, np.ones((3, 3), np.uint8))  # a distrusted pixel's neighbours are suspect too
+        self.trusted = float(conf.mean())
+        if self.trusted < CUT_TRUST:
+            # a cut (or motion the flow lost): nothing of the keyframe's picture belongs here; its colour
+            # map, taken as a whole, paints this frame until a keyframe of it comes (a local map would
+            # carry the old layout)
+            self.trusted = 0.0
+            guide = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
+            return np.clip(guide * key.tone[0] + key.tone[1] + 0.5, 0, 255).astype(np.uint8)
+        big = cv2.resize(flow * np.float32(k), (w, h), interpolation=cv2.INTER_LINEAR)
+        moved = cv2.remap(key.output, *cv2.convertMaps(big, None, cv2.CV_16SC2), FLAGS,
+                          borderMode=cv2.BORDER_REPLICATE)
+        if self.trusted > 0.999:
+            return moved
+        fill = self._fill(key, flow, source, (w, h))
+        out = np.empty_like(moved)
+        blend_rows(moved, fill, conf, k, out, (0, h))
+        return out
+
+    @staticmethod
+    def _fill(key: Keyframe, flow: np.ndarray, source: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The keyframe's local colour map, moved along the flow, applied to the current grey frame."""
+        coef = cv2.remap(key.coef, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE)
+        coef = cv2.resize(coef, size, interpolation=cv2.INTER_LINEAR)
+        guide = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+        out = coef[..., :3] * guide[..., None] + coef[..., 3:]
+        return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)

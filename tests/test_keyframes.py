@@ -1,0 +1,141 @@
+"""Keyframes carried by motion: the network renders full-size keyframes on its own thread, every frame shows
+the newest one moved along the flow. Real network (ONNX Runtime), real photos, real video files; the
+references are the full-size renders of the same frames."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from engine.backends import create_backend
+from engine.cli import main
+from engine.frame.carry import Carrier
+from engine.live.pipeline import Pipeline, StyleSettings, stylize_frame
+from engine.metrics import psnr
+from engine.sinks.base import NullSink
+from engine.video.capture import SourceSettings
+from engine.video.demo import write_clip
+from engine.video.replay import ReplaySource
+from tests.waiting import wait_until
+
+SIZE = (192, 144)  # (w, h): small enough to be quick, large enough for the flow
+
+
+def _pan(image: np.ndarray, n: int, step: int, size=SIZE) -> list[np.ndarray]:
+    """``n`` frames of a camera panning across ``image`` by ``step`` pixels a frame (a real photo)."""
+    w, h = size
+    return [np.ascontiguousarray(image[40:40 + h, 20 + i * step:20 + i * step + w]) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def net(pack):
+    backend = create_backend("onnxruntime", pack=pack)
+    yield backend, pack
+    backend.close()
+
+
+def _render(net, frame, style="7"):
+    backend, pack = net
+    return stylize_frame(backend, frame, pack.weights(style), StyleSettings(style=style))
+
+
+def test_an_old_keyframe_follows_the_motion(net):
+    """A keyframe 4 frames old (the camera panned 8 pixels since), carried by the flow, is much closer to the
+    full-size render of the current frame than the keyframe left where it was, and than a half-size render
+    of the current frame; the keyframe of the frame itself is shown as it is."""
+    frames = _pan(data.astronaut(), 5, 2)
+    carrier = Carrier()
+    key = carrier.keyframe(0, frames[0], _render(net, frames[0]))
+    carried = carrier.carry(key, frames[4], 4)
+    ideal = _render(net, frames[4])
+    backend, pack = net
+    half = stylize_frame(backend, frames[4], pack.weights("7"), StyleSettings(style="7", render_scale=0.5))
+    assert psnr(carried, ideal) > psnr(key.output, ideal) + 4.0
+    assert psnr(carried, ideal) > psnr(half, ideal) + 3.0
+    assert carrier.carry(carrier.keyframe(4, frames[4], ideal), frames[4], 4) is ideal
+
+
+def _edge_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ea, eb = (cv2.Canny(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), 60, 160).astype(np.float32) for x in (a, b))
+    ea, eb = (cv2.GaussianBlur(x, (0, 0), 2.0).ravel() for x in (ea, eb))
+    return float(np.corrcoef(ea, eb)[0, 1])
+
+
+def test_a_cut_shows_no_ghost(net):
+    """Carried across a cut, the keyframe of the old scene leaves none of its picture: the frame shows the
+    new scene's shapes, and the old keyframe's edges are not in it."""
+    old = _pan(data.astronaut(), 1, 0)[0]
+    new = _pan(data.coffee(), 1, 0)[0]
+    carrier = Carrier()
+    key = carrier.keyframe(1, old, _render(net, old))
+    shown = carrier.carry(key, new, 2)
+    assert carrier.trusted == 0.0
+    assert _edge_corr(shown, new) > 0.5
+    assert _edge_corr(shown, key.output) < 0.15
+
+
+def _clip(tmp_path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
+    h, w = frames[0].shape[:2]
+    return write_clip(tmp_path / "clip.avi", frames, fps, (w, h), fourcc="MJPG")
+
+
+def test_replay_delivers_like_a_camera(tmp_path):
+    """A file played as a camera keeps its own rate: a reader that is slower than the file gets the newest
+    frame, and every arrival is announced, taken or not."""
+    frames = _pan(data.astronaut(), 30, 2)
+    arrivals = []
+    source = ReplaySource(SourceSettings(loop=False), _clip(tmp_path, frames, 60.0),
+                          on_arrival=lambda i, t: arrivals.append(i))
+    got = []
+    while (frame := source.read(2.0)) is not None:
+        got.append(frame.index)
+        wait_until(lambda: False, timeout=0.05)  # a slow reader: 20 reads a second against 60 frames
+    source.close()
+    assert arrivals == list(range(1, 31))
+    assert len(got) < 20 and got == sorted(got) and got[-1] == 30
+
+
+def test_live_writes_one_frame_per_source_frame(tmp_path):
+    """`stylize --live` writes one numbered PNG and one JSON line per source frame, in order, with what was
+    on screen (the keyframe it carried, its network and scale)."""
+    frames = _pan(data.astronaut(), 45, 2)
+    out = tmp_path / "live"
+    assert main(["stylize", str(_clip(tmp_path, frames)), f"{out}/", "--live", "--style", "7",
+                 "--backend", "onnxruntime", "--keyframes", "on", "-q"]) == 0
+    pngs = sorted(out.glob("frame_*.png"))
+    lines = [json.loads(x) for x in (out / "frames.jsonl").read_text().splitlines()]
+    assert len(pngs) == len(frames) == len(lines)
+    assert [x["source"] for x in lines] == list(range(1, len(frames) + 1))
+    shown = [x for x in lines if x["shown"] is not None]
+    assert shown and all(x["mode"] == "keyframes" and x["keyframe"] <= x["shown"] <= x["source"] for x in shown)
+    assert cv2.imread(str(pngs[-1])).shape == frames[0].shape
+
+
+def test_a_new_style_shows_within_a_keyframe_interval(net):
+    """After a switch, the frames show the new style as soon as the keyframe rendered after it is there: at
+    most the render in flight and one more."""
+    backend, pack = net
+    frames = _pan(data.astronaut(), 300, 0)
+    from engine.video.capture import StillSource
+
+    source = StillSource(SourceSettings("image", fps=30.0), frames[0])
+    pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack, [NullSink()], StyleSettings(style="7"),
+                    keyframes="on")
+    a, b = _render(net, frames[0], "7"), _render(net, frames[0], "1")
+    for _ in range(10):
+        pipe.step()
+    times = list(pipe._renderer.times)
+    pipe.update(style="1")
+    shown_old = 0
+    while True:
+        r = pipe.step()
+        if psnr(r.stylized, b) > psnr(r.stylized, a):
+            break
+        shown_old += 1
+        assert shown_old < 300
+    interval_frames = 30.0 * max(times) / 1000.0
+    pipe.close()
+    assert shown_old <= 2 * interval_frames + 2
+    assert psnr(r.stylized, b) > 30.0
