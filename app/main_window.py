@@ -14,7 +14,7 @@ from engine import defaults
 from engine.backends import available_backends
 from engine.errors import StylecamError
 from engine.frame.frames import parse_size
-from engine.metrics import RateMeter
+from engine.metrics import LatencyMeter, RateMeter
 from engine.live.pipeline import StyleSettings
 from engine.sinks import write_image
 from engine.styles.packs import StylePack
@@ -47,6 +47,7 @@ class MainWindow(QMainWindow):
         self._shown_seq = 0
         self._shown_result = None
         self._painted = RateMeter(60)
+        self._on_screen = LatencyMeter()  # grab → handed to the window, per frame
         self._recording: Optional[Path] = None
         self._timer = QTimer(self)
         self._timer.setInterval(defaults.VIEW_POLL_MS)
@@ -96,13 +97,19 @@ class MainWindow(QMainWindow):
         self.side_panel = QWidget()
         self.side_panel.setLayout(side)
         self.side_panel.setFixedWidth(3 * 156 + 60)
+        # the HUD has a line of its own under the view: in the status bar it shared one line with the
+        # messages, and at 1280 pixels a long message was cut off and ran into it
+        self.hud = QLabel()
+        self.hud.setWordWrap(True)
+        self.hud.setStyleSheet("color: #9aa0a6")
+        left = QVBoxLayout()
+        left.addWidget(self.view, 1)
+        left.addWidget(self.hud)
         central = QWidget()
         layout = QHBoxLayout(central)
-        layout.addWidget(self.view, 1)
+        layout.addLayout(left, 1)
         layout.addWidget(self.side_panel)
         self.setCentralWidget(central)
-        self.hud = QLabel()
-        self.statusBar().addPermanentWidget(self.hud)
 
     def _connect(self) -> None:
         """Engine news to the widgets, the widgets' requests to the engine, and the keys."""
@@ -146,6 +153,7 @@ class MainWindow(QMainWindow):
         self.view.message = ""
         self.view.show_frame(result.original, result.stylized)
         self._painted.tick(now)
+        self._on_screen.since(result.grabbed_at)  # the window is this frame's sink
         self._update_hud(result)
 
     def _update_hud(self, result) -> None:
@@ -160,11 +168,16 @@ class MainWindow(QMainWindow):
             nets = f" · {names[0]} network"
         else:
             nets = f" · {' + '.join(names)} networks ({len(names)}× cost)"
-        render = f" · {result.governor}" if result.governor else (
-            f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
-        self.hud.setText(f"capture {source_fps:.0f} fps · inference {result.times_ms['infer']:.1f} ms · "
-                         f"displayed {self._painted.rate:.1f} fps · latency {result.latency_p50_ms:.0f}/"
-                         f"{result.latency_p95_ms:.0f} ms (p50/p95) · {backend}{nets} · {w}×{h}{render}")
+        if result.mode == "keyframes":  # the network renders full-size keyframes; every frame carries one
+            render = (f" · keyframes {result.keyframe_fps:.1f}/s at {result.render_scale:.2f}×, "
+                      f"{result.keyframe_age_ms:.0f} ms old")
+        else:
+            render = f" · {result.governor}" if result.governor else (
+                f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
+        p50, p95 = self._on_screen.percentiles(50, 95)
+        latency = f" · grab→window {p50:.0f}/{p95:.0f} ms (p50/p95)" if p50 is not None else ""
+        self.hud.setText(f"capture {source_fps:.0f} fps · displayed {self._painted.rate:.1f} fps{latency} · "
+                         f"{backend}{nets} · {w}×{h}{render}")
 
     # -- idle: a hidden window makes no frames unless an output wants them ----------------------
     def _viewing_changed(self) -> None:

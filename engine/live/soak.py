@@ -51,6 +51,7 @@ class SoakSettings:
     vcam_device: Optional[str] = None  # a real v4l2loopback device; None: the stand-in
     stabilize: bool = True
     target_fps: float = 30.0
+    keyframes: str = "auto"  # carry full-size keyframes along the motion (auto: where the network cannot keep up)
     idle_s: float = 0.0  # at the end: this long with nobody watching (the app's idle), CPU measured
     picture: Optional[Path] = None  # the picture style's picture (default: a bundled photo)
     frames_dir: Optional[Path] = None  # save the live frame (input and output) just before each switch
@@ -155,8 +156,36 @@ def wait_for(predicate: Callable[[], object], timeout: float, stop: threading.Ev
 
 
 def _cpu_seconds() -> float:
+    """CPU seconds of this process and of every child, the live ones too (the build process lives as long
+    as the session: ``os.times`` counts a child only once it has exited and been waited for)."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.user + t.system + t.children_user + t.children_system + sum(map(_proc_cpu, _descendants(os.getpid())))
+
+
+def _descendants(pid: int) -> list[int]:
+    """Live child processes, theirs too (Linux /proc; none elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+                found += kids
+                todo += kids
+        except OSError:
+            continue
+    return found
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a live process, in seconds (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 class Soak:
@@ -167,6 +196,7 @@ class Soak:
         self.settings = settings
         self.view = view
         self.rows: list[dict] = []
+        self._handover: list[float] = []  # grab → hand-over to the sinks of every live frame
         self.report: dict = {}
         self.startup_s = 0.0
 
@@ -188,7 +218,8 @@ class Soak:
         session_settings = SessionSettings(source=s.source, size=s.size, backend=s.backend,
                                            style=StyleSettings(style=first, stabilize=s.stabilize),
                                            serve=ServeSettings(port=0), idle_unwatched=True,
-                                           governor=GovernorSettings(target_fps=s.target_fps or None))
+                                           governor=GovernorSettings(target_fps=s.target_fps or None),
+                                           keyframes=s.keyframes)
         failures: list[dict] = []
 
         def on_event(event) -> None:
@@ -271,8 +302,13 @@ class Soak:
                 now, cpu = time.monotonic(), _cpu_seconds()
                 with lock:
                     got, frames[:] = list(frames), []
-                self.rows.append(self._row(t, got, session, client, (cpu - cpu_before) / (now - wall_before) * 100,
-                                           want_client, idle))
+                row = self._row(t, got, session, client, (cpu - cpu_before) / (now - wall_before) * 100,
+                                want_client, idle)
+                if not idle:
+                    self._handover += row.pop("handover_ms")  # pooled over the frames, not per second
+                else:
+                    row.pop("handover_ms")
+                self.rows.append(row)
                 cpu_before, wall_before = cpu, now
                 progress(t, total)
         finally:
@@ -301,7 +337,10 @@ class Soak:
         work = [sum(r.times_ms[k] for k in WORK) for r in got]
         latency = [r.latency_ms for r in got]
         pct = (lambda v, q: round(float(np.percentile(v, q)), 1) if v else None)
+        ages = [r.keyframe_age_ms for r in got if r.mode == "keyframes"]
         return {"t": t, "fps": len(got), "render_scale": last.render_scale if last else None,
+                "mode": last.mode if last else None, "keyframe_fps": round(last.keyframe_fps, 1) if last else None,
+                "keyframe_age_p50_ms": pct(ages, 50), "handover_ms": latency,
                 "network": "+".join(last.networks) if last else None, "backend": last.backend if last else None,
                 "work_p50_ms": pct(work, 50), "work_p95_ms": pct(work, 95),
                 "latency_p50_ms": pct(latency, 50), "latency_p95_ms": pct(latency, 95),
@@ -323,8 +362,9 @@ class Soak:
         idle_rows = [r for r in self.rows if r["idle"]][2:]  # the first seconds still finish a frame
         no_client = [r["fps"] for r in rows if not r["client"]]
         with_client = [r["fps"] for r in rows if r["client"]]
-        lat50 = [r["latency_p50_ms"] for r in live]
-        lat95 = [r["latency_p95_ms"] for r in live]
+        handover = self._handover  # every frame's grab → hand-over, pooled
+        carried = [r for r in live if r["mode"] == "keyframes"]
+        delivery = {name: meter.pooled() for name, meter in session.pipeline.delivery.items() if len(meter)}
         return {
             "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.settings).items()},
             "machine": machine_info(), "schedule": schedule, "switches": switches,
@@ -336,8 +376,15 @@ class Soak:
                 "fps_mean": round(float(np.mean([r["fps"] for r in rows])), 1) if rows else 0.0,
                 "fps_no_client": round(float(np.mean(no_client)), 1) if no_client else None,
                 "fps_with_client": round(float(np.mean(with_client)), 1) if with_client else None,
-                "latency_p50_ms": round(float(np.median(lat50)), 1) if lat50 else None,
-                "latency_p95_ms": round(float(np.percentile(lat95, 95)), 1) if lat95 else None,
+                # grab → hand-over to the sinks, percentiles over every frame; then grab → each sink's delivery
+                "latency_p50_ms": round(float(np.percentile(handover, 50)), 1) if handover else None,
+                "latency_p95_ms": round(float(np.percentile(handover, 95)), 1) if handover else None,
+                "delivery": delivery,
+                "keyframe_share": round(len(carried) / len(live), 3) if live else 0.0,
+                "keyframe_fps": round(float(np.median([r["keyframe_fps"] for r in carried])), 1) if carried else None,
+                "keyframe_age_p50_ms": round(float(np.median([r["keyframe_age_p50_ms"] for r in carried
+                                                              if r["keyframe_age_p50_ms"] is not None])), 1)
+                if carried else None,
                 "cpu_percent_live": round(float(np.mean([r["cpu_percent"] for r in rows])), 1) if rows else None,
                 "cpu_percent_idle": round(float(np.mean([r["cpu_percent"] for r in idle_rows])), 1)
                 if idle_rows else None,
