@@ -73,6 +73,8 @@ def cmd_stylize(args) -> int:
     style.check(pack)  # before reading any file: a bad spec is the first thing reported
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
     out = Path(args.output)
+    if out.exists() and src.exists() and os.path.samefile(src, out):  # the same file by any path or link
+        raise InputError(f"output {out} is the input {src}: writing it would destroy the input (choose another name)")
     is_image = src.suffix.lower() in IMAGE_EXTS
     wanted = IMAGE_EXTS if is_image else VIDEO_EXTS
     if out.suffix.lower() not in wanted:
