@@ -481,6 +481,23 @@ def cmd_doctor(args) -> int:
         print(f"  {name:<18} {status}")
     print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
     print(f"your styles: {data_dir()}\nsettings: {settings_path()}\ncache: {cache_dir()}")
+    print(f"compiled models: {_cache_usage()}; `stylecam cache clear` empties it")
+    return 0
+
+
+def _cache_usage() -> str:
+    from .backends.compiled_cache import MAX_AGE_DAYS, max_bytes, usage
+
+    n, size = usage()
+    return (f"{n} entries, {size / 2**20:.1f} MB (kept under {max_bytes() / 2**20:.0f} MB; "
+            f"unused for {MAX_AGE_DAYS:g} days: removed)")
+
+
+def cmd_cache(args) -> int:
+    from .backends.compiled_cache import clear
+
+    n, size = clear()
+    print(f"removed {n} compiled models ({size / 2**20:.1f} MB); they are rebuilt when needed")
     return 0
 
 
@@ -703,6 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_install_desktop)
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
     s.set_defaults(func=cmd_doctor)
+    s = sub.add_parser("cache", help="the compiled-model cache (int8, OpenVINO, ONNX, TensorRT builds)")
+    s.add_argument("action", choices=["clear"], help="clear: remove every compiled model (rebuilt when needed)")
+    s.set_defaults(func=cmd_cache)
     return p
 
 
