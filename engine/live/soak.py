@@ -15,7 +15,9 @@ import http.client
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -154,6 +156,25 @@ def wait_for(predicate: Callable[[], object], timeout: float, stop: threading.Ev
     return True
 
 
+STORE_PREFIX = "stylecam-soak-"  # + pid: the soak's own style store, in the temp folder
+
+
+def _remove_stores_of_killed_soaks() -> None:
+    """The temp stores left by soaks that were killed (their process is gone)."""
+    if os.name != "posix":  # os.kill(pid, 0) is a probe only on POSIX
+        return
+    for folder in Path(tempfile.gettempdir()).glob(f"{STORE_PREFIX}*-*"):
+        try:
+            pid = int(folder.name[len(STORE_PREFIX):].split("-")[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another user's process: alive
+            pass
+
+
 def _cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
@@ -178,7 +199,12 @@ class Soak:
         engine_log.addHandler(tap)
         previous_level = engine_log.level
         engine_log.setLevel(logging.INFO)
-        catalog = load_catalog()
+        # a store of its own: the user's styles are neither read (a fitted row would change the stock
+        # network the soak measures) nor written (a killed soak leaves its picture in a temp folder)
+        _remove_stores_of_killed_soaks()
+        own = Path(tempfile.mkdtemp(prefix=f"{STORE_PREFIX}{os.getpid()}-"))
+        store = UserStyleStore(own / "styles")
+        catalog = load_catalog(store=store)
         sinks = []
         if s.vcam:
             w, h = s.size or (640, 480)
@@ -195,8 +221,11 @@ class Soak:
             if isinstance(event, Failed):
                 failures.append({"t": round(time.monotonic() - tap.t0, 2), "kind": event.kind,
                                  "message": event.message})
-        session = Session(catalog, session_settings, sinks, on_event=on_event).open()
-        added = None
+        try:
+            session = Session(catalog, session_settings, sinks, on_event=on_event, store=store).open()
+        except BaseException:
+            shutil.rmtree(own, ignore_errors=True)
+            raise
         try:
             server = session.serve()
             schedule = list(s.schedule)
@@ -209,8 +238,7 @@ class Soak:
             self.report = self._drive(session, server, schedule, t0, tap, failures, progress)
         finally:
             session.close()
-            if added:
-                UserStyleStore().remove(added)
+            shutil.rmtree(own, ignore_errors=True)
             engine_log.removeHandler(tap)
             engine_log.setLevel(previous_level)
         return self.report
