@@ -467,6 +467,7 @@ def cmd_install_desktop(args) -> int:
 
 def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
+    from .backends.registry import NEVER_RAN
     from .metrics import machine_info
 
     from .cpu_tuning import CPU_ENV
@@ -478,7 +479,8 @@ def cmd_doctor(args) -> int:
         print(f"{k:>16}: {v}")
     print("backends (checked, none built):")
     for name, status in available_backends().items():
-        print(f"  {name:<18} {status}")
+        untried = " (never run on real hardware, not measured)" if name in NEVER_RAN else ""
+        print(f"  {name:<18} {status}{untried}")
     print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
     print(f"your styles: {data_dir()}\nsettings: {settings_path()}\ncache: {cache_dir()}")
     print(f"compiled models: {_cache_usage()}; `stylecam cache clear` empties it")
