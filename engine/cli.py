@@ -304,6 +304,9 @@ def cmd_soak(args) -> int:
     write_report(report, json_path, Path(args.png) if args.png else json_path.with_suffix(".png"))
     summary = report["summary"]
     print(json.dumps(summary, indent=1))
+    if summary.get("short"):  # each check that fell short, named (soak.shortfalls)
+        print(f"stylecam: soak fell short: {'; '.join(summary['short'])}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -45,3 +45,21 @@ def test_a_killed_soak_leaves_nothing_in_the_users_store(own_style_store, tmp_pa
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     soak._remove_stores_of_killed_soaks()
     assert list(temp.glob("stylecam-soak-*")) == [alive]
+
+
+def test_a_soak_that_falls_short_exits_1_naming_the_check(tmp_path):
+    """Full quality (no governor) at 1280x720 on ONNX Runtime: a few FPS where the source gives 30."""
+    import json
+
+    out = tmp_path / "soak.json"
+    proc = subprocess.run([sys.executable, "-m", "engine", "soak", "--source", "synthetic", "--size", "1280x720",
+                           "--backend", "onnxruntime", "--target-fps", "0", "--no-stabilize", "--no-vcam",
+                           "--client", "none", "--duration", "3", "--idle", "0", "--style", "3", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["fps_goal"] > 0 and summary["fps_mean"] < 0.8 * summary["fps_goal"]
+    assert [s.split(":")[0] for s in summary["short"]] == ["fps"]
+    assert last == f"stylecam: soak fell short: {summary['short'][0]}"
+    assert "below 80% of the goal" in last

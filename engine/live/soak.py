@@ -236,6 +236,11 @@ class Soak:
             if self.view is not None:
                 self.view(session)
             self.report = self._drive(session, server, schedule, t0, tap, failures, progress)
+            source_fps = session.pipeline.source.fps if session.pipeline is not None else 0.0
+            goal = min(x for x in (s.target_fps or 0.0, source_fps or 0.0, float("inf")) if x > 0)
+            summary = self.report["summary"]
+            summary["fps_goal"] = None if goal == float("inf") else round(goal, 1)
+            summary["short"] = shortfalls(summary, s)
         finally:
             session.close()
             shutil.rmtree(own, ignore_errors=True)
@@ -375,6 +380,25 @@ class Soak:
             },
             "log": log_lines, "failures": failures, "seconds": self.rows,
         }
+
+
+FPS_SHARE = 0.8  # the displayed rate must reach this share of its goal (the first seconds and switches count)
+
+
+def shortfalls(summary: dict, settings: SoakSettings) -> list[str]:
+    """The soak's checks that fell short, each named with its figure and its limit (empty: all passed)."""
+    short = []
+    if summary.get("failures"):
+        short.append(f"failures: {summary['failures']} frames or outputs failed (want 0)")
+    failed = summary.get("builds_failed_in_process") or 0
+    if failed:
+        short.append(f"failed builds: {failed} builds failed in the build process (want 0)")
+    goal, fps = summary.get("fps_goal"), summary.get("fps_mean")
+    if goal and settings.duration_s and (fps or 0.0) < FPS_SHARE * goal:
+        short.append(f"fps: {fps or 0:g} displayed FPS on average, below {FPS_SHARE:.0%} of the goal of {goal:g}")
+    if settings.idle_s and summary.get("fps_idle"):
+        short.append(f"idle: {summary['fps_idle']:g} FPS made while nobody watched (want 0)")
+    return short
 
 
 def write_report(report: dict, json_path: Path, png_path: Optional[Path] = None) -> None:
