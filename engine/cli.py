@@ -72,6 +72,8 @@ def cmd_stylize(args) -> int:
     src = Path(demo_clip()) if args.input == "demo" else Path(args.input)
     folder = args.output.endswith(("/", os.sep))  # numbered PNGs
     out = Path(args.output)
+    if out.exists() and src.exists() and os.path.samefile(src, out):  # the same file by any path or link
+        raise InputError(f"output {out} is the input {src}: writing it would destroy the input (choose another name)")
     is_image = src.suffix.lower() in IMAGE_EXTS
     wanted = IMAGE_EXTS if is_image else VIDEO_EXTS
     if is_image and (folder or args.live):
@@ -370,6 +372,9 @@ def cmd_soak(args) -> int:
     write_report(report, json_path, Path(args.png) if args.png else json_path.with_suffix(".png"))
     summary = report["summary"]
     print(json.dumps(summary, indent=1))
+    if summary.get("short"):  # each check that fell short, named (soak.shortfalls)
+        print(f"stylecam: soak fell short: {'; '.join(summary['short'])}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -533,6 +538,7 @@ def cmd_install_desktop(args) -> int:
 
 def cmd_doctor(args) -> int:
     from .backends import AUTO_ORDER, auto_choice, available_backends
+    from .backends.registry import NEVER_RAN
     from .metrics import machine_info
 
     from .cpu_tuning import CPU_ENV
@@ -544,9 +550,27 @@ def cmd_doctor(args) -> int:
         print(f"{k:>16}: {v}")
     print("backends (checked, none built):")
     for name, status in available_backends().items():
-        print(f"  {name:<18} {status}")
+        untried = " (never run on real hardware, not measured)" if name in NEVER_RAN else ""
+        print(f"  {name:<18} {status}{untried}")
     print(f"auto picks: {auto_choice()} (order: {', '.join(AUTO_ORDER)})")
     print(f"your styles: {data_dir()}\nsettings: {settings_path()}\ncache: {cache_dir()}")
+    print(f"compiled models: {_cache_usage()}; `stylecam cache clear` empties it")
+    return 0
+
+
+def _cache_usage() -> str:
+    from .backends.compiled_cache import MAX_AGE_DAYS, max_bytes, usage
+
+    n, size = usage()
+    return (f"{n} entries, {size / 2**20:.1f} MB (kept under {max_bytes() / 2**20:.0f} MB; "
+            f"unused for {MAX_AGE_DAYS:g} days: removed)")
+
+
+def cmd_cache(args) -> int:
+    from .backends.compiled_cache import clear
+
+    n, size = clear()
+    print(f"removed {n} compiled models ({size / 2**20:.1f} MB); they are rebuilt when needed")
     return 0
 
 
@@ -787,6 +811,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_install_desktop)
     s = sub.add_parser("doctor", help="what hardware and backends are usable here, and why not")
     s.set_defaults(func=cmd_doctor)
+    s = sub.add_parser("cache", help="the compiled-model cache (int8, OpenVINO, ONNX, TensorRT builds)")
+    s.add_argument("action", choices=["clear"], help="clear: remove every compiled model (rebuilt when needed)")
+    s.set_defaults(func=cmd_cache)
     return p
 
 

@@ -167,6 +167,27 @@ def test_console_script_reports_without_traceback(tmp_path):
     assert proc.stderr.strip() == f"stylecam: error: file not found: {tmp_path / 'missing.jpg'}"
 
 
+@pytest.mark.parametrize("how", ["same path", "another path", "symlink", "hard link"])
+def test_stylize_refuses_to_write_over_its_input(tmp_path, clip, how):
+    """`stylecam stylize a.avi a.avi` (by any path to the same file): one line, exit 2, the clip untouched."""
+    src = tmp_path / "a.mp4"
+    shutil.copy(clip, src)
+    before = src.read_bytes()
+    (tmp_path / "sub").mkdir()
+    out = {"same path": src, "another path": tmp_path / "sub" / ".." / "a.mp4", "symlink": tmp_path / "link.mp4",
+           "hard link": tmp_path / "hard.mp4"}[how]
+    if how == "symlink":
+        out.symlink_to(src)
+    elif how == "hard link":
+        os.link(src, out)
+    proc = subprocess.run([sys.executable, "-m", "engine", "stylize", str(src), str(out), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("stylecam: error:") and "is the input" in err, err
+    assert src.read_bytes() == before
+
+
 def test_a_reader_that_leaves_early_gets_no_traceback():
     """`stylecam styles | head -0`: the pipe closes before the table is written."""
     reader, writer = os.pipe()

@@ -42,6 +42,10 @@ class Backend(ABC):
     compiled: bool = False  # builds per frame size (seconds to minutes on its first frame of a size)
     on_cpu: bool = True  # the network runs on the CPU's cores (and its threads keep them busy)
     idles_between_runs: bool = False  # ... but they sleep once a run ends (OpenMP's spin on a while)
+    # It has run on real hardware (docs/performance.md, docs/gpu.md). One written against an API but never
+    # run (no such hardware or library where stylecam is built) goes after those that have, in ``auto``,
+    # and `stylecam doctor` says so.
+    ran_on_hardware: bool = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

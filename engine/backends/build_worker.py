@@ -9,6 +9,10 @@ Builds run one at a time. Of those waiting, the one asked for last goes next, an
 waiting build moves it to the front: the build the frames need now never waits behind one asked for a
 style the user has already left (that one still runs, later). Asking for a build under way returns
 its future.
+
+A build that fails is tried again, with a growing wait (BACKOFF_S, doubled after each failure), at most
+MAX_ATTEMPTS times per key; until its wait is over, and for good after the last try, asking for it
+returns the failed future at once instead of starting it again. ``failure(key)`` says how it failed.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import multiprocessing
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from typing import Callable
 
@@ -48,6 +53,67 @@ def _lower_priority(parent: int) -> None:
     torch.set_num_threads(1)
 
 
+MAX_ATTEMPTS = 3  # tries of one build (a network at a size) before it is given up for this session
+BACKOFF_S = 20.0  # the wait after its first failure; doubled after each further one
+
+
+@dataclass
+class BuildFailure:
+    """How a build failed: its tries so far, the last error, when it may be tried again."""
+
+    attempts: int
+    error: str
+    retry_at: float  # time.monotonic()
+    exc: BaseException | None = field(default=None, repr=False, compare=False)  # the last one (to count it once)
+
+    @property
+    def final(self) -> bool:
+        """It failed MAX_ATTEMPTS times: it is not tried again."""
+        return self.attempts >= MAX_ATTEMPTS
+
+    def blocks(self, now: float | None = None) -> bool:
+        """Not to be started now: given up, or still waiting out its backoff."""
+        return self.final or (time.monotonic() if now is None else now) < self.retry_at
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: the error's type and its message's first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class FailureLog:
+    """Failed builds by key, each failure counted once (the same exception seen by several waiters
+    is one failure)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._failures: dict = {}
+
+    def record(self, key, exc: BaseException) -> BuildFailure | None:
+        """Count this failure; the updated record, or None when ``exc`` was already counted."""
+        with self._lock:
+            old = self._failures.get(key)
+            if old is not None and old.exc is exc:
+                return None
+            attempts = (old.attempts if old else 0) + 1
+            failure = BuildFailure(attempts, describe_error(exc), time.monotonic() + BACKOFF_S * 2 ** (attempts - 1), exc)
+            self._failures[key] = failure
+            return failure
+
+    def get(self, key) -> BuildFailure | None:
+        with self._lock:
+            return self._failures.get(key)
+
+    def clear(self, key) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def items(self) -> list:
+        with self._lock:
+            return list(self._failures.items())
+
+
 class BuildWorker:
     """``submit(key, fn, *args)`` runs ``fn(*args)`` in the build process (``fn`` must be a
     module-level function: it is pickled by name). The process starts at the first build."""
@@ -59,8 +125,9 @@ class BuildWorker:
         self._waiting: list[tuple[str, Callable, tuple]] = []  # not started yet; the last one goes next
         self._running: str | None = None
         self._closed = False
-        self.builds = 0  # builds asked for (not served by a build already under way or waiting)
-        self.failures = 0
+        self.builds = 0  # builds started or queued (not served by a build already under way, waiting or given up)
+        self.failures = 0  # builds that failed (each try counts)
+        self._failed = FailureLog()
 
     def submit(self, key: str, fn: Callable, *args) -> Future:
         with self._lock:
@@ -71,8 +138,11 @@ class BuildWorker:
                 if key != self._running:  # asked again while waiting: it goes next
                     self._waiting = [w for w in self._waiting if w[0] != key] + [(key, fn, args)]
                 return future
+            failure = self._failed.get(key)
+            if future is not None and failure is not None and failure.blocks():
+                return future  # failed: not again before its backoff is over, and never after the last try
             future = self._futures[key] = Future()
-            future.add_done_callback(self._count_failure)
+            future.add_done_callback(lambda done, key=key: self._count_failure(key, done))
             self._waiting.append((key, fn, args))
             self.builds += 1
             self._start_next()
@@ -112,10 +182,23 @@ class BuildWorker:
         except InvalidStateError:  # close() cancelled it meanwhile
             pass
 
-    def _count_failure(self, future: Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            with self._lock:
-                self.failures += 1
+    def _count_failure(self, key: str, future: Future) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            self._failed.clear(key)
+            return
+        with self._lock:
+            self.failures += 1
+        failure = self._failed.record(key, exc)
+        if failure is not None:
+            log.info("build %s failed (try %d of %d): %s%s", key, failure.attempts, MAX_ATTEMPTS, failure.error,
+                     "" if failure.final else f"; it may be tried again in {BACKOFF_S * 2 ** (failure.attempts - 1):g} s")
+
+    def failure(self, key: str) -> BuildFailure | None:
+        """How the build of ``key`` failed last (None: it has not failed, or it succeeded since)."""
+        return self._failed.get(key)
 
     def pending(self) -> int:
         """Builds waiting or under way."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import ModelError
 from ..paths import cache_dir
 from ..styles.packs import StylePack
+from .compiled_cache import touch
 
 log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
@@ -75,6 +76,7 @@ def cached_onnx(pack: StylePack, opset: int = DEFAULT_OPSET, cpu_layout: bool = 
     variant = "-cpu2" if cpu_layout else ""
     path = cache_dir() / "onnx" / f"{pack.family}net-{pack.digest[:16]}-op{opset}{variant}.onnx"
     if path.is_file():
+        touch(path)  # used: the cache's limits remove the least recently used first
         return path
     with _EXPORTING:
         if path.is_file():  # exported while this one waited

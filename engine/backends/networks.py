@@ -7,6 +7,10 @@ uncompiled backends that takes well under a second. A compiled one builds per fr
 (ONNX Runtime on CPUs) while the compiled backend builds and warms on a thread, then takes over
 between two frames. A mix of styles from both networks runs each network on its own part of the
 mix and blends the outputs by the parts' shares.
+
+A size that fails to build stays on the stand-in; it is tried again after a growing wait, at most
+build_worker.MAX_ATTEMPTS times, then given up with one warning in the log. ``build_failure(shape)``
+says which network gave up at that size, and why (for the HUD).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 
 from ..styles.catalog import StyleCatalog
 from .base import Backend, BackendOptions
+from .build_worker import MAX_ATTEMPTS, FailureLog
 from ..styles.packs import StylePack
 from .registry import BACKENDS, QUICK_STAND_IN, create_single
 
@@ -49,7 +54,7 @@ class NetworkBackends:
         self._backends: dict[str, Backend] = {"stock": first}
         self._stand_ins: dict[str, Backend] = {}  # per network: runs frames of a size still building
         self._building: dict[tuple, threading.Thread] = {}  # (network, shape) → its build thread
-        self._failed: set[tuple] = set()  # (network, shape) whose build failed: the stand-in stays
+        self._failed = FailureLog()  # (network, shape) whose build failed: the stand-in runs it meanwhile
         self._split = None  # (weights and catalog, their parts): the last style's split
 
     def _create(self, family: str) -> Backend:
@@ -68,7 +73,8 @@ class NetworkBackends:
     def _build_aside(self, family: str, shape: tuple) -> None:
         """Start building ``family`` for ``shape`` on a thread (lock held); one build per size."""
         key = (family, tuple(shape))
-        if key in self._building or key in self._failed:
+        failure = self._failed.get(key)
+        if key in self._building or (failure is not None and failure.blocks()):
             return
         log.info("the %s network runs on %s while %s builds for %dx%d", family, QUICK_STAND_IN[self.name][0],
                  self.name, shape[1], shape[0])
@@ -90,15 +96,36 @@ class NetworkBackends:
                 if backend is not made:
                     made.close()
             backend.warm(np.zeros(shape, np.uint8))
+            self._failed.clear(key)
             log.info("the %s network switched to %s at %dx%d", family, backend.describe(), shape[1], shape[0])
         except Exception as exc:  # noqa: BLE001 - the stand-in keeps running
-            log.warning("%s for the %s network at %dx%d failed to build: %s", self.name, family, shape[1], shape[0],
-                        exc)
-            with self._lock:
-                self._failed.add(key)
+            self._build_failed(key, exc)
         finally:
             with self._lock:
                 self._building.pop(key, None)
+
+    def _build_failed(self, key: tuple, exc: BaseException) -> None:
+        """Count a failed build of (network, shape) once; its last try says so in one warning."""
+        failure = self._failed.record(key, exc)
+        if failure is None:
+            return
+        (family, shape), stand_in = key, QUICK_STAND_IN.get(self.name, (self.name,))[0]
+        if failure.final:
+            log.warning("%s could not build the %s network at %dx%d (%d tries, last: %s): that size runs on %s "
+                        "from now on", self.name, family, shape[1], shape[0], failure.attempts, failure.error, stand_in)
+        else:
+            log.info("%s could not build the %s network at %dx%d (try %d of %d: %s): %s runs it meanwhile", self.name,
+                     family, shape[1], shape[0], failure.attempts, MAX_ATTEMPTS, failure.error, stand_in)
+
+    def build_failure(self, shape: tuple) -> str | None:
+        """Why frames of ``shape`` run on the stand-in for good: the networks whose build there was
+        given up, each with its last error; None when none was."""
+        said = []
+        for (family, failed_shape), failure in self._failed.items():
+            if failure.final and tuple(failed_shape) == tuple(shape):
+                said.append(f"{self.name} could not build the {family} network at {shape[1]}x{shape[0]} "
+                            f"({failure.attempts} tries): {failure.error}")
+        return "; ".join(said) or None
 
     @property
     def pack(self) -> StyleCatalog:
@@ -121,8 +148,16 @@ class NetworkBackends:
         packs.sort(key=lambda p: p.network not in first)
         for pack in packs:
             for shape in shapes:
-                if cls.prebuild(pack, shape[0], shape[1], self.options.builder) is not None:
-                    return True
+                future = cls.prebuild(pack, shape[0], shape[1], self.options.builder)
+                if future is None:
+                    continue
+                key = (pack.network, tuple(shape))
+                if future.done() and not future.cancelled() and future.exception() is not None:
+                    self._build_failed(key, future.exception())  # counted once, however often asked
+                    continue  # failed: the build process starts it again only after its backoff
+                future.add_done_callback(lambda done, key=key: done.cancelled() or done.exception() is None
+                                         or self._build_failed(key, done.exception()))
+                return True
         return False
 
     def get(self, family: str, shape: tuple | None = None) -> Backend:

@@ -79,6 +79,7 @@ class OrtCpuBackend(OrtBackend):
 class OrtCudaBackend(OrtBackend):
     name = "onnxruntime-cuda"
     on_cpu = False
+    ran_on_hardware = False  # the H200 it could have run on had a CPU-only onnxruntime (docs/gpu.md)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -22,10 +22,14 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, type[Backend]] = {cls.name: cls for cls in (
     TensorRTBackend, TorchCudaBackend, OrtCudaBackend, TorchInt8Backend, TorchCpuBf16Backend, OpenVinoCpuBackend,
     OrtCpuBackend, TorchCpuBackend, TorchCpuCompiledBackend)}
-# `auto` tries these in order: fastest first whose fidelity is ≥ 35 dB on every stock style
-# (measured; see docs/performance.md; int8 checks itself per size, see torch_int8.py).
-AUTO_ORDER = ["tensorrt", "torch-cuda", "onnxruntime-cuda", "torch-cpu-int8", "torch-cpu-bf16", "openvino",
+# `auto` tries these in order: fastest first whose fidelity is ≥ 35 dB on every stock style, measured
+# (docs/performance.md, docs/gpu.md: torch-cuda on an H200; int8 checks itself per size, see
+# torch_int8.py). The GPU backends that have never run (ran_on_hardware False: tensorrt, onnxruntime-cuda)
+# come after the measured GPU one and before the CPU paths: on a GPU they are still likely faster than
+# a CPU, but no figure says so, and `doctor` marks them.
+AUTO_ORDER = ["torch-cuda", "tensorrt", "onnxruntime-cuda", "torch-cpu-int8", "torch-cpu-bf16", "openvino",
               "onnxruntime", "torch-cpu"]
+NEVER_RAN = [n for n, cls in BACKENDS.items() if not cls.ran_on_hardware]
 COMPILED_CPU = {n for n, cls in BACKENDS.items() if cls.compiled and not n.endswith(("cuda", "tensorrt"))}
 # One-shot work (a single image) is not worth a compile: skip the compiled CPU paths.
 AUTO_ORDER_ONESHOT = [n for n in AUTO_ORDER if n not in COMPILED_CPU]
@@ -56,6 +60,11 @@ def create_single(name: str, *, pack: StylePack, options: BackendOptions = Backe
                     return backend
                 except BackendUnavailable as exc:
                     why = str(exc)
+                    log.info("auto: %s cannot run here (%s); trying the next", candidate, why)
+                except Exception as exc:  # noqa: BLE001 - any backend that fails to start: the next one
+                    # (a ModelError, an API mismatch in a backend that never ran, a driver's error)
+                    why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+                    log.warning("auto: %s failed to start (%s); trying the next backend", candidate, why)
             reasons.append(f"{candidate}: {why}")
         raise BackendUnavailable("no backend can run here — " + "; ".join(reasons))
     if name not in BACKENDS:

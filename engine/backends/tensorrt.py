@@ -94,6 +94,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
     on_cpu = False
     compiled = True
+    ran_on_hardware = False  # written against the TensorRT 10 API; TensorRT cannot be installed here (docs/gpu.md)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

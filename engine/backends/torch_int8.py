@@ -158,6 +158,38 @@ def build_package(pack, height: int, width: int, key: CompiledKey) -> dict:
     return {"path": str(final), "seconds": time.perf_counter() - t, "pid": os.getpid()}
 
 
+MIN_FREE_MB = 500  # an int8 build's Inductor files and its package, with room to spare
+
+
+def build_tools_missing() -> str | None:
+    """What an int8 build needs and this machine lacks, found without building: AOTInductor compiles
+    C++ (the compiler PyTorch would use: $CXX, else g++, clang++ on macOS, cl on Windows), and the
+    package goes to the compiled-model cache, which must be writable with room to spare. Without this
+    check every build failed, one after the other, while the stand-in ran the frames."""
+    import shutil
+    import sys
+    import tempfile
+
+    from ..paths import cache_dir
+
+    default = {"darwin": "clang++", "win32": "cl"}.get(sys.platform, "g++")
+    cxx = os.environ.get("CXX") or default
+    if shutil.which(cxx) is None:
+        return f"int8 compiles C++ (AOTInductor) and there is no C++ compiler here ({cxx} not found; install " \
+               f"{default}, or set CXX)"
+    folder = cache_dir() / "compiled"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return f"the compiled-model cache {folder} is not writable ({exc.strerror or exc})"
+    if free < MIN_FREE_MB * 2**20:
+        return f"the compiled-model cache {folder} has {free / 2**20:.0f} MB free; an int8 build needs {MIN_FREE_MB} MB"
+    return None
+
+
 class TorchInt8Backend(Backend):
     """Frames go in and come out as uint8 tensors: pre/post-processing is inside the graph, but for the
     depth-to-space of a space-to-depth network (``as_frame``: fused in, it was a third of the time).
@@ -173,7 +205,7 @@ class TorchInt8Backend(Backend):
             return "int8 needs PyTorch and torchao (pip install torchao)"
         if not {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags():
             return "this CPU has no int8 dot-product units (VNNI/AMX)" + hidden_note()
-        return None
+        return build_tools_missing()
 
     def __init__(self, *, pack, options: BackendOptions = BackendOptions()):
         super().__init__(pack=pack, options=options)

@@ -33,7 +33,7 @@ from ..sinks.base import Sink
 from ..sinks.mjpeg import MjpegHub
 from ..sinks.virtualcam import VirtualCamSink
 from ..slot import LatestSlot
-from ..styles.user_styles import add_picture_style, load_catalog
+from ..styles.user_styles import UserStyleStore, add_picture_style, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,11 @@ class SessionSettings:
 
 class Session:
     def __init__(self, catalog, settings: SessionSettings = SessionSettings(), sinks: list[Sink] = (),
-                 on_event: Callable[[Event], None] = lambda e: None, source: Optional[Source] = None):
-        """``source``: an already open source the session takes over (instead of ``settings.source``)."""
+                 on_event: Callable[[Event], None] = lambda e: None, source: Optional[Source] = None,
+                 store: Optional[UserStyleStore] = None):
+        """``source``: an already open source the session takes over (instead of ``settings.source``);
+        ``store``: where uploaded picture styles go (default: the user's)."""
+        self.store = store
         self.catalog = catalog  # what the frames use (applied); requests check against ``_wanted_catalog``
         self.settings = settings  # as opened: the live values are the fields below
         self.on_event = on_event
@@ -268,8 +271,9 @@ class Session:
         with self._adding:  # two uploads at once get two names
             catalog = self.wanted_catalog
             name = free_picture_name(catalog, name)
-            style, _ = add_picture_style(data, name, taken={s.slug for s in catalog.styles}, label=f"upload {name!r}")
-            self.set_catalog(load_catalog(), select=style.name, remote=True)  # the one place a catalog is built
+            style, _ = add_picture_style(data, name, store=self.store, taken={s.slug for s in catalog.styles},
+                                         label=f"upload {name!r}")
+            self.set_catalog(load_catalog(store=self.store), select=style.name, remote=True)  # the one place a catalog is built
         return style.name
 
     # -- the session's thread ------------------------------------------------------------------

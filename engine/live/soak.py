@@ -15,7 +15,9 @@ import http.client
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -155,6 +157,25 @@ def wait_for(predicate: Callable[[], object], timeout: float, stop: threading.Ev
     return True
 
 
+STORE_PREFIX = "stylecam-soak-"  # + pid: the soak's own style store, in the temp folder
+
+
+def _remove_stores_of_killed_soaks() -> None:
+    """The temp stores left by soaks that were killed (their process is gone)."""
+    if os.name != "posix":  # os.kill(pid, 0) is a probe only on POSIX
+        return
+    for folder in Path(tempfile.gettempdir()).glob(f"{STORE_PREFIX}*-*"):
+        try:
+            pid = int(folder.name[len(STORE_PREFIX):].split("-")[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another user's process: alive
+            pass
+
+
 def _cpu_seconds() -> float:
     """CPU seconds of this process and of every child, the live ones too (the build process lives as long
     as the session: ``os.times`` counts a child only once it has exited and been waited for)."""
@@ -208,7 +229,12 @@ class Soak:
         engine_log.addHandler(tap)
         previous_level = engine_log.level
         engine_log.setLevel(logging.INFO)
-        catalog = load_catalog()
+        # a store of its own: the user's styles are neither read (a fitted row would change the stock
+        # network the soak measures) nor written (a killed soak leaves its picture in a temp folder)
+        _remove_stores_of_killed_soaks()
+        own = Path(tempfile.mkdtemp(prefix=f"{STORE_PREFIX}{os.getpid()}-"))
+        store = UserStyleStore(own / "styles")
+        catalog = load_catalog(store=store)
         sinks = []
         if s.vcam:
             w, h = s.size or (640, 480)
@@ -226,8 +252,11 @@ class Soak:
             if isinstance(event, Failed):
                 failures.append({"t": round(time.monotonic() - tap.t0, 2), "kind": event.kind,
                                  "message": event.message})
-        session = Session(catalog, session_settings, sinks, on_event=on_event).open()
-        added = None
+        try:
+            session = Session(catalog, session_settings, sinks, on_event=on_event, store=store).open()
+        except BaseException:
+            shutil.rmtree(own, ignore_errors=True)
+            raise
         try:
             server = session.serve()
             schedule = list(s.schedule)
@@ -238,10 +267,14 @@ class Soak:
             if self.view is not None:
                 self.view(session)
             self.report = self._drive(session, server, schedule, t0, tap, failures, progress)
+            source_fps = session.pipeline.source.fps if session.pipeline is not None else 0.0
+            goal = min(x for x in (s.target_fps or 0.0, source_fps or 0.0, float("inf")) if x > 0)
+            summary = self.report["summary"]
+            summary["fps_goal"] = None if goal == float("inf") else round(goal, 1)
+            summary["short"] = shortfalls(summary, s)
         finally:
             session.close()
-            if added:
-                UserStyleStore().remove(added)
+            shutil.rmtree(own, ignore_errors=True)
             engine_log.removeHandler(tap)
             engine_log.setLevel(previous_level)
         return self.report
@@ -394,6 +427,25 @@ class Soak:
             },
             "log": log_lines, "failures": failures, "seconds": self.rows,
         }
+
+
+FPS_SHARE = 0.8  # the displayed rate must reach this share of its goal (the first seconds and switches count)
+
+
+def shortfalls(summary: dict, settings: SoakSettings) -> list[str]:
+    """The soak's checks that fell short, each named with its figure and its limit (empty: all passed)."""
+    short = []
+    if summary.get("failures"):
+        short.append(f"failures: {summary['failures']} frames or outputs failed (want 0)")
+    failed = summary.get("builds_failed_in_process") or 0
+    if failed:
+        short.append(f"failed builds: {failed} builds failed in the build process (want 0)")
+    goal, fps = summary.get("fps_goal"), summary.get("fps_mean")
+    if goal and settings.duration_s and (fps or 0.0) < FPS_SHARE * goal:
+        short.append(f"fps: {fps or 0:g} displayed FPS on average, below {FPS_SHARE:.0%} of the goal of {goal:g}")
+    if settings.idle_s and summary.get("fps_idle"):
+        short.append(f"idle: {summary['fps_idle']:g} FPS made while nobody watched (want 0)")
+    return short
 
 
 def write_report(report: dict, json_path: Path, png_path: Optional[Path] = None) -> None:

@@ -6,7 +6,8 @@
   in minutes; the only way to put a picture into the stock network, so it blends with stock rows.
 
 Layout: ``<data>/styles/index.json`` + ``<data>/styles/<slug>.safetensors`` (``code`` or the rows).
-A style is listed in the index only after its file is complete.
+A style is listed in the index only after its file is complete. Adding and removing hold a lock
+across processes (``<data>/styles/.index.lock``) around the index's read-modify-write.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelError, StyleError
+from ..locking import file_lock
 from ..paths import MODELS_DIR, data_dir
 from .packs import SLIM_MANIFEST, STOCK_MANIFEST, USER_LICENCE, StyleInfo, StylePack, slugify
 
@@ -64,6 +66,11 @@ class UserStyleStore:
         tmp.write_text(json.dumps({"styles": [asdict(s) for s in styles]}, indent=2) + "\n")
         os.replace(tmp, self.index)
 
+    def _locked(self):
+        """Held around every read-modify-write of the index: two processes adding styles at once (the
+        app and a `style add`, two apps) both keep theirs."""
+        return file_lock(self.root / ".index.lock")
+
     def add(self, name: str, rows: dict[str, np.ndarray], source: str, mode: str, taken: set[str]) -> UserStyle:
         """Save a row set (``{"<layer>.norm.gamma": [C], "<layer>.norm.beta": [C]}``) under a new name."""
         from safetensors.numpy import save_file
@@ -71,25 +78,28 @@ class UserStyleStore:
         slug = slugify(name)
         if not slug:
             raise InputError(f"style name {name!r} needs at least one letter or digit")
-        if slug in taken:
-            raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
         self.root.mkdir(parents=True, exist_ok=True)
-        style = UserStyle(name=name, file=f"{slug}.safetensors", source=source, mode=mode,
-                          created=time.strftime("%Y-%m-%d %H:%M"))
-        tmp = self.root / f".{slug}.{os.getpid()}.tmp"
-        save_file({k: np.ascontiguousarray(v, np.float32) for k, v in rows.items()}, str(tmp))
-        os.replace(tmp, self.root / style.file)
-        self._write([*self.list(), style])
+        with self._locked():
+            styles = self.list()  # as it is now: another process may have added one since ``taken`` was read
+            if slug in taken or slug in {s.slug for s in styles}:
+                raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
+            style = UserStyle(name=name, file=f"{slug}.safetensors", source=source, mode=mode,
+                              created=time.strftime("%Y-%m-%d %H:%M"))
+            tmp = self.root / f".{slug}.{os.getpid()}.tmp"
+            save_file({k: np.ascontiguousarray(v, np.float32) for k, v in rows.items()}, str(tmp))
+            os.replace(tmp, self.root / style.file)
+            self._write([*styles, style])
         return style
 
     def remove(self, name: str) -> UserStyle:
-        styles = self.list()
-        match = [s for s in styles if s.slug == slugify(name)]
-        if not match:
-            raise StyleError(f"no user style named {name!r} (stock styles cannot be removed); "
-                             f"user styles: {', '.join(s.name for s in styles) or 'none'}")
-        self._write([s for s in styles if s is not match[0]])
-        (self.root / match[0].file).unlink(missing_ok=True)
+        with self._locked():
+            styles = self.list()
+            match = [s for s in styles if s.slug == slugify(name)]
+            if not match:
+                raise StyleError(f"no user style named {name!r} (stock styles cannot be removed); "
+                                 f"user styles: {', '.join(s.name for s in styles) or 'none'}")
+            self._write([s for s in styles if s is not match[0]])
+            (self.root / match[0].file).unlink(missing_ok=True)
         return match[0]
 
     def rows(self, style: UserStyle) -> dict[str, np.ndarray]:
