@@ -301,7 +301,6 @@ def test_a_big_picture_is_decoded_no_bigger_than_the_predictor_needs(photos):
 
 def test_names_a_spec_cannot_select_are_refused_before_the_picture_is_read(pictures, store):
     from engine.errors import InputError
-    from engine.styles.user_styles import StyleSaveError
 
     for name in ("k:1", "a,b", "x" * 65, "12", "tab\there", "  "):
         with pytest.raises(InputError):

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from aiohttp import web
 
@@ -25,10 +25,7 @@ from ..errors import StylecamError
 from ..styles.pictures import MAX_BYTES as MAX_PICTURE
 from ..styles.pictures import PictureTooLarge
 from ..styles.user_styles import StyleSaveError, check_name
-from .server import BOUNDARY, MAX_BODY, PAGE, ROUTES, client_key, parse_style_request
-
-if TYPE_CHECKING:
-    from .server import Connections, StreamServer
+from .rules import BOUNDARY, MAX_BODY, PAGE, ROUTES, client_key, parse_style_request
 
 log = logging.getLogger("engine.sinks.server")  # one logger for the stream server's refusals
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Server": "stylecam"}
@@ -68,7 +65,8 @@ class LimitedServer(web.Server):
     Connections): when a cap is reached the oldest connection that has not sent a whole request is
     closed to make room; when every one is busy with a request, the new one gets 503 at once."""
 
-    def __init__(self, handler, connections: "Connections", **kwargs):
+    def __init__(self, handler, connections, **kwargs):
+        """``connections``: the server's rules.Connections."""
         super().__init__(handler, **kwargs)
         self.limits = connections
         self._quiet_until = 0.0
@@ -122,7 +120,8 @@ class Frames:
 class StreamApp:
     """The routes (server.ROUTES) and the rules checked before them, for one StreamServer."""
 
-    def __init__(self, server: "StreamServer", loop: asyncio.AbstractEventLoop):
+    def __init__(self, server, loop: asyncio.AbstractEventLoop):
+        """``server``: the server.StreamServer this serves (its settings, hub, control and limits)."""
         self.server, self.settings, self.loop = server, server.settings, loop
         self.frames = Frames()
         self.closing = asyncio.Event()
