@@ -4,6 +4,7 @@ Loopback only, bounded: a server subprocess on 127.0.0.1, N reader threads for -
 Usage: python scripts/stream_readers.py [--readers 50] [--seconds 10] [--source synthetic] [--size 320x240]
 """
 import argparse
+import contextlib
 import http.client
 import json
 import socket
@@ -24,12 +25,14 @@ def main() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--source", args.source, "--size", args.size,
-                             "--port", str(port), "--backend", "onnxruntime", "--duration", str(args.seconds + 60)],
-                            stdout=subprocess.PIPE, text=True)
     stop = threading.Event()
     frames = [0] * args.readers
-    try:
+    with contextlib.ExitStack() as done:
+        proc = done.enter_context(subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--source", args.source, "--size", args.size, "--port", str(port),
+             "--backend", "onnxruntime", "--duration", str(args.seconds + 60)], stdout=subprocess.PIPE, text=True))
+        done.callback(proc.terminate)  # (runs first: then Popen's exit waits for it)
+        done.callback(stop.set)
         proc.stdout.readline()  # "serving …"
         time.sleep(3)
 
@@ -55,14 +58,9 @@ def main() -> int:
             fps.append(stats["fps"])
         took = time.time() - t0
         rates = sorted((f - s) / took for f, s in zip(frames, start))
-        stop.set()
         print(f"{args.readers} readers for {took:.1f} s: pipeline {sum(fps) / len(fps):.1f} FPS; per reader "
               f"min {rates[0]:.1f}, median {rates[len(rates) // 2]:.1f}, max {rates[-1]:.1f} frames/s; "
               f"server says {stats['clients']} clients, {stats['dropped']} dropped")
-    finally:
-        stop.set()
-        proc.terminate()
-        proc.wait(10)
     return 0
 
 
