@@ -96,25 +96,28 @@ class LimitedServer(web.Server):
 
 
 class Frames:
-    """The newest JPEG on the loop: each stream reader awaits one newer than the one it sent last, so a
-    slow reader skips frames instead of queueing them."""
+    """The newest frame on the loop, as its ready multipart part (made once, on the pump's thread, for
+    every reader): each reader awaits one newer than the one it sent last, so a slow reader skips frames
+    instead of queueing them. ``tick`` wakes the readers without a frame (a reader then checks whether
+    its client left or the server closes)."""
 
     def __init__(self):
-        self.seq, self.jpeg = 0, None
+        self.seq, self.part = 0, None
         self._new = asyncio.Event()
 
-    def publish(self, seq: int, jpeg: Optional[bytes]) -> None:
-        self.seq, self.jpeg = seq, jpeg
+    def publish(self, seq: int, part: Optional[bytes]) -> None:
+        self.seq, self.part = seq, part
+        self.tick()
+
+    def tick(self) -> None:
         new, self._new = self._new, asyncio.Event()
         new.set()
 
-    async def newer(self, seq: int, timeout: float) -> tuple[int, Optional[bytes]]:
+    async def newer(self, seq: int) -> tuple[int, Optional[bytes]]:
+        """(seq, part) of a newer frame, or (seq, None) at the next tick without one."""
         if self.seq <= seq:
-            try:
-                await asyncio.wait_for(self._new.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-        return (self.seq, self.jpeg) if self.seq > seq else (seq, None)
+            await self._new.wait()
+        return (self.seq, self.part) if self.seq > seq else (seq, None)
 
 
 class StreamApp:
@@ -140,21 +143,28 @@ class StreamApp:
 
     async def close(self) -> None:
         self.closing.set()
-        self.frames.publish(self.frames.seq, None)  # wake every reader: it sees ``closing``
+        self.frames.tick()  # wake every reader: it sees ``closing``
         self._pump.join(timeout=1.0)
         self.control_pool.shutdown(wait=False, cancel_futures=True)
         self.upload_pool.shutdown(wait=False, cancel_futures=True)
 
     def _pump_frames(self) -> None:
-        """The hub's JPEGs to the loop. Not a reader of its own: the hub encodes only while a stream runs."""
+        """The hub's JPEGs to the loop, each made into its multipart part once; a tick every 0.5 s without
+        one. Not a reader of its own: the hub encodes only while a stream runs."""
         watcher = self.server.hub.watch()
         while not self.closing.is_set() and not self.server.hub.closed:
             jpeg = watcher.next(timeout=0.5)
-            if jpeg is not None and not self.closing.is_set():
-                try:
-                    self.loop.call_soon_threadsafe(self.frames.publish, watcher.seq, jpeg)
-                except RuntimeError:  # the loop closed under us
-                    return
+            if self.closing.is_set():
+                return
+            try:
+                if jpeg is None:
+                    self.loop.call_soon_threadsafe(self.frames.tick)
+                else:
+                    part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                            .encode() + jpeg + b"\r\n")
+                    self.loop.call_soon_threadsafe(self.frames.publish, watcher.seq, part)
+            except RuntimeError:  # the loop closed under us
+                return
 
     # -- every request -------------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -361,25 +371,31 @@ class StreamApp:
         resp.force_close()
         await resp.prepare(request)
         server._count(+1)
-        dropped = False
+        stalled = []
+
+        def drop() -> None:  # a write still waiting for the client after client_timeout
+            stalled.append(True)
+            transport.abort()
+
         try:
             with server.hub.watch():  # counted by the hub: it encodes while someone watches
                 seq = 0
                 while not self.closing.is_set():
-                    seq, jpeg = await self.frames.newer(seq, 0.5)
-                    if jpeg is None:
+                    seq, part = await self.frames.newer(seq)
+                    if part is None:
                         if server.hub.closed or transport is None or transport.is_closing():
                             break  # a client that left while no frames came must not count as a reader
                         continue  # no new frame yet (paused source, an idle app): keep waiting
-                    part = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                            .encode() + jpeg + b"\r\n")
-                    await asyncio.wait_for(resp.write(part), self.settings.client_timeout)
-        except asyncio.TimeoutError:
-            dropped = True
-            log.info("dropped stalled client %s", request.remote)
-            transport.abort()
-        except (ConnectionError, RuntimeError) as exc:  # the client went away: normal for a stream
-            log.debug("client %s left: %s", request.remote, exc)
+                    watchdog = self.loop.call_later(self.settings.client_timeout, drop)  # cheaper than wait_for
+                    try:
+                        await resp.write(part)
+                    finally:
+                        watchdog.cancel()
+        except (ConnectionError, RuntimeError) as exc:  # the client went away (or was dropped): normal for a stream
+            if stalled:
+                log.info("dropped stalled client %s", request.remote)
+            else:
+                log.debug("client %s left: %s", request.remote, exc)
         finally:
-            server._count(-1, dropped)
+            server._count(-1, bool(stalled))
         return resp
