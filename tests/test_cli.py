@@ -209,7 +209,7 @@ def test_import_engine_and_help_leave_torch_unimported():
             "        engine.cli.main(['--help'])\n"
             "    except SystemExit:\n"
             "        pass\n"
-            "heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'torchao', 'PySide6') if m in sys.modules]\n"
+            "heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'torchao', 'PySide6', 'aiohttp') if m in sys.modules]\n"
             "print(heavy)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

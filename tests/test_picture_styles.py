@@ -273,6 +273,61 @@ def test_bad_pictures_are_one_line_and_nothing_is_written(tmp_path, capsys):
     assert not list(store.root.glob("bad-*")) if store.root.is_dir() else True
 
 
+def _png_1bit(side):
+    """A 1-bit PNG of side×side, all black: a few kB on disk, side² pixels once decoded."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress((b"\x00" + bytes((side + 7) // 8)) * side, 9)) + chunk(b"IEND", b""))
+
+
+def test_a_big_picture_is_decoded_no_bigger_than_the_predictor_needs(photos):
+    """The issue's 4.9 kB 1-bit 6300×6300 PNG (390 MB and 3.8 s before), and a JPEG decoded at 1/4 by
+    its decoder: the predictor sees what it saw from the full decode."""
+    import time
+
+    from engine.model.predictor import centre_square
+    from engine.styles.pictures import read_style_picture
+
+    t = time.process_time()
+    rgb = read_style_picture(_png_1bit(6300), short_side=512)
+    assert rgb.shape == (525, 525, 3) and rgb.dtype == np.uint8 and time.process_time() - t < 2.0
+    painting = cv2.resize(photos["astronaut"], (3200, 2400), interpolation=cv2.INTER_CUBIC)
+    data = cv2.imencode(".jpg", painting[:, :, ::-1])[1].tobytes()
+    reduced, full = read_style_picture(data, short_side=512), read_style_picture(data)
+    assert reduced.shape == (600, 800, 3) and full.shape == (2400, 3200, 3)
+    assert np.abs(centre_square(reduced, 256).astype(int) - centre_square(full, 256)).mean() < 2.0
+
+
+def test_names_a_spec_cannot_select_are_refused_before_the_picture_is_read(pictures, store):
+    from engine.errors import InputError
+
+    for name in ("k:1", "a,b", "x" * 65, "12", "tab\there", "  "):
+        with pytest.raises(InputError):
+            add_picture_style(b"not even a picture", name, store=store, taken=set())
+    assert not store.root.exists() or not list(store.root.iterdir())
+    style, _ = add_picture_style(pictures["warm"], "  Warm  ", store=store, taken=set())
+    assert style.name == "Warm"
+    with pytest.raises(InputError, match="already exists"):  # the store knows its own names
+        store.add("warm", {"code": np.zeros(100, np.float32)}, "x", "picture", taken=set())
+    assert [s.name for s in store.list()] == ["Warm"]
+
+
+def test_a_failed_save_leaves_no_file_and_no_index_entry(store, monkeypatch):
+    import safetensors.numpy
+
+    from engine.styles.user_styles import StyleSaveError
+
+    def fails(tensors, filename, *a, **kw):
+        open(filename, "wb").write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", fails)
+    with pytest.raises(StyleSaveError, match="No space left on device"):
+        store.add("Full Disk", {"code": np.zeros(100, np.float32)}, "x", "picture", taken=set())
+    assert store.list() == [] and [p.name for p in store.root.iterdir()] in ([], [".index.lock"])  # the lock stays
+
+
 class _Served:
     def __init__(self, catalog, image):
         from engine.sinks.server import ServeSettings

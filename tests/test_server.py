@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -18,7 +19,7 @@ from engine.cli import main
 from engine.errors import InputError
 from engine.live.governor import GovernorSettings
 from engine.live.pipeline import StyleSettings
-from engine.sinks.server import ServeSettings
+from engine.sinks.server import Connections, ServeSettings, UploadLimit, client_key
 from engine.live.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub
 from engine.styles.user_styles import UserStyleStore, load_catalog
@@ -28,9 +29,10 @@ from tests.waiting import wait_until
 class Running:
     """A live session on its own thread feeding the stream, plus the HTTP server (the session is its control)."""
 
-    def __init__(self, pack, source, settings=ServeSettings(port=0), style="3", governor=GovernorSettings()):
+    def __init__(self, pack, source, settings=ServeSettings(port=0), style="3", governor=GovernorSettings(),
+                 keyframes="auto"):
         self.session = Session(pack, SessionSettings(backend="onnxruntime", style=StyleSettings(style), serve=settings,
-                                                     governor=governor), source=source).open()
+                                                     governor=governor, keyframes=keyframes), source=source).open()
         self.server = self.session.serve()
         self.pipe = self.session.pipeline
         self.stop = threading.Event()
@@ -217,7 +219,7 @@ def test_stats_show_the_render_scale_the_governor_chose(pack, photos):
     """1000 FPS cannot be held: the governor drops to its floor, and /stats says so, with what runs
     and the capture-to-output latency. (A source as fast as the target: the goal is the lower of the two.)"""
     r = Running(pack, StillSource(SourceSettings("image", fps=1000), photos["coffee"]),
-                governor=GovernorSettings(target_fps=1000, window=3, min_scale=0.5))
+                governor=GovernorSettings(target_fps=1000, window=3, min_scale=0.5), keyframes="off")
     try:
         stats = {}
 
@@ -229,6 +231,26 @@ def test_stats_show_the_render_scale_the_governor_chose(pack, photos):
         assert stats["governor"] == "render 0.50× to hold 1000 FPS"
         assert stats["backend"].startswith("onnxruntime") and stats["network"] == "stock"
         assert stats["latency_p95_ms"] >= stats["latency_p50_ms"] > 0
+        assert stats["mode"] == "direct"
+    finally:
+        r.close()
+
+
+def test_stats_show_the_keyframes_and_the_delivery_latency(pack, photos):
+    """With keyframes carried along the motion, /stats says so, with their rate and age, and the latency from
+    the grab to the stream's clients (the JPEG handed to them), pooled over frames."""
+    r = Running(pack, StillSource(SourceSettings("image", fps=30), photos["coffee"]),
+                governor=GovernorSettings(target_fps=30), keyframes="on")
+    try:
+        with r.server.hub.watch() as watcher:
+            assert watcher.next(timeout=30)
+            stats = {}
+
+            def carried() -> bool:
+                stats.update(json.loads(request(r.url("stats"))[1]))
+                return stats["mode"] == "keyframes" and stats["keyframe_fps"] > 0 and "mjpeg" in stats["latency"]
+            assert wait_until(carried, 30)
+        assert stats["keyframe_age_ms"] >= 0 and stats["latency"]["mjpeg"]["p95_ms"] >= stats["latency"]["mjpeg"]["p50_ms"] > 0
     finally:
         r.close()
 
@@ -465,3 +487,263 @@ def test_picture_uploads_are_limited_per_client(catalog, photos):
         assert post_style(r, "4")[0] == 200  # the limit is on uploads only
     finally:
         r.close()
+
+
+# -- limits underneath the rules (issue #37): timeouts, connection and reader caps, hostile bodies --
+def head(port, data: bytes, wait=5.0, source="127.0.0.1", close_write=False):
+    """Send ``data`` from ``source`` and return (what came back until the server closed or ``wait`` ran
+    out, seconds until the first of it came or the server closed, whether the server closed)."""
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(wait)
+    s.connect(("127.0.0.1", port))
+    t = time.monotonic()
+    s.sendall(data)
+    chunks, closed, took = [], False, None
+    try:
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+            took = took or time.monotonic() - t
+        closed = True
+    except socket.timeout:
+        pass
+    except ConnectionError:
+        closed = True
+    finally:
+        s.close()
+    return b"".join(chunks), took or time.monotonic() - t, closed
+
+
+@pytest.fixture
+def quick(pack, photos):
+    """A server whose clients must be quick: 1 s for a request head, 1 s of silence in a body."""
+    r = Running(pack, StillSource(SourceSettings("image", fps=30), photos["coffee"]),
+                ServeSettings(port=0, header_timeout=1.0, client_timeout=1.0))
+    yield r
+    r.close()
+
+
+def test_a_silent_or_slow_client_is_dropped(quick):
+    port, host = quick.server.port, f"127.0.0.1:{quick.server.port}"
+    reply, took, closed = head(port, f"GET /frame.jpg HTTP/1.1\r\nHost: {host}\r\n".encode())  # and no end
+    assert closed and reply == b"" and took < 3, (reply, took)
+    reply, took, closed = head(port, b"")  # connects, says nothing
+    assert closed and took < 3
+    # a body that stops after 10 of its 100 bytes: 408, not a thread waiting for ever
+    reply, took, closed = head(port, f"POST /style HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                                     "Content-Length: 100\r\n\r\n{\"style\":".encode())
+    assert reply.startswith(b"HTTP/1.1 408") and closed and took < 3, (reply, took)
+    assert b"10 of 100 bytes" in reply or b"9 of 100 bytes" in reply
+    # a request head trickled a byte at a time never gets longer than header_timeout in all
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t, sent = time.monotonic(), 0
+    try:
+        for byte in b"GET /frame.jpg HTTP/1.1\r\nHost: " + host.encode() + b"\r\nX-Slow: " + b"a" * 100:
+            s.sendall(bytes([byte]))
+            sent += 1
+            time.sleep(0.1)
+    except OSError:
+        pass
+    assert time.monotonic() - t < 3 and sent < 40
+    s.close()
+    assert request(quick.url("styles"))[0] == 200  # still serving
+
+
+def test_bad_content_length_gets_400_at_once(quick):
+    port, host = quick.server.port, f"127.0.0.1:{quick.server.port}"
+    for value in (b"-1", b"abc", b"1e3", b"-0x10"):
+        reply, took, _ = head(port, b"POST /style HTTP/1.1\r\nHost: " + host.encode() +
+                              b"\r\nContent-Type: application/json\r\nContent-Length: " + value + b"\r\n\r\n[[[[", wait=5)
+        assert reply.split(b"\r\n")[0].endswith(b" 400 Bad Request") and took < 0.5, (value, reply[:80], took)
+    # a declared body over the cap: 413 at once, nothing read
+    reply, took, _ = head(port, b"POST /style HTTP/1.1\r\nHost: " + host.encode() +
+                          b"\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n", wait=5)
+    assert reply.startswith(b"HTTP/1.1 413") and took < 0.5, (reply[:80], took)
+    reply, took, _ = head(port, b"POST /style/picture HTTP/1.1\r\nHost: " + host.encode() +
+                          b"\r\nContent-Type: image/png\r\nContent-Length: 40000000\r\n\r\n", wait=5)
+    assert reply.startswith(b"HTTP/1.1 413") and took < 0.5, (reply[:80], took)
+
+
+def test_hostile_json_gets_400(running):
+    as_json = {"Content-Type": "application/json"}
+    for body in (b'{"style": 1e400}', b'{"style": -1e400}', b'{"style": NaN}', b'{"style": Infinity}',
+                 b"[" * 3000, b'{"style": ' + b"[" * 3000 + b"}", b'{"style": 1e20}', b'{"style": null}',
+                 b'{"style": "\\ud800"}', b"\xff\xfe\x00", b'[{"style": "3"}]', b'"3"'):
+        code, reply = request(running.url("style"), "POST", body, as_json)
+        assert code == 400 and json.loads(reply)["error"], body[:30]
+    assert post_style(running, "12")[0] == 200  # still serving, style requests still work
+
+
+def idle_sockets(port, count, host):
+    socks = []
+    for _ in range(count):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    for s in socks:  # a request head that never ends
+        try:
+            s.setblocking(True)
+            s.settimeout(5)
+            s.sendall(f"GET /frame.jpg HTTP/1.1\r\nHost: {host}\r\n".encode())
+        except OSError:
+            pass  # the server already made room by closing it
+    return socks
+
+
+def test_1000_idle_connections_leave_room_for_a_client_with_the_token(pack, photos):
+    """The issue's attack on a token bind: idle connections without the token, before it is checked.
+    One process holds both ends: 2000 descriptors and more (the soft limit is raised, within the hard one)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 3000
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"needs {want} open files; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    r = Running(pack, StillSource(SourceSettings("image", fps=30), photos["coffee"]),
+                ServeSettings(port=0, token="T"))
+    socks = []
+    try:
+        assert request(r.url("frame.jpg?token=T"))[0] == 200
+        port, host = r.server.port, f"127.0.0.1:{r.server.port}"
+        seen = r.server.connections.accepted
+        socks = idle_sockets(port, 1000, host)
+        assert wait_until(lambda: r.server.connections.accepted >= seen + 1000, 20)  # all of them reached the server
+        t = time.monotonic()
+        code, body = request(r.url("frame.jpg?token=T"))
+        took = time.monotonic() - t
+        assert code == 200 and body[:2] == b"\xff\xd8" and took < 1.0, took
+        assert len(r.server.connections) <= r.server.settings.max_connections  # the rest were closed to make room
+    finally:
+        for s in socks:
+            s.close()
+        r.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_readers_and_busy_connections_beyond_their_caps_get_503_at_once(pack, photos):
+    """Stream readers are capped; a connection busy with a request is never closed to make room, so
+    when all are busy a new one is refused at once."""
+    r = Running(pack, StillSource(SourceSettings("image", fps=30), photos["coffee"]),
+                ServeSettings(port=0, max_connections=3, max_readers=2))
+    readers = []
+    try:
+        port, host = r.server.port, f"127.0.0.1:{r.server.port}"
+        for _ in range(2):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/stream.mjpg")
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.read(2048)
+            readers.append(resp)  # (the response owns the connection: it stays open while kept)
+        code, body = request(r.url("stream.mjpg"))  # a third reader
+        assert code == 503 and b"2 readers" in body
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)  # a body still on its way: busy
+        slow.sendall(f"POST /style HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 100\r\n\r\n{".encode())
+        readers.append(slow)
+        assert wait_until(lambda: len(r.server.connections) == 3, 5)
+        time.sleep(0.2)  # the server has the slow request's head: it is busy reading the body
+        reply, took, closed = head(port, f"GET /styles HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert reply.startswith(b"HTTP/1.1 503") and closed and took < 0.5, (reply[:80], took)
+        assert r.server.clients == 2 and request(r.url("styles"), headers={"Connection": "close"})[0] in (200, 503)
+    finally:
+        for conn in readers:
+            conn.close()
+        r.close()
+
+
+def test_a_name_a_spec_cannot_select_is_refused_before_anything_is_written(at_style_12, photos):
+    r = at_style_12
+    port, host, jpeg = r.server.port, f"127.0.0.1:{r.server.port}", jpeg_of(photos["chelsea"])
+    kept = lambda: sorted(p for p in UserStyleStore().root.glob("*") if p.name != ".index.lock")  # noqa: E731 - the lock stays
+    before, files = store_names(), kept()
+
+    def upload(name):
+        return send(port, "POST", f"/style/picture?name={name}", jpeg, {"Host": host, "Content-Type": "image/jpeg"})
+
+    for name in ("k:1", "k%3A1", "a,b", "a" * 300, "12", "for%0Aged"):
+        status, _, body = upload(name)
+        assert status == 400 and "\n" not in json.loads(body)["error"], name
+    assert store_names() == before and kept() == files  # nothing written
+    assert r.session.current() == "12"
+    assert upload("Cat%20Fur")[0] == 200
+    status, _, body = upload("cat-fur")  # the same name to a spec (its slug): refused, never stored twice
+    assert status == 400 and "already exists" in json.loads(body)["error"]
+    assert store_names() == sorted(before + ["Cat Fur"])
+
+
+def test_a_failed_save_gets_500_and_leaves_nothing(at_style_12, photos, monkeypatch):
+    import safetensors.numpy
+
+    def disk_full(tensors, filename, *a, **kw):
+        with open(filename, "wb") as f:
+            f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", disk_full)
+    r = at_style_12
+    port, host = r.server.port, f"127.0.0.1:{r.server.port}"
+    kept = lambda: sorted(p for p in UserStyleStore().root.glob("*") if p.name != ".index.lock")  # noqa: E731 - the lock stays
+    before, files = store_names(), kept()
+    status, _, body = send(port, "POST", "/style/picture?name=Full", jpeg_of(photos["chelsea"]),
+                           {"Host": host, "Content-Type": "image/jpeg"})
+    error = json.loads(body)["error"]
+    assert status == 500 and "No space left on device" in error and "\n" not in error
+    assert store_names() == before and kept() == files
+    assert r.session.current() == "12"
+
+
+def test_loopback_addresses_share_one_upload_bucket(catalog, photos):
+    r = Running(catalog, StillSource(SourceSettings("image", fps=30), photos["coffee"]),
+                ServeSettings(port=0, pictures_per_minute=1))
+    try:
+        port, host = r.server.port, f"127.0.0.1:{r.server.port}"
+
+        def upload(name, source):
+            body = jpeg_of(photos["chelsea"])
+            return head(port, (f"POST /style/picture?name={name} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/jpeg\r\n"
+                               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body,
+                        wait=30, source=source)[0]
+
+        assert upload("From%20One", "127.0.0.1").startswith(b"HTTP/1.1 200")
+        assert upload("From%20Two", "127.0.0.2").startswith(b"HTTP/1.1 429")
+        assert upload("From%20Three", "127.1.2.3").startswith(b"HTTP/1.1 429")
+    finally:
+        r.close()
+
+
+def test_upload_limit_on_a_lan_is_per_address_and_in_total():
+    """The bookkeeping alone (addresses as strings: no traffic leaves loopback)."""
+    clock = [0.0]
+    limit = UploadLimit(2, total=3, clock=lambda: clock[0])
+    assert limit.take("192.168.1.5") == 0 and limit.take("192.168.1.5") == 0
+    assert limit.take("192.168.1.5") > 0  # its own two
+    assert limit.take("192.168.1.6") == 0
+    assert limit.take("192.168.1.7") > 0  # all addresses' three
+    limit.refund("192.168.1.6")
+    assert limit.take("192.168.1.7") == 0
+    assert limit.take("2001:db8::1") > 0
+    clock[0] = 61.0
+    assert limit.take("2001:db8::1") == 0 and limit.take("2001:db8::2") == 0  # one /64: one host
+    assert limit.take("2001:db8::3") > 0
+    assert client_key("::ffff:127.0.0.1") == client_key("127.0.0.2") == client_key("::1") == "loopback"
+
+
+def test_connection_bookkeeping_makes_room_from_idle_ones():
+    conns = Connections(total=3, per_address=2)
+    assert conns.admit("a1", "A") == (True, None) and conns.admit("a2", "A") == (True, None)
+    assert conns.admit("a3", "A") == (True, "a1")  # A's oldest idle one makes room
+    conns.busy("a2", +1)
+    conns.busy("a3", +1)
+    assert conns.admit("a4", "A") == (False, None)  # all of A's are busy
+    assert conns.admit("b1", "B") == (True, None)
+    assert conns.admit("c1", "C") == (True, "b1")  # the total: the oldest idle of all
+    conns.busy("c1", +1)
+    assert conns.admit("d1", "D") == (False, None)
+    conns.closed("a2")
+    assert conns.admit("d1", "D") == (True, None) and len(conns) == 3

@@ -1,5 +1,6 @@
 """Pipeline outputs: files, the virtual camera, the MJPEG hub and the HTTP server that serves it
-(with its remote control, which a live Session provides).
+(with its remote control, which a live Session provides): rules.py (settings, limits, routes) under
+stream_app.py (on aiohttp, loaded only when a server starts) under server.py (StreamServer).
 
 May import: styles (picture uploads), frame and the helpers; never backends or live."""
 from .base import NullSink, Sink

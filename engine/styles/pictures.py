@@ -28,9 +28,15 @@ class PictureLimits:
     min_side: int = MIN_SIDE
 
 
-def read_style_picture(source: "Path | bytes", limits: PictureLimits = PictureLimits(), label: str = "") -> np.ndarray:
+def read_style_picture(source: "Path | bytes", limits: PictureLimits = PictureLimits(), label: str = "",
+                       short_side: int = 0) -> np.ndarray:
     """RGB uint8 from a picture file or its bytes; SourceError (unreadable) or InputError (one line,
     naming it) for anything else.
+
+    ``short_side``: the picture is only needed this big (its shorter side at least this long), so a big
+    one is decoded reduced: a JPEG at 1/2, 1/4 or 1/8 by its decoder (as ``cv2.IMREAD_REDUCED_*``), any
+    other format reduced in its own mode (a 1-bit or grey picture stays one byte a pixel) before it
+    becomes RGB. 0: full size (a style fitted to the picture wants all of it).
 
     Refused, each with its reason: unreadable or empty files, sides under ``min_side``, more than
     ``max_pixels``, animated pictures (which frame?), and pictures whose colours would have to be
@@ -80,9 +86,27 @@ def read_style_picture(source: "Path | bytes", limits: PictureLimits = PictureLi
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         raise InputError(f"picture {name} has transparency (alpha): flatten it to RGB first")
     try:
-        rgb = np.asarray(img.convert("RGB"))
+        rgb = np.asarray(_reduced(img, short_side).convert("RGB"))
     except (OSError, ValueError) as exc:  # truncated or corrupt pixel data
         raise InputError(f"cannot decode picture {name}: {exc}") from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"picture {name} is not an 8-bit colour or grey image")
     return np.ascontiguousarray(rgb)
+
+
+def _reduced(img, short_side: int):
+    """``img`` decoded no bigger than needed for ``short_side`` (see read_style_picture): an integer
+    reduction, so the picture's look is kept; the caller's resize does the rest."""
+    w, h = img.size
+    factor = min(w, h) // short_side if short_side else 1
+    if factor < 2:
+        return img
+    if img.format == "JPEG":
+        img.draft("RGB", (-(-w // factor), -(-h // factor)))  # DCT scaling: never decoded at full size
+        w, h = img.size
+        factor = min(w, h) // short_side
+        if factor < 2:
+            return img
+    if img.mode not in ("L", "RGB", "LA", "RGBA", "I", "F", "I;16"):  # reduce() takes 8-bit grey or colour
+        img = img.convert("L" if img.mode == "1" else "RGB")
+    return img.reduce(factor)

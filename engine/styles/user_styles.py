@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, ModelError, StyleError
+from ..errors import InputError, ModelError, StyleError, StylecamError
 from ..locking import file_lock
 from ..paths import MODELS_DIR, data_dir
 from .packs import SLIM_MANIFEST, STOCK_MANIFEST, USER_LICENCE, StyleInfo, StylePack, slugify
@@ -31,6 +31,29 @@ log = logging.getLogger(__name__)
 PICTURE_MANIFEST = MODELS_DIR / "picture.json"
 PICTURE_MODE = "picture"
 FIT_MODES = ("fit", "full")
+MAX_NAME = 64  # characters: a name is also a file name (its slug) and a button label
+
+
+class StyleSaveError(StylecamError):
+    """A style could not be written (disk full, no permission): nothing of it was kept (HTTP 500)."""
+
+
+def check_name(name: str) -> str:
+    """The name, stripped, if a style spec can select it by name; InputError before anything is written.
+
+    A spec is ``id``, ``name`` or a blend ``a:0.5,b:0.5``: a name with ``:`` or ``,`` would be read as a
+    blend, one of digits only as a stock id, so neither could be selected after it was saved."""
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise InputError(f"style name {name[:20]!r}… has {len(name)} characters; the limit is {MAX_NAME}")
+    if not slugify(name):
+        raise InputError(f"style name {name!r} needs at least one letter or digit")
+    if any(c in name for c in ":,") or not name.isprintable():
+        raise InputError(f"style name {name!r} may not contain ':', ',' or control characters "
+                         "(a style spec would read it as a blend)")
+    if name.isdigit():
+        raise InputError(f"style name {name!r} is a number, which a style spec reads as a style id: add a letter")
+    return name
 
 
 @dataclass(frozen=True)
@@ -72,12 +95,15 @@ class UserStyleStore:
         return file_lock(self.root / ".index.lock")
 
     def add(self, name: str, rows: dict[str, np.ndarray], source: str, mode: str, taken: set[str]) -> UserStyle:
-        """Save a row set (``{"<layer>.norm.gamma": [C], "<layer>.norm.beta": [C]}``) under a new name."""
+        """Save a row set (``{"<layer>.norm.gamma": [C], "<layer>.norm.beta": [C]}``) under a new name.
+
+        All or nothing: the name is checked (``check_name``; not in ``taken`` nor in the index) before
+        anything is written, and a failed write leaves neither a file nor an index entry
+        (StyleSaveError)."""
         from safetensors.numpy import save_file
 
+        name = check_name(name)
         slug = slugify(name)
-        if not slug:
-            raise InputError(f"style name {name!r} needs at least one letter or digit")
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
             styles = self.list()  # as it is now: another process may have added one since ``taken`` was read
@@ -85,10 +111,16 @@ class UserStyleStore:
                 raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
             style = UserStyle(name=name, file=f"{slug}.safetensors", source=source, mode=mode,
                               created=time.strftime("%Y-%m-%d %H:%M"))
-            tmp = self.root / f".{slug}.{os.getpid()}.tmp"
-            save_file({k: np.ascontiguousarray(v, np.float32) for k, v in rows.items()}, str(tmp))
-            os.replace(tmp, self.root / style.file)
-            self._write([*styles, style])
+            tmp, final = self.root / f".{slug}.{os.getpid()}.tmp", self.root / style.file
+            try:
+                save_file({k: np.ascontiguousarray(v, np.float32) for k, v in rows.items()}, str(tmp))
+                os.replace(tmp, final)
+                self._write([*styles, style])
+            except Exception as exc:  # safetensors raises its own error type for an OS failure
+                tmp.unlink(missing_ok=True)
+                final.unlink(missing_ok=True)
+                raise StyleSaveError(f"could not save style {name!r} in {self.root}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         return style
 
     def remove(self, name: str) -> UserStyle:
@@ -188,18 +220,17 @@ def load_lighter(manifest: Path = STOCK_MANIFEST) -> dict[str, StylePack]:
 def add_picture_style(picture: "Path | bytes", name: str, store: UserStyleStore | None = None,
                       taken: set[str] | None = None, label: str = "") -> tuple[UserStyle, dict]:
     """A picture style: the predictor's code for ``picture``, saved as ``name`` (about a second)."""
-    from ..model.predictor import StylePredictor
+    from ..model.predictor import PREDICT_SIZE, StylePredictor
     from .pictures import read_style_picture
 
     t = time.perf_counter()
     store = store or UserStyleStore()
     if taken is None:
         taken = {s.slug for s in load_catalog(store=store).styles}
-    if not slugify(name):
-        raise InputError(f"style name {name!r} needs at least one letter or digit")
+    name = check_name(name)  # before the picture is decoded, and so before anything is written
     if slugify(name) in taken:
         raise InputError(f"a style named {name!r} already exists (remove it first, or pick another name)")
-    image = read_style_picture(picture, label=label)
+    image = read_style_picture(picture, label=label, short_side=2 * PREDICT_SIZE)  # the predictor sees 256²
     code = StylePredictor().code(image)
     source = label or (str(picture) if not isinstance(picture, (bytes, bytearray)) else "upload")
     style = store.add(name, {"code": code}, source, PICTURE_MODE, taken)
