@@ -49,27 +49,39 @@ def png(folder: Path, i: int) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(folder / f"frame_{i:06d}.png")), cv2.COLOR_BGR2RGB)
 
 
-def compare(src: Path, ideal: Path, live: Path, size=None, skip: int = 0) -> dict:
-    lines = [json.loads(x) for x in (live / "frames.jsonl").read_text().splitlines()]
-    blank = sum(1 for x in lines if x["shown"] is None)
-    rows, warp = [], WarpError()
+def compare(src: Path, ideal: Path, lives: list[Path], size=None, skip: int = 0, flicker_frames: int = 120) -> list[dict]:
+    """Every live run against the ideal, frame by frame; the warp error over the first ``flicker_frames``
+    frames counted (one pair of flows per source frame serves every run)."""
+    lines = {live: [json.loads(x) for x in (live / "frames.jsonl").read_text().splitlines()] for live in lives}
+    rows = {live: [] for live in lives}
+    warp, counted = WarpError(), 0
+    n = min(len(x) for x in lines.values())
     for i, source in enumerate(frames(src, size), start=1):
-        if i > len(lines):
+        if i > n:
             break
-        if i <= skip or lines[i - 1]["shown"] is None:
+        if i <= skip or any(lines[live][i - 1]["shown"] is None for live in lives):
             continue
-        a, b = png(live, i), png(ideal, i)
-        rows.append((psnr(a, b), blurred_l1(a, b), worst_tiles(a, b)))
-        warp.add(source, a)
-    m = np.mean(rows, axis=0)
-    ages = [x["keyframe_age_ms"] for x in lines[skip:] if x.get("mode") == "keyframes"]
-    lat = [x["latency_ms"] for x in lines[skip:] if x["shown"] is not None]
-    return {"live": str(live), "frames": len(rows), "blank_at_start": blank, "psnr_db": round(float(m[0]), 2),
-            "blurred_l1": round(float(m[1]), 4), "worst5_tiles_l1": round(float(m[2]), 4),
-            "warp_error": round(warp.value, 4),
-            "keyframe_age_ms_median": round(float(np.median(ages)), 1) if ages else None,
-            "repeats": sum(1 for x, y in zip(lines, lines[1:]) if y["shown"] is not None and x["shown"] == y["shown"]),
-            "handover_latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None}
+        b = png(ideal, i)
+        shown = [png(live, i) for live in lives]
+        for live, a in zip(lives, shown):
+            rows[live].append((psnr(a, b), blurred_l1(a, b), worst_tiles(a, b)))
+        if counted < flicker_frames:
+            warp.add(source, *shown)
+            counted += 1
+    out = []
+    for k, live in enumerate(lives):
+        m = np.mean(rows[live], axis=0)
+        ls = lines[live]
+        ages = [x["keyframe_age_ms"] for x in ls[skip:] if x.get("mode") == "keyframes"]
+        lat = [x["latency_ms"] for x in ls[skip:] if x["shown"] is not None]
+        out.append({"live": str(live), "frames": len(rows[live]),
+                    "blank_at_start": sum(1 for x in ls if x["shown"] is None), "psnr_db": round(float(m[0]), 2),
+                    "blurred_l1": round(float(m[1]), 4), "worst5_tiles_l1": round(float(m[2]), 4),
+                    "warp_error": round(warp.values[k], 4),
+                    "keyframe_age_ms_median": round(float(np.median(ages)), 1) if ages else None,
+                    "repeats": sum(1 for x, y in zip(ls[skip:], ls[skip + 1:]) if x["shown"] == y["shown"]),
+                    "handover_latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None})
+    return out
 
 
 def main() -> None:
@@ -82,7 +94,7 @@ def main() -> None:
     ap.add_argument("--json")
     args = ap.parse_args()
     size = parse_size(args.size) if args.size else None
-    out = [compare(Path(args.src), Path(args.ideal), Path(x), size, args.skip) for x in args.live]
+    out = compare(Path(args.src), Path(args.ideal), [Path(x) for x in args.live], size, args.skip)
     for row in out:
         print(json.dumps(row))
     if args.json:

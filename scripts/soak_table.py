@@ -41,17 +41,21 @@ def main() -> None:
     ap.add_argument("--bench", action="append", default=[], help="bench JSONs on the same clip (per style)")
     args = ap.parse_args()
     levels = bench_levels(args.bench)
-    print("| run | CPU path | backends | failed builds | at the bench's level | scale changes/min | "
-          "latency p50/p95 ms | FPS no client / client | idle CPU % | startup s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | CPU path | backends | failed builds | keyframe mode | keyframes/s | keyframe age p50 ms | "
+          "at the bench's level | scale changes/min | grab → hand-over p50/p95 ms | grab → stream p50/p95 ms | "
+          "FPS no client / client | CPU % live / idle | startup s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path in args.reports:
         r = json.loads(Path(path).read_text())
         s, m = r["summary"], r["machine"]
         backends = ", ".join(b.split(" (")[0] for b in s["backends"])
+        stream = s.get("delivery", {}).get("mjpeg", {})
         print(f"| {Path(path).stem} | {m.get('cpu_profile')} | {backends} | {s['failed_builds']} in "
-              f"{s['seconds'] / 60:.0f} min | {share_at_bench(r, levels)} | {s['scale_changes_per_min']} | "
-              f"{s['latency_p50_ms']} / {s['latency_p95_ms']} | {s['fps_no_client']} / {s['fps_with_client']} | "
-              f"{s['cpu_percent_idle']} | {s['startup_s']} |")
+              f"{s['seconds'] / 60:.0f} min | {s.get('keyframe_share', 0):.0%} | {s.get('keyframe_fps')} | "
+              f"{s.get('keyframe_age_p50_ms')} | {share_at_bench(r, levels)} | {s['scale_changes_per_min']} | "
+              f"{s['latency_p50_ms']} / {s['latency_p95_ms']} | {stream.get('p50_ms')} / {stream.get('p95_ms')} | "
+              f"{s['fps_no_client']} / {s['fps_with_client']} | {s['cpu_percent_live']} / {s['cpu_percent_idle']} | "
+              f"{s['startup_s']} |")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class Carrier:
     def __init__(self, settings: CarrySettings = CarrySettings()):
         self.settings = settings
         self._dis: dict[int, cv2.DISOpticalFlow] = {}
-        self._last: Optional[tuple[int, np.ndarray]] = None  # (keyframe index, the last flow to it)
+        self._flows: dict[int, np.ndarray] = {}  # keyframe index → the last frame's flow to it (DIS's start)
         self.trusted = 1.0  # share of the last frame's pixels taken from the keyframe (the rest filled)
         warm_up()
 
@@ -123,18 +123,24 @@ class Carrier:
 
     def carry(self, key: Keyframe, source: np.ndarray, index: int) -> np.ndarray:
         """The frame to show for ``source`` (source frame ``index``): ``key`` moved to it, filled where
-        the move cannot be trusted. The keyframe of this very frame is shown as it is."""
+        the move cannot be trusted. (A fade from the keyframe before, both carried, was tried: the second
+        carry cost the display loop frames, 5–7 → 39–44 repeats in 240, for no less flicker; steady video
+        on the keyframes already softens a new one: docs/keyframes.md.)"""
+        out, self.trusted = self._one(key, source, self._gray(source), index)
+        self._flows = {key.index: self._flows[key.index]} if key.index in self._flows else {}
+        return out
+
+    def _one(self, key: Keyframe, source: np.ndarray, gray: np.ndarray, index: int) -> tuple[np.ndarray, float]:
+        """``key`` carried to this frame, and the share of it trusted."""
         if key.index == index:
-            self._last, self.trusted = None, 1.0
-            return key.output
+            return key.output, 1.0
         s = self.settings
         h, w = source.shape[:2]
         k, window = s.analysis(w)
-        gray = self._gray(source)
-        init = self._last[1] if self._last is not None and self._last[0] == key.index else None
+        init = self._flows.get(key.index)
         # DIS takes a flow of the right size as its start: the last frame's flow to the same keyframe
         flow = self._flow(k).calc(gray, key.gray, None if init is None else init.copy())
-        self._last = (key.index, flow)
+        self._flows[key.index] = flow
         moved_gray = cv2.remap(key.gray, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE)
         local, floor = _local_change(cv2.subtract(gray, moved_gray, dtype=cv2.CV_32F), window)
         # the floor is the sensor's noise, a few levels: across a cut everything misfits, and a floor
@@ -148,19 +154,18 @@ class Carrier:
                                                                   borderMode=cv2.BORDER_REPLICATE))))
             conf[gap > s.consistency / k] = 0.0
         conf = cv2.erode(conf, np.ones((3, 3), np.uint8))  # a distrusted pixel's neighbours are suspect too
-        self.trusted = float(conf.mean())
-        if self.trusted < CUT_TRUST:
+        trusted = float(conf.mean())
+        if trusted < CUT_TRUST:
             # a cut (or motion the flow lost): nothing of the keyframe's picture belongs here; its colour
             # map, taken as a whole, paints this frame until a keyframe of it comes (a local map would
             # carry the old layout)
-            self.trusted = 0.0
             guide = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
-            return np.clip(guide * key.tone[0] + key.tone[1] + 0.5, 0, 255).astype(np.uint8)
+            return np.clip(guide * key.tone[0] + key.tone[1] + 0.5, 0, 255).astype(np.uint8), 0.0
         big = cv2.resize(flow * np.float32(k), (w, h), interpolation=cv2.INTER_LINEAR)
         # fixed-point maps (1/32 pixel): a third faster than float ones, the conversion included
         moved = cv2.remap(key.output, *cv2.convertMaps(big, None, cv2.CV_16SC2), FLAGS,
                           borderMode=cv2.BORDER_REPLICATE)
-        if self.trusted > 0.999:
-            return moved
+        if trusted > 0.999:
+            return moved, trusted
         a, b = (cv2.remap(c, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE) for c in key.coef)  # moved along
-        return fill_blend(moved, cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), a, b, conf, k)
+        return fill_blend(moved, cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), a, b, conf, k), trusted

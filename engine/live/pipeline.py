@@ -358,9 +358,13 @@ class Pipeline:
         return self._renderer
 
     def _key_level(self) -> Level:
-        """What keyframes render at: the governor's level (kept at full size while carrying), else the
-        style's render scale."""
-        return self.governor.level if self.governor is not None else Level(self.settings.render_scale)
+        """What keyframes render at: full size, on the lighter network where the governor's ladder has
+        it there (a full-size keyframe 12 frames old beats a half-size one 2 frames old: docs/keyframes.md);
+        without the governor, the style's render scale."""
+        governor = self.governor
+        if governor is None:
+            return Level(self.settings.render_scale)
+        return Level(governor.rungs[0], governor.level.light)
 
     def _carried(self, frame, settings: StyleSettings, weights: np.ndarray) -> tuple[np.ndarray, Rendered, dict]:
         """Hand the frame to the keyframe thread (it renders the newest one it has when it is free),
