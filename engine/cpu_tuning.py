@@ -116,3 +116,11 @@ def hidden_note() -> str:
 def has_fast_bf16() -> bool:
     """bf16 that runs faster than fp32: AVX-512 BF16 or AMX (x86)."""
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)

@@ -66,7 +66,7 @@ def compare(src: Path, ideal: Path, lives: list[Path], size=None, skip: int = 0,
         for live, a in zip(lives, shown):
             rows[live].append((psnr(a, b), blurred_l1(a, b), worst_tiles(a, b)))
         if counted < flicker_frames:
-            warp.add(source, *shown)
+            warp.add(source, *shown, b)  # the ideal's own flicker (every frame rendered, unsteadied) last
             counted += 1
     out = []
     for k, live in enumerate(lives):
@@ -77,7 +77,7 @@ def compare(src: Path, ideal: Path, lives: list[Path], size=None, skip: int = 0,
         out.append({"live": str(live), "frames": len(rows[live]),
                     "blank_at_start": sum(1 for x in ls if x["shown"] is None), "psnr_db": round(float(m[0]), 2),
                     "blurred_l1": round(float(m[1]), 4), "worst5_tiles_l1": round(float(m[2]), 4),
-                    "warp_error": round(warp.values[k], 4),
+                    "warp_error": round(warp.values[k], 4), "ideal_warp_error": round(warp.values[-1], 4),
                     "keyframe_age_ms_median": round(float(np.median(ages)), 1) if ages else None,
                     "repeats": sum(1 for x, y in zip(ls[skip:], ls[skip + 1:]) if x["shown"] == y["shown"]),
                     "handover_latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None})

@@ -10,13 +10,13 @@ pipeline prepares a new size in the background and runs ONNX Runtime meanwhile.
 """
 from __future__ import annotations
 
-import os
 
 import importlib.util
 import threading
 
 import numpy as np
 
+from ..cpu_tuning import usable_cores
 from ..errors import BackendUnavailable, ModelError
 from ..frame.frames import from_output, pad_amounts, to_input
 from ..paths import cache_dir
@@ -48,7 +48,7 @@ class OpenVinoCpuBackend(Backend):
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}  # f32: no bf16 guesses
         # every core we may use, said outright: on a 2-vCPU KVM guest (AMD EPYC, Zen 3) the LATENCY hint
         # alone ran one thread (640×480: 206–236 ms against 118 ms on two)
-        config["INFERENCE_NUM_THREADS"] = options.threads or _usable_cores()
+        config["INFERENCE_NUM_THREADS"] = options.threads or usable_cores()
         self._config = config
         path = cached_onnx(pack, cpu_layout=True)
         try:
@@ -90,11 +90,3 @@ class OpenVinoCpuBackend(Backend):
 
     def _release(self) -> None:
         self._requests.clear()
-
-
-def _usable_cores() -> int:
-    """The cores this process may run on (its affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)

@@ -18,31 +18,21 @@ def _fill_blend(moved: np.ndarray, gray: np.ndarray, ca: np.ndarray, cb: np.ndar
                 out: np.ndarray, y0: int, y1: int) -> None:
     width = gray.shape[1]
     sh, sw = conf.shape
-    inv = np.float32(1.0 / k)
     for y in range(y0, y1):
         row = min(y // k, sh - 1)
-        fy = (y + np.float32(0.5)) * inv - np.float32(0.5)
-        iy = int(np.floor(fy))
-        wy = np.float32(fy - iy)
-        ya, yb = min(max(iy, 0), sh - 1), min(max(iy + 1, 0), sh - 1)
         for x in range(width):
-            c = conf[row, min(x // k, sw - 1)]
+            col = min(x // k, sw - 1)
+            c = conf[row, col]
             if c >= np.float32(0.999):
                 for ch in range(3):
                     out[y, x, ch] = moved[y, x, ch]
                 continue
-            fx = (x + np.float32(0.5)) * inv - np.float32(0.5)
-            ix = int(np.floor(fx))
-            wx = np.float32(fx - ix)
-            xa, xb = min(max(ix, 0), sw - 1), min(max(ix + 1, 0), sw - 1)
-            g = np.float32(gray[y, x]) * np.float32(1.0 / 255.0)
+            # the colour map of the pixel's analysis cell: it is box-filtered over 16 frame pixels, so a
+            # bilinear fetch bought nothing visible for 4× the time (15 ms at 1280×720 with a fifth filled)
+            g = np.float32(gray[y, x]) * np.float32(255.0 / 255.0)
             for ch in range(3):
-                a = ((1 - wy) * ((1 - wx) * ca[ya, xa, ch] + wx * ca[ya, xb, ch])
-                     + wy * ((1 - wx) * ca[yb, xa, ch] + wx * ca[yb, xb, ch]))
-                b = ((1 - wy) * ((1 - wx) * cb[ya, xa, ch] + wx * cb[ya, xb, ch])
-                     + wy * ((1 - wx) * cb[yb, xa, ch] + wx * cb[yb, xb, ch]))
-                v = c * np.float32(moved[y, x, ch]) + (1 - c) * (a * g + b) * np.float32(255.0) + np.float32(0.5)
-                out[y, x, ch] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+                v = c * np.float32(moved[y, x, ch]) + (1 - c) * (ca[row, col, ch] * g + cb[row, col, ch] * np.float32(255.0))
+                out[y, x, ch] = np.uint8(min(max(v + np.float32(0.5), np.float32(0.0)), np.float32(255.0)))
 
 
 def fill_blend(moved: np.ndarray, gray: np.ndarray, a: np.ndarray, b: np.ndarray, conf: np.ndarray,
