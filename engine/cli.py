@@ -65,7 +65,7 @@ def cmd_stylize(args) -> int:
     from .live.pipeline import StyleSettings
 
     pack = _pack(args)
-    stabilize = args.stabilize if args.stabilize is not None else (STABILIZE_LIVE and args.live)
+    stabilize = stylize_steadied(args)
     style = StyleSettings(style=args.style, strength=args.strength, preserve_colors=args.preserve_colors,
                           stabilize=stabilize, mask=args.mask)
     style.check(pack)  # before reading any file: a bad spec is the first thing reported
@@ -90,6 +90,11 @@ def cmd_stylize(args) -> int:
         name = _stylize_file(args, pack, style, src, out, folder, size, is_image)
     print(f"{src} -> {out}{os.sep if folder else ''} ({pack.describe(style.style)}, {name})")
     return 0
+
+
+def stylize_steadied(args) -> bool:
+    """`stylize` steadies files only when asked, and a --live run as a live source is (unless told not)."""
+    return args.stabilize if args.stabilize is not None else (STABILIZE_LIVE and args.live)
 
 
 def _frames_sink(out: Path, folder: bool, fps: float):

@@ -142,14 +142,16 @@ def test_exposure_step_keeps_the_strokes_and_resets_when_told(ort):
 
 
 def test_steady_video_is_on_for_live_runs_and_off_for_files():
-    from engine.cli import build_parser
+    from engine.cli import build_parser, stylize_steadied
 
     p = build_parser()
     assert p.parse_args(["vcam"]).stabilize is True
     assert p.parse_args(["serve"]).stabilize is True
     assert p.parse_args(["vcam", "--no-stabilize"]).stabilize is False
-    assert p.parse_args(["stylize", "in.mp4", "out.mp4"]).stabilize is False
-    assert p.parse_args(["stylize", "in.mp4", "out.mp4", "--stabilize"]).stabilize is True
+    assert stylize_steadied(p.parse_args(["stylize", "in.mp4", "out.mp4"])) is False
+    assert stylize_steadied(p.parse_args(["stylize", "in.mp4", "out.mp4", "--stabilize"])) is True
+    assert stylize_steadied(p.parse_args(["stylize", "in.mp4", "out/", "--live"])) is True  # played as a camera
+    assert stylize_steadied(p.parse_args(["stylize", "in.mp4", "out/", "--live", "--no-stabilize"])) is False
     assert p.parse_args(["gui"]).stabilize is None  # the app remembers; its first run has it on
     pytest.importorskip("PySide6")
     from app.settings import GuiSettings
