@@ -79,7 +79,8 @@ def compare(src: Path, ideal: Path, lives: list[Path], size=None, skip: int = 0,
                     "blurred_l1": round(float(m[1]), 4), "worst5_tiles_l1": round(float(m[2]), 4),
                     "warp_error": round(warp.values[k], 4), "ideal_warp_error": round(warp.values[-1], 4),
                     "keyframe_age_ms_median": round(float(np.median(ages)), 1) if ages else None,
-                    "repeats": sum(1 for x, y in zip(ls[skip:], ls[skip + 1:]) if x["shown"] == y["shown"]),
+                    "repeats": sum(1 for x, y in zip(ls[skip:], ls[skip + 1:])  # the same frame still on screen
+                                   if x["shown"] is not None and x["shown"] == y["shown"]),
                     "handover_latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None})
     return out
 
