@@ -430,5 +430,6 @@ class MainWindow(QMainWindow):
         if self.trainer is not None:
             self.trainer.join(0.2)  # a daemon thread: an unfinished style is simply not saved
         save_settings(self.current_settings())
-        self.worker.stop(timeout=1.0)
+        self.hide()  # the window goes at once; the engine may still finish a compile (killing it would abort)
+        self.worker.stop(timeout=defaults.QUIT_WAIT_S)
         super().closeEvent(event)

@@ -17,6 +17,7 @@ PREBUILD_AFTER_S = 10.0  # steady this long, a live session builds the rest of t
 # repays its build after ~1000 such frames (docs/performance.md). A cached build is always used.
 BUILD_PAYS_PIXEL_FRAMES = 1000 * 640 * 480
 WARMUP_DELAY_S = 0.5  # a window closed this quickly never even starts the build process
+QUIT_WAIT_S = 60.0  # quitting waits this long for a compile under way in the process (killing it aborts)
 
 
 def size_text(size: tuple[int, int]) -> str:

@@ -1,5 +1,6 @@
 """The desktop app with real widgets, offscreen: styles, blends, snapshot, recording, shutdown."""
 
+import os
 import sys
 
 import cv2
@@ -311,3 +312,18 @@ def test_painting_the_view_keeps_none_alive(qtbot):
         view.repaint()
     gc.collect()
     assert sys.getrefcount(None) >= before - 20  # a few may go with collected objects; 200 paints dropped 400+
+
+
+@pytest.mark.parametrize("quit_after", [1.2, 1.6, 2.0])
+def test_quitting_during_the_first_build_never_aborts(tmp_path, quit_after):
+    """A real `stylecam gui` on a fresh home quits while the fast path still compiles on its threads (the
+    OpenVINO build, in-process): it waits for the compile and exits 0. Before, 1 launch in 6 exited 134
+    ("terminate called without an active exception") when a compile's thread outlived the interpreter."""
+    import subprocess
+
+    from engine.video.demo import demo_clip
+
+    env = {**os.environ, "STYLECAM_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-m", "engine", "gui", "--source", str(demo_clip()), "--style", "7",
+                           "--quit-after", str(quit_after)], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]

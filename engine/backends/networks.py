@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .. import defaults
 from ..styles.catalog import StyleCatalog
 from .base import Backend, BackendOptions
 from .build_worker import MAX_ATTEMPTS, FailureLog
@@ -261,8 +262,15 @@ class NetworkBackends:
             return len(self._building)
 
     def close(self) -> None:
+        """Close every backend, after the builds under way on this process's threads have ended: a
+        compiler's thread still running when the interpreter exits aborts the process (OpenVINO:
+        "terminate called without an active exception", seen quitting the app in its first seconds)."""
         with self._lock:
             self._closed = True
+            building = list(self._building.values())
+        for thread in building:
+            thread.join(defaults.QUIT_WAIT_S)
+        with self._lock:
             for backend in [*self._backends.values(), *self._stand_ins.values()]:
                 backend.close()
 

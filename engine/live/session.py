@@ -143,6 +143,8 @@ class Session:
             return
         self._closed = True
         self._stop.set()
+        if self.warmup is not None and self.warmup is not threading.current_thread():
+            self.warmup.join(defaults.QUIT_WAIT_S)  # a compile under way in it must end before the process does
         self.latest.close()
         if self.server is not None:
             self.server.close()
