@@ -21,7 +21,7 @@ where it was) in the keyframe's local colours and strokes' mean; trust blends th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import cv2
 import numpy as np

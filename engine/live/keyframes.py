@@ -48,7 +48,6 @@ class Rendered:
 
     key: Keyframe
     grabbed_at: float
-    render_ms: float  # the network and its finish, the steadying and the carry's preparation
     info: dict  # what ran: networks, backend, render_scale
 
 
@@ -149,7 +148,7 @@ class KeyframeRenderer:
         ms = 1000.0 * (time.perf_counter() - t0)
         self.times.append(ms)
         self.rate.tick()
-        self.latest.publish(Rendered(key, job.grabbed_at, ms, info))
+        self.latest.publish(Rendered(key, job.grabbed_at, info))
 
     def render_p90_ms(self) -> Optional[float]:
         """The 90th percentile of the last keyframes' render times (None before a few)."""

@@ -395,9 +395,9 @@ class Pipeline:
                     image: np.ndarray) -> tuple[np.ndarray, dict]:
         """On the keyframe thread: the network at ``level`` and back to the frame's size."""
         small = scaled_input(image, level.scale)
-        outputs, networks, ran, times = self._run_network(small, weights, level.light, backend)
+        outputs, networks, ran, _ = self._run_network(small, weights, level.light, backend)
         out = finish(blend_outputs(outputs), image, settings, small, self._upscale_pool)
-        return out, {"networks": tuple(networks), "backend": ran, "render_scale": level.scale, "times": times}
+        return out, {"networks": tuple(networks), "backend": ran, "render_scale": level.scale}
 
     def _start_carrying(self) -> None:
         self.carrying = True

@@ -85,5 +85,6 @@ def _line(index: int, result, at: float) -> dict:
     return {"source": index, "shown": result.index, "mode": result.mode, "keyframe": result.keyframe,
             "keyframe_age_ms": round(result.keyframe_age_ms, 1), "network": "+".join(result.networks),
             "backend": result.backend, "scale": result.render_scale,
+            "carried": round(result.trusted, 3),  # share taken from the keyframe (the rest filled from the frame)
             "latency_ms": round(result.latency_ms, 1),  # the shown frame: grab → hand-over to the sinks
             "on_screen_ms": round(1000.0 * (at - result.grabbed_at), 1)}  # its grab → this frame's arrival
