@@ -176,8 +176,9 @@ class MainWindow(QMainWindow):
                 f" · render {result.render_scale:.2f}×" if result.render_scale < 1 else "")
         p50, p95 = self._on_screen.percentiles(50, 95)
         latency = f" · grab→window {p50:.0f}/{p95:.0f} ms (p50/p95)" if p50 is not None else ""
+        given_up = f"\n⚠ {result.build_failure}" if result.build_failure else ""  # a build given up: why
         self.hud.setText(f"capture {source_fps:.0f} fps · displayed {self._painted.rate:.1f} fps{latency} · "
-                         f"{backend}{nets} · {w}×{h}{render}")
+                         f"{backend}{nets} · {w}×{h}{render}{given_up}")
 
     # -- idle: a hidden window makes no frames unless an output wants them ----------------------
     def _viewing_changed(self) -> None:

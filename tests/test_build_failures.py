@@ -126,15 +126,51 @@ def test_a_size_that_never_builds_stays_on_the_stand_in_with_one_warning(tmp_pat
         warnings = sorted(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
         assert warnings == [f"failing-compiled could not build the {n} network at {size} ({MAX_ATTEMPTS} tries, "
                             f"last: {why}): that size runs on onnxruntime from now on" for n in networks]
-        assert sorted(backends.build_failure(shape).split("; ")) == [
-            f"failing-compiled could not build the {n} network at {size} ({MAX_ATTEMPTS} tries): {why}"
+        said = backends.build_failure(shape)
+        assert said.endswith(": it runs on onnxruntime")
+        assert sorted(said.removesuffix(": it runs on onnxruntime").split("; ")) == [
+            f"failing-compiled could not build the {n} network at {size} ({MAX_ATTEMPTS} tries, last: {why})"
             for n in networks]
+        assert backends.given_up() == [f"{n} {size}" for n in networks]
         assert backends.build_failure((240, 320, 3)) is None
         assert backends.get("stock", shape).name == "onnxruntime"
         assert worker.failures == 2 * MAX_ATTEMPTS
     finally:
         backends.close()
         worker.close()
+
+
+def test_a_soak_on_a_failing_build_counts_it_reports_it_and_exits_short(tmp_path, fast_backoff, monkeypatch):
+    """The live session, its frames on the stand-in, each frame's result saying why (the HUD's and
+    /stats' line), the soak's count from the build results and one warning per size given up."""
+    from engine.live.soak import Soak, SoakSettings
+
+    runs = tmp_path / "runs.txt"
+    monkeypatch.setattr(FailingCompiled, "runs_file", str(runs))
+    monkeypatch.setitem(BACKENDS, FailingCompiled.name, FailingCompiled)
+    monkeypatch.setitem(QUICK_STAND_IN, FailingCompiled.name, ("onnxruntime", {}))
+    seen = []
+    soak = Soak(SoakSettings(source="synthetic", size=(160, 120), backend=FailingCompiled.name, duration_s=14,
+                             switch_every_s=60, schedule=("7",), client="none", vcam=False, keyframes="off"),
+                view=lambda session: seen.append(session))
+    report = soak.run()
+    summary = report["summary"]
+    given_up = summary["builds_given_up"]
+    assert given_up and "stock 160x120" in given_up
+    from collections import Counter
+
+    per_size = Counter(f"{net} {size}" for _, net, size in (line.split() for line in runs.read_text().splitlines()))
+    assert summary["builds_failed_in_process"] == sum(per_size.values())  # every try counted, from the results
+    assert max(per_size.values()) == MAX_ATTEMPTS  # the ladder's sizes too, each tried at most MAX_ATTEMPTS times
+    assert all(per_size[key] == MAX_ATTEMPTS for key in given_up)
+    warnings = [line["message"] for line in report["log"] if line["level"] == "WARNING"]
+    assert len([w for w in warnings if "could not build" in w]) == len(given_up)  # one line per size given up
+    assert summary["short"][0] == (f"failed builds: {sum(per_size.values())} builds failed in the build process "
+                                   f"(want 0), given up for {', '.join(given_up)}")
+    assert seen[0].render()["build_failure"].startswith("failing-compiled could not build the stock network at "
+                                                        "160x120 (3 tries, last: RuntimeError: C++ compile error")
+    assert summary["backends"] and all("onnxruntime" in b for b in summary["backends"])
+    assert summary["fps_mean"] > 0  # the stand-in kept the frames coming
 
 
 def test_int8_check_names_a_missing_compiler(monkeypatch):

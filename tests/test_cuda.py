@@ -90,6 +90,7 @@ def test_tensorrt_engine_is_cached_and_styles_switch_without_rebuild(pack, photo
         assert psnr(out, ref.run(photos["coffee"], pack.weights(spec))) >= 35
         assert first.engine is engine
     second = TensorRTBackend(pack=pack, options=opts)  # from the engine cache, no rebuild
+    assert second.engine_file == first.engine_file and second.engine_file.is_file() and not second.built
     assert np.array_equal(second.run(photos["coffee"], pack.weights("3")),
                           first.run(photos["coffee"], pack.weights("3")))
 
@@ -115,10 +116,16 @@ def test_picture_network_on_cuda_with_graphs(picture_pack, photos):
 
 
 def test_picture_network_gets_its_own_tensorrt_engine(picture_pack, pack):
-    """Runs anywhere: the cache key of the picture network's engine differs from the stock one's."""
-    prof = profile_for(1280, 720, picture_pack.config.downsample)
-    keys = {EngineKey("NVIDIA H200", "10.9.0", p.digest, "fp16", prof).filename() for p in (picture_pack, pack)}
+    """Runs anywhere: the cache key a start looks up (the backend's own function, on the exported models)
+    differs between the networks and with the precision, and is stable for the same inputs."""
+    from engine.backends.tensorrt import engine_key
+
+    opts = BackendOptions(max_size=(1280, 720))
+    keys = {engine_key(p, opts, "NVIDIA H200", "10.9.0").filename() for p in (picture_pack, pack)}
     assert len(keys) == 2
+    assert engine_key(pack, opts, "NVIDIA H200", "10.9.0").filename() in keys
+    assert engine_key(pack, BackendOptions(max_size=(1280, 720), precision="fp32"), "NVIDIA H200",
+                      "10.9.0").filename() not in keys
 
 
 def test_a_frame_outside_the_tensorrt_profile_is_an_input_error_with_the_range():

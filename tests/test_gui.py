@@ -291,6 +291,21 @@ def test_live_defaults_steady_video_and_the_governor_in_the_hud(qtbot, pack, pho
     win.close()
 
 
+def test_a_build_given_up_says_why_on_its_own_hud_line(qtbot, window):
+    """The pipeline's result carries why a size runs on the stand-in for good (tests/test_build_failures.py
+    makes a real one); the HUD shows it on a line of its own, and drops it when a frame no longer has it."""
+    from dataclasses import replace
+
+    settle(qtbot, window)
+    result = window._shown_result
+    why = "openvino could not build the stock network at 200x134 (3 tries, last: RuntimeError: x): it runs on onnxruntime"
+    window._update_hud(replace(result, build_failure=why))
+    first, second = window.hud.text().split("\n")
+    assert first.startswith("capture ") and second == f"⚠ {why}"
+    window._update_hud(result)
+    assert "\n" not in window.hud.text()
+
+
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12: its count says nothing")
 def test_painting_the_view_keeps_none_alive(qtbot):
     """The live view paints 30 frames a second for hours. PySide6 6.12.0's QPainter.fillRect and

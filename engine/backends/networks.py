@@ -118,15 +118,22 @@ class NetworkBackends:
             log.info("%s could not build the %s network at %dx%d (try %d of %d: %s): %s runs it meanwhile", self.name,
                      family, shape[1], shape[0], failure.attempts, MAX_ATTEMPTS, failure.error, stand_in)
 
+    def given_up(self) -> list[str]:
+        """Every (network, size) whose build was given up, as "stock 640x480": what the soak reports."""
+        return sorted(f"{family} {shape[1]}x{shape[0]}" for (family, shape), failure in self._failed.items()
+                      if failure.final)
+
     def build_failure(self, shape: tuple) -> str | None:
         """Why frames of ``shape`` run on the stand-in for good: the networks whose build there was
         given up, each with its last error; None when none was."""
         said = []
         for (family, failed_shape), failure in self._failed.items():
-            if failure.final and tuple(failed_shape) == tuple(shape):
+            if failure.final and tuple(failed_shape) == tuple(shape[:2]) + tuple(failed_shape[2:]):
                 said.append(f"{self.name} could not build the {family} network at {shape[1]}x{shape[0]} "
-                            f"({failure.attempts} tries): {failure.error}")
-        return "; ".join(said) or None
+                            f"({failure.attempts} tries, last: {failure.error})")
+        if not said:
+            return None
+        return "; ".join(said) + f": it runs on {QUICK_STAND_IN.get(self.name, (self.name,))[0]}"
 
     @property
     def pack(self) -> StyleCatalog:

@@ -90,6 +90,17 @@ def build_engine(trt, onnx_path: Path, profile: ShapeProfile, fp16: bool, timing
     return bytes(serialized)
 
 
+def engine_key(pack, options: BackendOptions, gpu: str, trt_version: str, onnx_path: Path | None = None) -> EngineKey:
+    """The engine cache's key a start looks up: the GPU, TensorRT, the exported model file's digest, the
+    precision and the shape profile (tests build it here, never by hand)."""
+    from .export import cached_onnx
+
+    width, height = options.max_size or DEFAULT_SIZE
+    profile = profile_for(width, height, pack.config.downsample, options.max_size)
+    digest = file_sha256(Path(onnx_path or cached_onnx(pack)))
+    return EngineKey(gpu, trt_version, digest, "fp32" if options.precision == "fp32" else "fp16", profile)
+
+
 class TensorRTBackend(Backend):
     name = "tensorrt"
     on_cpu = False
@@ -118,12 +129,11 @@ class TensorRTBackend(Backend):
         self.trt, self.torch = trt, torch
         self.fp16 = options.precision != "fp32"
         onnx_path = Path(onnx_path or cached_onnx(pack))
-        width, height = options.max_size or DEFAULT_SIZE
-        self.profile = profile_for(width, height, self.multiple, options.max_size)
-        key = EngineKey(torch.cuda.get_device_name(0), trt.__version__, file_sha256(onnx_path),
-                        "fp16" if self.fp16 else "fp32", self.profile)
-        path = engine_path(key)
-        if path.is_file():
+        key = engine_key(pack, options, torch.cuda.get_device_name(0), trt.__version__, onnx_path)
+        self.profile = key.profile
+        path = self.engine_file = engine_path(key)
+        self.built = not path.is_file()  # this start built the engine (False: read from the cache)
+        if not self.built:
             plan = path.read_bytes()
             log.info("TensorRT engine from cache: %s", path)
         else:

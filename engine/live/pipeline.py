@@ -117,6 +117,7 @@ class FrameResult:
     keyframe_age_ms: float = 0.0  # grab of this frame − grab of the keyframe's source frame
     keyframe_fps: float = 0.0  # keyframes rendered per second (keyframe mode)
     trusted: float = 1.0  # share of the picture carried from the keyframe (the rest filled from this frame)
+    build_failure: str = ""  # why this size runs on the stand-in for good (a build given up), for the HUD
 
 
 @dataclass
@@ -349,6 +350,9 @@ class Pipeline:
             result.keyframe_fps, result.trusted = self._renderer.rate.rate, self._carrier.trusted
         else:
             result.keyframe = frame.index
+        given_up = getattr(self.backend, "build_failure", None)
+        if given_up is not None:
+            result.build_failure = given_up(scaled_shape(frame.image.shape, scale)) or ""
         return result
 
     # -- keyframe mode ---------------------------------------------------------------------------

@@ -264,6 +264,7 @@ class Session:
                 "mode": result.mode if result else None,  # keyframes (carried along the motion) or direct
                 "keyframe_fps": round(result.keyframe_fps, 1) if result else None,
                 "keyframe_age_ms": round(result.keyframe_age_ms, 1) if result else None,
+                "build_failure": result.build_failure if result else "",  # why this size runs on the stand-in
                 # grab → each output's delivery (the stream: encoded for its clients), pooled over frames
                 "latency": pipe.delivery_summary() if pipe else {},
                 "idle": self.idle() if pipe else False,

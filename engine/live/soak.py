@@ -423,6 +423,7 @@ class Soak:
                 "fps_idle": round(float(np.mean([r["fps"] for r in idle_rows])), 1) if idle_rows else None,
                 "backends": sorted({r["backend"] for r in live}), "networks": sorted({r["network"] for r in live}),
                 "builds_asked": session.builder.builds, "builds_failed_in_process": session.builder.failures,
+                "builds_given_up": session.pipeline.backend.given_up() if session.pipeline else [],
             },
             "log": log_lines, "failures": failures, "seconds": self.rows,
         }
@@ -438,7 +439,9 @@ def shortfalls(summary: dict, settings: SoakSettings) -> list[str]:
         short.append(f"failures: {summary['failures']} frames or outputs failed (want 0)")
     failed = summary.get("builds_failed_in_process") or 0
     if failed:
-        short.append(f"failed builds: {failed} builds failed in the build process (want 0)")
+        gave_up = summary.get("builds_given_up") or []
+        short.append(f"failed builds: {failed} builds failed in the build process (want 0)"
+                     + (f", given up for {', '.join(gave_up)}" if gave_up else ""))
     goal, fps = summary.get("fps_goal"), summary.get("fps_mean")
     if goal and settings.duration_s and (fps or 0.0) < FPS_SHARE * goal:
         short.append(f"fps: {fps or 0:g} displayed FPS on average, below {FPS_SHARE:.0%} of the goal of {goal:g}")
