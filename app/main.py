@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def run(args, pack: StylePack) -> int:
             notice = "No camera found — showing the bundled demo clip (pick a source on the right)"
     window = MainWindow(pack, settings, notice)
     window.show()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a session's logout quits as the window's close does
+        signal.signal(signum, lambda *_: QTimer.singleShot(0, window.close))
+    wake = QTimer(window)  # Python runs a signal's handler only when it gets control: give it some
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
     if args.screenshot:
         shot = Path(args.screenshot)
 

@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -298,20 +299,27 @@ def _log_event(event) -> None:
         log.error("%s: %s", event.kind, event.message)
 
 
-def _run_until_stopped(session, duration: float | None) -> int:
+def _run_until_stopped(session, duration: float | None, announce: str) -> int:
+    """Print ``announce``, then frames until Ctrl-C, SIGTERM or ``duration``; the session is closed
+    whenever the interrupt lands (a compile under way is waited for: quitting never aborts)."""
     import threading
 
-    stop = threading.Event()
-    if duration:
-        timer = threading.Timer(duration, stop.set)
-        timer.daemon = True
-        timer.start()
+    stop, frames = threading.Event(), [0]
+
+    def count(_result) -> None:
+        frames[0] += 1
     try:
-        return session.run(stop=stop)
+        print(announce, flush=True)
+        if duration:
+            timer = threading.Timer(duration, stop.set)
+            timer.daemon = True
+            timer.start()
+        session.run(stop=stop, on_frame=count)
     except KeyboardInterrupt:
-        return 0
+        pass
     finally:
         session.close()
+    return frames[0]
 
 
 def cmd_vcam(args) -> int:
@@ -326,9 +334,8 @@ def cmd_vcam(args) -> int:
     StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask).check(pack)  # before the device
     sink = VirtualCamSink(width, height, args.fps, device=args.device)
     session = _live_session(args, pack, [sink])
-    print(f"streaming to virtual camera {sink.device} ({width}x{height} @ {args.fps:g} fps, "
-          f"{pack.describe(args.style)}); Ctrl-C to stop", flush=True)
-    frames = _run_until_stopped(session, args.duration)
+    frames = _run_until_stopped(session, args.duration, f"streaming to virtual camera {sink.device} ({width}x{height} "
+                                f"@ {args.fps:g} fps, {pack.describe(args.style)}); Ctrl-C to stop")
     print(f"stopped after {frames} frames ({sink.frames_sent} sent to the camera)")
     return 0
 
@@ -345,8 +352,8 @@ def cmd_serve(args) -> int:
         session.close()
         raise
     token = f"?token={args.token}" if args.token else ""
-    print(f"serving {server.url}{token}  (stream: {server.url}stream.mjpg{token}); Ctrl-C to stop", flush=True)
-    frames = _run_until_stopped(session, args.duration)
+    frames = _run_until_stopped(session, args.duration,
+                                f"serving {server.url}{token}  (stream: {server.url}stream.mjpg{token}); Ctrl-C to stop")
     print(f"stopped after {frames} frames; {server.dropped} stalled clients dropped")
     return 0
 
@@ -822,8 +829,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a service manager's stop (SIGTERM) quits as Ctrl-C does: outputs closed, builds waited for
+
+
 def main(argv: list[str] | None = None) -> int:
     from .cpu_tuning import apply_cpu_profile, sleep_when_waiting
+
+    signal.signal(signal.SIGTERM, _interrupt)
 
     apply_cpu_profile()  # before anything imports torch
     sleep_when_waiting()

@@ -445,6 +445,8 @@ class Session:
                 log.warning("fast path failed to start: %s", exc)
                 best.close()
                 return
+            if self._stop.is_set():  # quitting: the build was left (or finished) on the way out, not failed
+                break
             with self._lock:
                 self._upgrade = best
             return
@@ -461,7 +463,7 @@ class Session:
         for thread in backend.prepare(weights, shape, light=light):
             while thread.is_alive() and not self._stop.is_set():
                 thread.join(0.5)
-        if not backend.level_ready(weights, shape, light=light):
+        if not self._stop.is_set() and not backend.level_ready(weights, shape, light=light):
             raise StylecamError(f"{backend.name} could not build {shape[1]}x{shape[0]}")
 
     def _take_upgrade(self, upgrade) -> None:
