@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .backends import create_backend
+from .backends import create_single
 from . import defaults
 from .video.capture import SourceSettings, open_source
 from .metrics import machine_info, psnr
@@ -156,7 +156,7 @@ def fidelity(pack, backend, size: tuple[int, int], settings: BenchSettings, styl
         checks = [(pack, backend, pack.calibration_vectors())]
     scores = []
     for net_pack, net_backend, vectors in checks:
-        with create_backend("onnxruntime", pack=net_pack) as reference:
+        with create_single("onnxruntime", pack=net_pack) as reference:  # the network's own vectors
             scores += [psnr(stylize_frame(net_backend, frame, v, fast), reference.run(frame, v)) for v in vectors]
     worst = min(range(len(scores)), key=scores.__getitem__)
     return {"min_db": min(scores), "mean_db": sum(scores) / len(scores), "worst_style": worst,

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
@@ -136,7 +137,6 @@ def _stylize_file(args, pack, style, src: Path, out: Path, folder: bool, size, i
 def _stylize_live(args, pack, style, src: Path, out: Path, folder: bool, size) -> str:
     """The file played as a camera through the live session (governor, keyframes, steadiness): one output
     frame per source frame, the one on screen when the next source frame arrived, and a JSON line each."""
-    import threading
     import time
 
     from tqdm import tqdm
@@ -302,8 +302,6 @@ def _log_event(event) -> None:
 def _run_until_stopped(session, duration: float | None, announce: str) -> int:
     """Print ``announce``, then frames until Ctrl-C, SIGTERM or ``duration``; the session is closed
     whenever the interrupt lands (a compile under way is waited for: quitting never aborts)."""
-    import threading
-
     stop, frames = threading.Event(), [0]
 
     def count(_result) -> None:
@@ -836,7 +834,8 @@ def _interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     from .cpu_tuning import apply_cpu_profile, sleep_when_waiting
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():  # (tests call main() on a thread)
+        signal.signal(signal.SIGTERM, _interrupt)
 
     apply_cpu_profile()  # before anything imports torch
     sleep_when_waiting()

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine.backends import BackendOptions, create_backend
+from engine.backends import BackendOptions, create_single
 from engine.metrics import psnr
 from engine.styles.packs import StylePack
 
@@ -76,7 +76,7 @@ def main():
                 continue
             try:
                 t0 = time.time()
-                backend = create_backend(backend_name, pack=pack, options=BackendOptions(max_size=(w, h), **opts))
+                backend = create_single(backend_name, pack=pack, options=BackendOptions(max_size=(w, h), **opts))
                 frame = photo(w, h)
                 run = {"variant": name, "backend": backend.describe(), "width": w, "height": h,
                        **time_infer(backend, frame, w7, args.iters), "setup_s": None}

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from skimage import data
 
-from engine.backends import create_backend
+from engine.backends import create_single
 from engine.metrics import psnr
 from engine.model.config import code_vector
 from engine.model.picture import TRANSFORM_FILE
@@ -36,7 +36,7 @@ def main(pictures: list[Path]) -> None:
     codes = {p.stem: predictor.code(read_style_picture(p)) for p in pictures}
     print(f"{'photo':<12}" + "".join(f"{k[:22]:>24}" for k in codes))
     scores = []
-    with create_backend("onnxruntime", pack=StylePack.load(PICTURE_MANIFEST)) as ours:
+    with create_single("onnxruntime", pack=StylePack.load(PICTURE_MANIFEST)) as ours:
         for photo_name in PHOTOS:
             photo = cv2.resize(getattr(data, photo_name)(), (384, 384), interpolation=cv2.INTER_AREA)
             row = []

@@ -60,9 +60,9 @@ def random_pack(name: str, config):
 
 def time_backend(backend_name: str, pack, threads: int, frames: int, frame: np.ndarray) -> float:
     from engine.backends.base import BackendOptions
-    from engine.backends import create_backend
+    from engine.backends import create_single
 
-    b = create_backend(backend_name, pack=pack, options=BackendOptions(threads=threads))
+    b = create_single(backend_name, pack=pack, options=BackendOptions(threads=threads))
     w = np.eye(pack.config.num_styles, dtype=np.float32)[3]
     for _ in range(3):
         b.run(frame, w)

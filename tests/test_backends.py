@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from engine.backends import available_backends, create_backend, known_backends
+from engine.backends import available_backends, create_single, known_backends
 from engine.errors import BackendUnavailable, InputError
 from engine.metrics import psnr
 from tests.conftest import run_stock
@@ -18,7 +18,7 @@ def test_backend_matches_original_model(name, pack, photos, stock_session, avail
     if availability[name] != "ok":
         pytest.skip(f"{name} unavailable here: {availability[name]}")
     fp32 = name in ("torch-cpu", "onnxruntime", "openvino", "onnxruntime-cuda")
-    with create_backend(name, pack=pack) as backend:
+    with create_single(name, pack=pack) as backend:
         for spec in ["7", "3:0.5,12:0.5"]:
             w = pack.weights(spec)
             for img in photos.values():
@@ -35,7 +35,7 @@ def test_backend_matches_original_model(name, pack, photos, stock_session, avail
 
 
 def test_switching_style_is_an_input_not_a_rebuild(pack, photos):
-    with create_backend("onnxruntime", pack=pack) as backend:
+    with create_single("onnxruntime", pack=pack) as backend:
         session = backend.session
         a = backend.run(photos["coffee"], pack.weights("3"))
         b = backend.run(photos["coffee"], pack.weights("12"))
@@ -45,7 +45,7 @@ def test_switching_style_is_an_input_not_a_rebuild(pack, photos):
 
 def test_auto_picks_a_working_backend(pack, frames_320, int8_stock):
     """At the suite's shared int8 size: where int8 runs, auto loads that build and matches fp32."""
-    with create_backend("auto", pack=pack) as backend, create_backend("onnxruntime", pack=pack) as ref:
+    with create_single("auto", pack=pack) as backend, create_single("onnxruntime", pack=pack) as ref:
         assert backend.name in known_backends()
         out = backend.run(frames_320[0], pack.weights("0"))
         assert out.shape == frames_320[0].shape
@@ -54,7 +54,7 @@ def test_auto_picks_a_working_backend(pack, frames_320, int8_stock):
 
 def test_unknown_backend_lists_known_ones(pack):
     with pytest.raises(InputError, match="onnxruntime"):
-        create_backend("nope", pack=pack)
+        create_single("nope", pack=pack)
 
 
 def test_unavailable_backend_says_why(pack, availability, monkeypatch):
@@ -70,14 +70,14 @@ def test_unavailable_backend_says_why(pack, availability, monkeypatch):
     for name in missing:
         assert names_missing[name] in availability[name], (name, availability[name])
         with pytest.raises(BackendUnavailable, match=names_missing[name]):
-            create_backend(name, pack=pack)
+            create_single(name, pack=pack)
     for cls in BACKENDS.values():  # checking availability constructs no backend
         monkeypatch.setattr(cls, "__init__", lambda self, **kw: pytest.fail(f"{type(self).name} was built"))
     assert available_backends() == availability
 
 
 def test_bad_frames_and_weights_are_rejected(pack):
-    with create_backend("torch-cpu", pack=pack) as backend:
+    with create_single("torch-cpu", pack=pack) as backend:
         with pytest.raises(InputError, match="uint8"):
             backend.run(np.zeros((32, 32, 3), np.float32), pack.weights("1"))
         with pytest.raises(InputError, match="too small"):
@@ -95,7 +95,7 @@ def test_openvino_builds_each_size_once_and_blends_picture_styles(pack, photos, 
     from engine.styles.packs import StylePack
     from engine.styles.user_styles import PICTURE_MANIFEST
 
-    with create_backend("openvino", pack=pack) as backend:
+    with create_single("openvino", pack=pack) as backend:
         backend.run(photos["coffee"], pack.weights("3"))
         backend.run(photos["coffee"], pack.weights("12"))
         assert len(backend._requests) == 1
@@ -103,6 +103,6 @@ def test_openvino_builds_each_size_once_and_blends_picture_styles(pack, photos, 
         assert len(backend._requests) == 2
     picture = StylePack.load(PICTURE_MANIFEST)
     code = code_vector(np.random.default_rng(0).standard_normal(100).astype(np.float32))
-    with create_backend("openvino", pack=picture) as ov, create_backend("onnxruntime", pack=picture) as ort:
+    with create_single("openvino", pack=picture) as ov, create_single("onnxruntime", pack=picture) as ort:
         a, b = ov.run(photos["astronaut"], code), ort.run(photos["astronaut"], code)
         assert np.abs(a.astype(int) - b).max() <= 2

@@ -25,6 +25,11 @@ def failing_build(log_path: str, height: int, width: int, network: str = "stock"
     raise RuntimeError("C++ compile error: g++: command not found")
 
 
+def note_try(path: str) -> None:
+    """In the build process: a build that does nothing (starts the process)."""
+    Path(path).write_text("ran\n")
+
+
 def tries(path: Path, network: str = "stock") -> list[float]:
     lines = [line.split() for line in path.read_text().splitlines()] if path.exists() else []
     return [float(t) for t, net, _ in lines if net == network]
@@ -150,17 +155,23 @@ def test_a_soak_on_a_failing_build_counts_it_reports_it_and_exits_short(tmp_path
     monkeypatch.setitem(BACKENDS, FailingCompiled.name, FailingCompiled)
     monkeypatch.setitem(QUICK_STAND_IN, FailingCompiled.name, ("onnxruntime", {}))
     seen = []
-    soak = Soak(SoakSettings(source="synthetic", size=(160, 120), backend=FailingCompiled.name, duration_s=14,
-                             switch_every_s=60, schedule=("7",), client="none", vcam=False, keyframes="off"),
-                view=lambda session: seen.append(session))
+
+    def start_the_build_process(session) -> None:  # before the timeline: its spawn is not what is tested
+        seen.append(session)
+        session.builder.submit("warm-up", note_try, str(tmp_path / "warm.txt")).result(timeout=240)
+    # full quality (no governor): the frames stay at 160x120, so that size is the one given up
+    soak = Soak(SoakSettings(source="synthetic", size=(160, 120), backend=FailingCompiled.name, duration_s=15,
+                             switch_every_s=60, schedule=("7",), client="none", vcam=False, keyframes="off",
+                             target_fps=0),
+                view=start_the_build_process)
     report = soak.run()
     summary = report["summary"]
     given_up = summary["builds_given_up"]
-    assert given_up and "stock 160x120" in given_up
+    assert given_up == ["stock 160x120"]
     from collections import Counter
 
     per_size = Counter(f"{net} {size}" for _, net, size in (line.split() for line in runs.read_text().splitlines()))
-    assert summary["builds_failed_in_process"] == sum(per_size.values())  # every try counted, from the results
+    assert summary["builds_failed_in_process"] == sum(per_size.values()) == MAX_ATTEMPTS  # every try counted, from the results
     assert max(per_size.values()) == MAX_ATTEMPTS  # the ladder's sizes too, each tried at most MAX_ATTEMPTS times
     assert all(per_size[key] == MAX_ATTEMPTS for key in given_up)
     warnings = [line["message"] for line in report["log"] if line["level"] == "WARNING"]

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.backends import create_backend
+from engine.backends import create_single
 from engine.errors import BackendUnavailable
 from engine.metrics import psnr
 from engine.cli import main
@@ -24,27 +24,27 @@ def test_fast_path_keeps_35db_on_every_style(name, pack, frames_320, int8_stock)
     """int8 is built from our own export (torch.export + PT2E, calibrated on package photos); at
     320×240 it is the suite's shared build (conftest.int8_stock)."""
     try:
-        fast = create_backend(name, pack=pack)
+        fast = create_single(name, pack=pack)
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    with fast, create_backend("onnxruntime", pack=pack) as ref:
+    with fast, create_single("onnxruntime", pack=pack) as ref:
         worst = _min_psnr(fast, ref, pack, frames_320, range(26))
         print(f"{name}: worst PSNR over 26 styles × 2 photos at 320x240: {worst:.1f} dB")
         assert worst >= 35
 
 
 def test_auto_prefers_the_fast_cpu_path_but_not_for_one_shot_work(pack):
-    with create_backend("auto", pack=pack, oneshot=True) as b:
+    with create_single("auto", pack=pack, oneshot=True) as b:
         assert b.name == "onnxruntime"
     expected = "onnxruntime"
     for name in ("torch-cpu-int8", "torch-cpu-bf16", "openvino"):  # fastest first; all build lazily (cheap)
         try:
-            create_backend(name, pack=pack).close()
+            create_single(name, pack=pack).close()
         except BackendUnavailable:
             continue
         expected = name
         break
-    with create_backend("auto", pack=pack) as b:
+    with create_single("auto", pack=pack) as b:
         assert b.name == expected
 
 
@@ -55,7 +55,7 @@ def test_int8_quality_guard_moves_layers_out_of_int8_until_it_passes(pack, monke
     from engine.backends import torch_int8
 
     try:
-        create_backend("torch-cpu-int8", pack=pack).close()
+        create_single("torch-cpu-int8", pack=pack).close()
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
     check = torch_int8.guard(pack, 64, 96)  # small: five calibrations
@@ -122,7 +122,7 @@ def test_guided_upscale_recovers_edges_better_than_bilinear(photos):
 
 
 def test_render_scale_runs_smaller_and_returns_full_size(pack, photos):
-    with create_backend("onnxruntime", pack=pack) as b:
+    with create_single("onnxruntime", pack=pack) as b:
         full = stylize_frame(b, photos["coffee"], pack.weights("7"), StyleSettings())
         half = stylize_frame(b, photos["coffee"], pack.weights("7"), StyleSettings(render_scale=0.5))
     assert half.shape == full.shape

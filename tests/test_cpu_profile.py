@@ -1,5 +1,5 @@
 """STYLECAM_CPU=avx2: the int8/bf16 paths disappear from auto and doctor, as on a CPU without them."""
-from engine.backends import auto_choice, available_backends, create_backend
+from engine.backends import auto_choice, available_backends, create_single
 from engine.cli import main
 from engine.cpu_tuning import cpu_flags
 
@@ -10,7 +10,7 @@ def test_avx2_profile_hides_int8_and_bf16(monkeypatch, pack, capsys):
     status = available_backends()
     assert "STYLECAM_CPU=avx2" in status["torch-cpu-int8"] and "STYLECAM_CPU=avx2" in status["torch-cpu-bf16"]
     assert auto_choice() not in ("torch-cpu-int8", "torch-cpu-bf16")
-    with create_backend("auto", pack=pack) as backend:  # what auto really starts
+    with create_single("auto", pack=pack) as backend:  # what auto really starts
         assert backend.name not in ("torch-cpu-int8", "torch-cpu-bf16")
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.backends import BackendOptions, create_backend
+from engine.backends import BackendOptions, create_single
 from engine.backends.torch_frames import TorchFrameIO
 from engine.backends.trt_plan import EngineKey, engine_path, profile_for, timing_cache_path
 from engine.frame.frames import from_output, to_input
@@ -55,8 +55,8 @@ def test_engine_cache_key_changes_with_everything_that_matters(tmp_path):
 @pytest.mark.cuda
 @cuda
 def test_fp16_cuda_matches_fp32_reference(pack, photos):
-    ref = create_backend("torch-cpu", pack=pack)
-    with create_backend("torch-cuda", pack=pack) as gpu:
+    ref = create_single("torch-cpu", pack=pack)
+    with create_single("torch-cuda", pack=pack) as gpu:
         for spec in ["3", "15", "17", "19", "3:0.5,12:0.5"]:
             for img in photos.values():
                 assert psnr(gpu.run(img, pack.weights(spec)), ref.run(img, pack.weights(spec))) >= 35, spec
@@ -65,8 +65,8 @@ def test_fp16_cuda_matches_fp32_reference(pack, photos):
 @pytest.mark.cuda
 @cuda
 def test_cuda_graphs_follow_style_switches(pack, photos):
-    eager = create_backend("torch-cuda", pack=pack, options=BackendOptions(cuda_graphs=False))
-    graphs = create_backend("torch-cuda", pack=pack, options=BackendOptions(cuda_graphs=True))
+    eager = create_single("torch-cuda", pack=pack, options=BackendOptions(cuda_graphs=False))
+    graphs = create_single("torch-cuda", pack=pack, options=BackendOptions(cuda_graphs=True))
     img = photos["coffee"]
     for spec in ["3", "12", "3", "0:0.2,25:0.8"]:  # the captured graph must see each new weight vector
         a, b = eager.run(img, pack.weights(spec)), graphs.run(img, pack.weights(spec))
@@ -83,7 +83,7 @@ def test_tensorrt_engine_is_cached_and_styles_switch_without_rebuild(pack, photo
 
     opts = BackendOptions(max_size=(256, 256))
     first = TensorRTBackend(pack=pack, options=opts)
-    ref = create_backend("torch-cpu", pack=pack)
+    ref = create_single("torch-cpu", pack=pack)
     engine = first.engine
     for spec in ["3", "19"]:
         out = first.run(photos["coffee"], pack.weights(spec))
@@ -108,8 +108,8 @@ def picture_pack():
 def test_picture_network_on_cuda_with_graphs(picture_pack, photos):
     """The picture network through the same fp16 + CUDA-graph path; codes switch without a new graph."""
     vectors = picture_pack.calibration_vectors()[:4]
-    ref = create_backend("torch-cpu", pack=picture_pack)
-    with create_backend("torch-cuda", pack=picture_pack) as gpu:
+    ref = create_single("torch-cpu", pack=picture_pack)
+    with create_single("torch-cuda", pack=picture_pack) as gpu:
         for v in vectors:
             assert psnr(gpu.run(photos["coffee"], v), ref.run(photos["coffee"], v)) >= 35
         assert len(gpu._graphs) <= 1

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from engine.backends.networks import NetworkBackends, as_catalog
 from engine.backends.ort import OrtCpuBackend
 from engine.video.capture import SourceSettings, open_source
 from engine.errors import InputError
@@ -270,13 +271,16 @@ def test_a_new_style_settles_where_a_run_from_the_top_would():
     assert _drive(live, cost, frames=30, start=2.0)[-1].scale == 0.625
 
 
-class BuildingBackend(SleepyBackend):
+class BuildingBackend(NetworkBackends):
     """A compiled backend as the pipeline sees one in live use: full size runs now, every smaller
     size has to build first, and the build runs on a thread until ``built`` is set (a build slower
-    than this test; its wait, not its compile, is what is tested here)."""
+    than this test; its wait, not its compile, is what is tested here). The frames run on the sleepy
+    ONNX Runtime backend."""
 
-    def __init__(self, **kw):
-        super().__init__(**kw)
+    def __init__(self, pack):
+        sleepy = SleepyBackend(pack=pack)
+        super().__init__(sleepy.name, as_catalog(pack), first=sleepy)
+        self.sleepy = sleepy
         self.built = threading.Event()
         self.asked = []
         self.full_size_built = True
@@ -296,11 +300,11 @@ def test_a_step_down_waits_for_its_build_asked_once_then_takes_it(pack, caplog):
     build is asked for once and said once (the live soak logged it 36 times in two minutes); once
     built, the step down is taken."""
     source = open_source(SourceSettings("synthetic", size=SIZE, paced=False))
-    backend = BuildingBackend(pack=pack)
-    backend.ms_at_full = 240.0
+    backend = BuildingBackend(pack)
+    backend.sleepy.ms_at_full = 240.0
     pipe = Pipeline(source, backend, pack, [], StyleSettings("19"), background_warmup=True,
                     governor=GovernorSettings(target_fps=10, window=6, hold_s=0.0))
-    with caplog.at_level("INFO", logger="engine.live.pipeline"):
+    with caplog.at_level("INFO", logger="engine.live"):
         scales = [pipe.step().render_scale for _ in range(20)]
         assert set(scales) == {1.0} and len(backend.asked) == 1
         assert sum("building" in r.getMessage() for r in caplog.records) == 1
@@ -315,11 +319,11 @@ def test_on_the_stand_in_a_step_down_is_taken_at_once(pack, caplog):
     build: slow frames step down at once (the cold soak sat 30 s at 18 FPS waiting for a build), and
     the smaller size's compiled model is asked for aside."""
     source = open_source(SourceSettings("synthetic", size=SIZE, paced=False))
-    backend = BuildingBackend(pack=pack)
-    backend.ms_at_full, backend.full_size_built = 240.0, False
+    backend = BuildingBackend(pack)
+    backend.sleepy.ms_at_full, backend.full_size_built = 240.0, False
     pipe = Pipeline(source, backend, pack, [], StyleSettings("19"), background_warmup=True,
                     governor=GovernorSettings(target_fps=10, window=6, hold_s=0.0))
-    with caplog.at_level("INFO", logger="engine.live.pipeline"):
+    with caplog.at_level("INFO", logger="engine.live"):
         scales = [pipe.step().render_scale for _ in range(20)]
     assert scales[-1] < 1.0 and backend.asked and all(s != (SIZE[1], SIZE[0]) for s in backend.asked)
     assert any("on the stand-in" in r.getMessage() for r in caplog.records)

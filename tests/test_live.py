@@ -236,25 +236,21 @@ def test_a_build_process_ends_with_the_live_process(tmp_path):
 def test_a_live_loop_survives_a_library_error_in_a_frame(pack, photos):
     """Live, an unexpected error inside one frame (here OpenVINO's own RuntimeError, as a busy infer
     request raised in the AVX2 soak) is an event, and the next frames come; a file run still raises."""
-    from engine.backends import create_backend
+    from engine.backends.networks import NetworkBackends, as_catalog
     from engine.live.events import Failed
     from engine.live.pipeline import Pipeline
 
-    class Flaky:
-        def __init__(self, backend):
-            self.backend, self.calls = backend, 0
-
-        def __getattr__(self, name):
-            return getattr(self.backend, name)
+    class Flaky(NetworkBackends):
+        calls = 0
 
         def parts(self, *a, **k):
             self.calls += 1
             if self.calls == 2:
                 raise RuntimeError("Infer Request is busy")
-            return [(self, v, s) for _, v, s in self.backend.parts(*a, **k)]
+            return super().parts(*a, **k)
 
     source = StillSource(SourceSettings("image", paced=False), photos["coffee"])
-    pipe = Pipeline(source, Flaky(create_backend("onnxruntime", pack=pack)), pack)
+    pipe = Pipeline(source, Flaky("onnxruntime", as_catalog(pack)), pack)
     events = []
     assert pipe.run(3, on_event=events.append, keep_alive=True) == 3
     assert [e.message for e in events if isinstance(e, Failed)] == ["RuntimeError: Infer Request is busy"]

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.backends import create_backend
+from engine.backends import create_backend, create_single
 from engine.errors import BackendUnavailable
 from engine.video.capture import SourceSettings, StillSource
 from engine.cli import main
@@ -89,7 +89,7 @@ def test_our_float_network_equals_the_dequantized_graph_at_any_size(picture_net,
 
     ref = ort.InferenceSession(str(float_reference_onnx(tmp_path / "float.onnx")), providers=["CPUExecutionProvider"])
     names = [i.name for i in ref.get_inputs()]
-    with create_backend("torch-cpu", pack=picture_net) as ours:
+    with create_single("torch-cpu", pack=picture_net) as ours:
         for photo in (photos["astronaut"][:200, :220], photos["coffee"][:132]):
             for code in codes:
                 theirs = ref.run(None, {names[0]: photo[None].astype(np.float32) / 255,
@@ -107,7 +107,7 @@ def test_close_to_the_int8_original_at_384(picture_net, photos, codes):
     q = ort.InferenceSession(str(package_model("arbitrary_transform.onnx")), providers=["CPUExecutionProvider"])
     names = [i.name for i in q.get_inputs()]
     photo = cv2.resize(photos["chelsea"], (384, 384), interpolation=cv2.INTER_AREA)
-    with create_backend("onnxruntime", pack=picture_net) as ours:
+    with create_single("onnxruntime", pack=picture_net) as ours:
         for code in codes:
             int8 = q.run(None, {names[0]: photo[None].astype(np.float32) / 255, names[1]: code.reshape(1, 1, 1, 100)})[0][0]
             db = psnr(ours.run(photo, code_vector(code)), np.round(int8 * 255).astype(np.uint8))
@@ -180,7 +180,7 @@ def test_pipeline_switches_networks_without_a_rebuild(pictures, store, photos):
 
 @pytest.mark.parametrize("name", ["torch-cpu", "torch-cpu-compiled"])
 def test_fp32_backends_run_the_picture_network(name, picture_net, codes, photos):
-    with create_backend(name, pack=picture_net) as b, create_backend("onnxruntime", pack=picture_net) as ref:
+    with create_single(name, pack=picture_net) as b, create_single("onnxruntime", pack=picture_net) as ref:
         for code in codes:
             v = code_vector(code)
             assert np.abs(b.run(photos["astronaut"], v).astype(int) - ref.run(photos["astronaut"], v)).max() <= 2
@@ -194,12 +194,12 @@ def test_fast_paths_keep_fidelity_on_the_picture_network(name, picture_net, code
     from skimage import data
 
     try:
-        fast = create_backend(name, pack=picture_net)
+        fast = create_single(name, pack=picture_net)
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
     frame = cv2.resize(data.astronaut(), (192, 144), interpolation=cv2.INTER_AREA)  # conftest.INT8_BUILDS' size
     vectors = picture_net.calibration_vectors()[::5] + [code_vector(c) for c in codes]
-    with fast, create_backend("onnxruntime", pack=picture_net) as ref:
+    with fast, create_single("onnxruntime", pack=picture_net) as ref:
         worst = min(psnr(fast.run(frame, v), ref.run(frame, v)) for v in vectors)
     print(f"{name} on the picture network: worst {worst:.1f} dB")
     assert worst >= 33

@@ -71,7 +71,7 @@ def test_backend_swap_mid_stream_keeps_frames_flowing(pack, photos):
         assert _wait(lambda: session.pipeline.backend.name == "torch-cpu")
         count = len(frames)
         assert _wait(lambda: len(frames) >= count + 3)  # still flowing on the new backend
-        assert first_backend.session is None  # the old one was closed
+        assert first_backend.backends["stock"].session is None  # the old one was closed
         assert [e.backend for e in events.of(Started)][-1].startswith("torch-cpu")
         # the same style on either backend: the same picture (within fp32 rounding)
         assert np.abs(frames[-1].stylized.astype(int) - frames[0].stylized).max() <= 2

@@ -98,14 +98,14 @@ def test_blends_are_linear_in_the_cin_tables(slim_pack):
 
 @pytest.mark.parametrize("size", [(320, 240), (322, 241)])
 def test_output_is_the_frame_size(slim_pack, size):
-    from engine.backends import create_backend
+    from engine.backends import create_single
 
     w, h = size
     frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     with torch.no_grad():
         out = FramedStyleNet(slim_pack.build())(torch.from_numpy(frame), torch.from_numpy(slim_pack.weights(7)))
     assert out.shape == (h, w, 3) and out.dtype == torch.uint8
-    with create_backend("torch-cpu", pack=slim_pack) as backend:
+    with create_single("torch-cpu", pack=slim_pack) as backend:
         assert backend.run(frame, slim_pack.weights(7)).shape == (h, w, 3)
 
 
@@ -211,16 +211,16 @@ def test_int8_slim_matches_fp32_at_an_odd_size(slim_pack, photos, int8_slim):
     (Its build is the run's, started early: conftest.INT8_BUILDS.)"""
     import cv2
 
-    from engine.backends import create_backend
+    from engine.backends import create_single
     from engine.errors import BackendUnavailable
     from engine.metrics import psnr
 
     frame = cv2.resize(photos["coffee"], (162, 122), interpolation=cv2.INTER_AREA)  # conftest.INT8_BUILDS' size
     try:
-        int8 = create_backend("torch-cpu-int8", pack=slim_pack)
+        int8 = create_single("torch-cpu-int8", pack=slim_pack)
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    with int8, create_backend("torch-cpu", pack=slim_pack) as fp32:
+    with int8, create_single("torch-cpu", pack=slim_pack) as fp32:
         w = slim_pack.weights(7)
         got, ref = int8.run(frame, w), fp32.run(frame, w)
     assert got.shape == frame.shape and got.dtype == np.uint8

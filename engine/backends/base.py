@@ -101,17 +101,6 @@ class Backend(ABC):
             raise InputError(f"style weights need shape ({rows},), got {w.shape}")
         return w
 
-    def parts(self, style_weights: np.ndarray, shape: tuple | None = None,
-              light: bool = False) -> list[tuple["Backend", np.ndarray, float]]:
-        """(backend, network input, share of the output) per network a style mix needs: one here;
-        NetworkBackends splits a mix of stock and picture styles into two (``light``: on the lighter
-        networks where there are any)."""
-        return [(self, self.check_weights(style_weights), 1.0)]
-
-    def lighter(self, style_weights: np.ndarray) -> str:
-        """The lighter network that can render this style ("" for none; only NetworkBackends has any)."""
-        return ""
-
     def describe(self) -> str:
         return self.name
 

@@ -39,20 +39,26 @@ def blend_outputs(outputs: list[tuple[np.ndarray, float]]) -> np.ndarray:
 
 
 class NetworkBackends:
-    """Duck-types Backend for the pipeline (``parts``, ``run``, ``name``, ``describe``, ``close``)."""
+    """The one backend type the live path knows (``create_backend`` always makes one): a backend per
+    network of a catalog, the mix split across them, and the sizes built aside. What the pipeline uses:
+    ``parts``, ``lighter``, ``level_ready``, ``prepare``, ``prebuild``, ``builder``, ``build_failure``,
+    ``adopt``, ``on_cpu``, ``idles_between_runs``, ``describe``, ``close``."""
 
     def __init__(self, name: str, catalog: StyleCatalog, options: BackendOptions = BackendOptions(),
-                 oneshot: bool = False):
+                 oneshot: bool = False, first: Backend | None = None):
+        """``first``: the first network's backend, already made (``around``); else made here."""
         self.catalog = catalog
         self.options = options
         self._lock = threading.Lock()
         self._closed = False
-        first = create_single(name, pack=catalog.stock, options=options, oneshot=oneshot)
+        self._first = next(iter(catalog.packs))  # the network started at once: "stock" in a full catalog
+        if first is None:
+            first = create_single(name, pack=catalog.packs[self._first], options=options, oneshot=oneshot)
         self.name = first.name  # what auto picked: the picture network gets the same kind
         self.multiple = first.multiple
         self.on_cpu = first.on_cpu
         self.idles_between_runs = first.idles_between_runs
-        self._backends: dict[str, Backend] = {"stock": first}
+        self._backends: dict[str, Backend] = {self._first: first}
         self._stand_ins: dict[str, Backend] = {}  # per network: runs frames of a size still building
         self._building: dict[tuple, threading.Thread] = {}  # (network, shape) → its build thread
         self._failed = FailureLog()  # (network, shape) whose build failed: the stand-in runs it meanwhile
@@ -221,8 +227,8 @@ class NetworkBackends:
                 for family, backend in list(table.items()):
                     new = catalog.network(family)
                     if new is None or new.digest != backend.pack.digest:
-                        if family == "stock" and table is self._backends:
-                            raise ValueError("the stock network changed: build new backends")
+                        if family == self._first and table is self._backends:
+                            raise ValueError(f"the {family} network changed: build new backends")
                         backend.close()
                         del table[family]
                     else:
@@ -233,7 +239,7 @@ class NetworkBackends:
     def warm(self, frame: np.ndarray) -> None:
         """Build the stock network for ``frame``'s size and run it once (blocks: a warm-up thread's
         work). The other networks build aside, on their stand-in, when a style first needs them."""
-        self.get("stock").warm(frame)
+        self.get(self._first).warm(frame)
 
     @property
     def backends(self) -> dict[str, Backend]:
@@ -261,7 +267,7 @@ class NetworkBackends:
         return blend_outputs([(b.run(frame, v), share) for b, v, share in self.parts(weights)])
 
     def describe(self) -> str:
-        return self._backends["stock"].describe()
+        return self._backends[self._first].describe()
 
     def building(self) -> int:
         """Sizes building aside now."""
@@ -288,9 +294,21 @@ class NetworkBackends:
         self.close()
 
 
-def create_backend(name: str, *, pack, options: BackendOptions = BackendOptions(), oneshot: bool = False):
-    """Backend by name (or ``auto``) for one network's StylePack, or for a StyleCatalog (every network of
-    it): one backend of that kind per network, behind NetworkBackends."""
-    if isinstance(pack, StylePack):
-        return create_single(name, pack=pack, options=options, oneshot=oneshot)
-    return NetworkBackends(name, pack, options, oneshot)
+def create_backend(name: str, *, pack, options: BackendOptions = BackendOptions(),
+                   oneshot: bool = False) -> NetworkBackends:
+    """Backend by name (or ``auto``) for a StyleCatalog (every network of it) or one network's StylePack:
+    always NetworkBackends, one backend of that kind per network (``create_single`` makes one network's)."""
+    return NetworkBackends(name, as_catalog(pack), options, oneshot)
+
+
+def as_catalog(pack) -> StyleCatalog:
+    """A catalog as it is; one network's StylePack as the catalog of that network alone."""
+    return StyleCatalog([pack]) if isinstance(pack, StylePack) else pack
+
+
+def around(backend, catalog=None) -> NetworkBackends:
+    """``backend`` as the composite: a NetworkBackends made with it (the composite as it is). For callers
+    that made one network's backend themselves (tests, tools) and hand it to the pipeline."""
+    if isinstance(backend, NetworkBackends):
+        return backend
+    return NetworkBackends(backend.name, as_catalog(catalog or backend.pack), backend.options, first=backend)

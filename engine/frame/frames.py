@@ -127,3 +127,19 @@ def fit_cover(image: np.ndarray, size: Optional[tuple[int, int]]) -> np.ndarray:
     crop = image[y0:y0 + ch, x0:x0 + cw]
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     return cv2.resize(crop, (tw, th), interpolation=interp)
+
+
+def scaled_shape(shape: tuple, render_scale: float) -> tuple:
+    """The shape of what the network sees for frames of ``shape`` at ``render_scale``."""
+    if render_scale >= 1.0:
+        return tuple(shape)
+    h, w = shape[:2]
+    return (max(16, round(h * render_scale)), max(16, round(w * render_scale)), *shape[2:])
+
+
+def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
+    """The frame the network sees: the frame itself, or a smaller copy for --render-scale."""
+    if render_scale >= 1.0:
+        return frame
+    h, w = scaled_shape(frame.shape, render_scale)[:2]
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)

@@ -16,16 +16,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-import cv2
 import numpy as np
 
 from .. import defaults
 from ..backends.base import Backend
-from ..backends.networks import blend_outputs
+from ..backends.networks import NetworkBackends, around, blend_outputs
 from ..video.capture import Source
 from ..errors import InputError, SourceLost, StyleError, StylecamError
 from .events import Event, Failed, SourceBack, SourceGone, error_kind
-from ..frame.frames import check_render_scale, check_strength, guided_upscale, mix, preserve_colors
+from ..frame.frames import (check_render_scale, check_strength, guided_upscale, mix, preserve_colors, scaled_input,
+                            scaled_shape)
 from .governor import Governor, GovernorSettings
 from ..metrics import LatencyMeter, RateMeter
 from ..frame.segment import check_mask, composite
@@ -36,6 +36,7 @@ from ..frame.carry import Carrier
 from ..styles.packs import StylePack
 from .governor import Level
 from .keyframes import Job, KeyframeRenderer, Rendered
+from .levels import LevelScheduler
 
 log = logging.getLogger(__name__)
 # postprocess: back to uint8 at the frame's size, blended across networks, colours and strength
@@ -63,22 +64,6 @@ class StyleSettings:
         check_render_scale(self.render_scale)
         check_mask(self.mask)
         return weights
-
-
-def scaled_shape(shape: tuple, render_scale: float) -> tuple:
-    """The shape of what the network sees for frames of ``shape`` at ``render_scale``."""
-    if render_scale >= 1.0:
-        return tuple(shape)
-    h, w = shape[:2]
-    return (max(16, round(h * render_scale)), max(16, round(w * render_scale)), *shape[2:])
-
-
-def scaled_input(frame: np.ndarray, render_scale: float) -> np.ndarray:
-    """The frame the network sees: the frame itself, or a smaller copy for --render-scale."""
-    if render_scale >= 1.0:
-        return frame
-    h, w = scaled_shape(frame.shape, render_scale)[:2]
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def finish(out: np.ndarray, frame: np.ndarray, settings: StyleSettings, small: Optional[np.ndarray] = None,
@@ -142,7 +127,7 @@ class StageStats:
 
 
 class Pipeline:
-    def __init__(self, source: Source, backend: Backend, pack: StylePack, sinks: list[Sink] = (),
+    def __init__(self, source: Source, backend: NetworkBackends | Backend, pack: StylePack, sinks: list[Sink] = (),
                  settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0,
                  governor: GovernorSettings = GovernorSettings(), background_warmup: bool = False,
                  keyframes: str = "off"):
@@ -155,7 +140,7 @@ class Pipeline:
             raise InputError(f"--keyframes must be one of {', '.join(KEYFRAME_MODES)}, got {keyframes!r}")
         self.source = source
         self.read_timeout = read_timeout  # how long a live source may stay silent before SourceLost
-        self.backend = backend
+        self.backend = backend = around(backend, pack)  # one network's backend (tests, tools): as the composite
         self.pack = pack
         self.sinks: list[Sink] = []
         self.delivery: dict[str, LatencyMeter] = {}  # per sink: grab → delivery, pooled over frames
@@ -169,36 +154,23 @@ class Pipeline:
         self._carrier = Carrier()  # the display loop's (flow to the keyframe, warp, fill)
         self._renderer: Optional[KeyframeRenderer] = None  # the network's thread, made when carrying starts
         self._tag = 0  # the look's number: bumped by every change of look, so no keyframe shows an old one
-        self._key_built: set = set()  # (shape, light) whose compiled build for keyframes was asked for
         upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
-        # CPU inference threads (ONNX Runtime's, OpenMP's) keep spinning after a run, so more workers
-        # would only wait for a busy core (measured 2–6% slower); a GPU leaves the cores to the stabilizer
-        self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if getattr(backend, "on_cpu", True) else 0))
-        # The stabilizer's flow and warp need only the source frame and the previous output, so where the
-        # network leaves the cores free (a GPU) they run on a side thread meanwhile, and the frame waits
-        # for the blend alone. Not beside a CPU backend whose OpenMP threads spin: they all wait for the one
-        # that shares its core (int8 network 48.5 ms instead of 39.3 ms). Where the network's threads sleep
-        # between ops and after a run (ONNX Runtime, OpenVINO: ``overlap_cpu``), they run beside the upscale
-        # when the frame is upscaled: it keeps one core for 3–5 ms, and the other was idle (stage 3.8 → 0.5
-        # ms at 0.5× on a Zen 2); at full scale, beside the network itself, in the gaps its threads leave
-        # between ops (Zen 2, 640×480, OpenVINO, interleaved: +2.3 ms added per frame against +5.2 ms in
-        # sequence, the network ~1–2 ms slower).
-        self.overlap_prepare = not getattr(backend, "on_cpu", True)
-        self.overlap_cpu = getattr(backend, "on_cpu", True) and getattr(backend, "idles_between_runs", False)
-        # With the cores free, the second one takes half of the upscale when the flow does not (3.9 → 2.7–2.9
-        # ms at 0.5× on a Zen 2)
+        # CPU inference threads spin after a run: more workers would wait for a busy core (docs/pipeline-overlap.md)
+        self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if backend.on_cpu else 0))
+        # the stabilizer's flow runs beside the network where its threads leave the cores (a GPU; ONNX
+        # Runtime and OpenVINO, which sleep between ops), never beside OpenMP threads that spin
+        self.overlap_prepare = not backend.on_cpu
+        self.overlap_cpu = backend.on_cpu and backend.idles_between_runs
+        # with the cores free, the second one takes half of the upscale when the flow does not
         cores_free = (self.overlap_cpu or self.overlap_prepare) and (os.cpu_count() or 1) > 1
         self._upscale_pool = ThreadPoolExecutor(1, thread_name_prefix="upscale") if cores_free else None
         self._side: Optional[ThreadPoolExecutor] = None
         self.segmenter = None
         self.background_warmup = background_warmup
-        self.governor: Optional[Governor] = None
+        self.levels = LevelScheduler(None, background_warmup)  # the governor and the builds its levels need
         # unpaced sources (bench) run faster than real time: the governor's holds count frames at its goal
-        self._paced = getattr(getattr(source, "settings", None), "paced", True)
+        self._paced = source.paced
         self._clock = 0.0
-        self._steady_since = time.monotonic()  # no change of look, network or level since then
-        self._prebuilt: set = set()  # (frame shape, catalog) whose ladder was handed to the build process
-        self._warming: Optional[tuple] = None  # (build threads, level, shape, level then) while a level builds aside
         self._frame_shape: Optional[tuple] = None  # the source's frames, as last read
         self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
         self._look_pack = None
@@ -214,7 +186,7 @@ class Pipeline:
         look = (weights.tobytes(), settings.strength, settings.preserve_colors)
         if self._look is not None and (look != self._look or self.pack is not self._look_pack):
             self.stabilizer.reset()
-            self._steady_since = time.monotonic()
+            self.levels.changed()
             self._tag += 1
             if self.governor is not None:
                 self.governor.restart()
@@ -250,9 +222,8 @@ class Pipeline:
         """Turn the governor on, off or to a new target (not thread-safe, as ``update``). Keyframes on
         auto go with it: off ("full quality") renders every frame at full size."""
         settings.check()
-        self.governor = Governor(settings) if settings.active else None
-        self._warming = None
-        if getattr(self, "keyframes", "off") == "auto":
+        self.levels.new_governor(Governor(settings) if settings.active else None)
+        if self.keyframes == "auto":
             if self.governor is None:
                 self.carrying = False
             elif not self.carrying:
@@ -261,8 +232,8 @@ class Pipeline:
     def replace_source(self, source: Source) -> Source:
         """Read frames from ``source`` from the next frame on; returns the old one for the caller to close."""
         old, self.source = self.source, source
-        self._paced = getattr(getattr(source, "settings", None), "paced", True)
-        self._steady_since = time.monotonic()
+        self._paced = source.paced
+        self.levels.changed()
         self._tag += 1
         if self._renderer is not None:
             self._renderer.forget()  # the old source's keyframes mean nothing to the new one's frames
@@ -275,7 +246,7 @@ class Pipeline:
     def remove_sink(self, sink: Sink) -> None:
         self.sinks.remove(sink)
 
-    def replace_backend(self, backend) -> Backend:
+    def replace_backend(self, backend: NetworkBackends):
         """Run frames on ``backend`` from the next frame (on the pipeline's thread, between frames);
         returns the old one for the caller to close (with keyframes, a stand-in whose close waits for
         the render in flight, on the keyframe thread: the frames never wait for it). The sizes the old
@@ -284,9 +255,7 @@ class Pipeline:
         old, self.backend = self.backend, backend
         if self._renderer is not None:
             old = _Retiring(old, self._renderer)
-        self._warming = None
-        self._key_built.clear()
-        self._steady_since = time.monotonic()
+        self.levels.new_backend()
         return old
 
     def delivery_summary(self) -> dict[str, dict]:
@@ -297,6 +266,11 @@ class Pipeline:
             if p50 is not None:
                 out[name] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "frames": len(meter)}
         return out
+
+    @property
+    def governor(self) -> Optional[Governor]:
+        """The frame-rate governor (None: full quality); its levels are scheduled by ``levels``."""
+        return self.levels.governor
 
     @property
     def render_scale(self) -> float:
@@ -314,7 +288,7 @@ class Pipeline:
         The stages: read, stylize (steadying's flow up front or aside) and steady, or carry the newest
         keyframe to it; mask, write, account."""
         settings, weights = self.settings, self.weights
-        light = self._level_for(weights)
+        light = self.levels.light_for(self.backend, weights, self._frame_shape)
         scale = self.render_scale
         t0 = time.perf_counter()
         frame = self.source.read(self.read_timeout)
@@ -350,9 +324,7 @@ class Pipeline:
             result.keyframe_fps, result.trusted = self._renderer.rate.rate, self._carrier.trusted
         else:
             result.keyframe = frame.index
-        given_up = getattr(self.backend, "build_failure", None)
-        if given_up is not None:
-            result.build_failure = given_up(scaled_shape(frame.image.shape, scale)) or ""
+        result.build_failure = self.backend.build_failure(scaled_shape(frame.image.shape, scale)) or ""
         return result
 
     # -- keyframe mode ---------------------------------------------------------------------------
@@ -361,25 +333,12 @@ class Pipeline:
             self._renderer = KeyframeRenderer(self._carrier)
         return self._renderer
 
-    def _key_level(self) -> Level:
-        """What keyframes render at: full size, on the lighter network where the governor's ladder has
-        it there (a full-size keyframe 12 frames old beats a half-size one 2 frames old: docs/keyframes.md);
-        without the governor, the style's render scale."""
-        governor = self.governor
-        if governor is None:
-            return Level(self.settings.render_scale)
-        return Level(governor.rungs[0], governor.level.light)
-
     def _carried(self, frame, settings: StyleSettings, weights: np.ndarray) -> tuple[np.ndarray, Rendered, dict]:
         """Hand the frame to the keyframe thread (it renders the newest one it has when it is free),
         then show the newest keyframe carried to this frame. Only the first frame of a source waits."""
         renderer = self._keyframe_renderer()
-        level = self._key_level()
-        shape = scaled_shape(frame.image.shape, level.scale)
-        if self.background_warmup and (shape, level.light) not in self._key_built:
-            self._key_built.add((shape, level.light))  # asked once; the stand-in renders keyframes meanwhile
-            if not self._level_ready(weights, shape, level.light):
-                self.backend.prepare(weights, shape, light=level.light)
+        level = self.levels.key_level(self.settings.render_scale)
+        self.levels.prepare_key(self.backend, weights, scaled_shape(frame.image.shape, level.scale), level.light)
         render = functools.partial(self._render_key, settings, weights, level)
         renderer.offer(Job(frame.index, frame.image, frame.timestamp, self._tag, self.backend, render,
                            settings.stabilize))
@@ -479,35 +438,6 @@ class Pipeline:
         return FrameResult(frame.index, frame.image, out, times, tuple(networks), scale, described, times["latency"],
                            float(p50), float(p95), ran, frame.timestamp)
 
-    def _level_for(self, weights: np.ndarray) -> bool:
-        """Tell the governor whether this style has a lighter network; whether to run on it now. When a
-        new style's ladder moves the level, a level whose models are not built yet builds aside while
-        the nearest cheaper level that is ready runs (a stand-in at the wanted one would be slower)."""
-        if self.governor is None:
-            return False
-        changed = self.governor.offer_light(self.backend.lighter(weights))
-        if changed is not None:  # a new style: the level in use is not on its ladder
-            self._warming = None
-            level = self._ready_level(changed, weights)
-            log.info("%s → %s", self.governor.describe(), level)
-            self.governor.moved(level)
-            self.governor.restart()  # the style's own level is found from here, without the hold
-        return self.governor.light
-
-    def _ready_level(self, wanted, weights: np.ndarray):
-        """``wanted``, or the first level below it on the ladder whose models run now (``wanted``
-        then builds aside: the governor steps up to it once built)."""
-        shape = self._frame_shape
-        if shape is None or not self.background_warmup:
-            return wanted
-        levels = self.governor.levels()
-        for level in levels[levels.index(wanted):]:
-            if self._level_ready(weights, scaled_shape(shape, level.scale), level.light):
-                if level != wanted:
-                    self.backend.prepare(weights, scaled_shape(shape, wanted.scale), light=wanted.light)
-                return level
-        return wanted
-
     def _prepare_aside(self, image: np.ndarray) -> Future:
         if self._side is None:
             self._side = ThreadPoolExecutor(1, thread_name_prefix="stabilize-prepare")
@@ -548,109 +478,25 @@ class Pipeline:
         return self._clock
 
     def _govern(self, work_ms: float, network_ms: float, image: np.ndarray, weights: np.ndarray) -> None:
-        """Feed the governor; move to the level (scale, network) it picks. In live use a level whose
-        compiled models are neither built nor cached builds aside first (NetworkBackends.prepare), and
-        frames keep flowing at the level in use meanwhile; a step down that cannot wait is still taken."""
+        """Feed the governor this frame's times; its wish goes to the level scheduler, unless keyframes on
+        auto take over (the network cannot hold the rate at full size)."""
         governor = self.governor
         if self._paced and self.source.fps > 0:
             governor.source_fps = self.source.fps  # a camera's measured rate, a file's own
-        builder = getattr(self.backend, "builder", None)
+        builder = self.backend.builder
         # a build in the build process shares the cores: its frame times only count when most are late
         governor.cautious = builder is not None and builder.busy()
         now = self._now()
         target = governor.observe(work_ms, network_ms, now=now)
-        if self._warming is not None and self._built_aside(weights, target, now):
-            return
-        if target is None:
-            self._prebuild_when_steady(image, weights)
-            return
-        if self.keyframes == "auto" and target.scale < governor.rungs[0]:
+        if self.levels.waiting(self.backend, weights, target, now):
+            return  # a level builds aside: the frames wait for it at the level in use
+        if target is not None and self.keyframes == "auto" and target.scale < governor.rungs[0]:
             # a smaller render of each frame is softer than a full-size keyframe carried to it
             log.info("%s: the network cannot hold %g FPS at full size, carrying keyframes", governor.describe(),
                      governor.fps_goal)
             self._start_carrying()
             return
-        shape = scaled_shape(image.shape, target.scale)
-        if self.background_warmup and not self._level_ready(weights, shape, target.light):
-            if self._stand_in_steps_down(image, weights, target):
-                self.backend.prepare(weights, shape, light=target.light)
-                log.info("%s → %s (on the stand-in; its compiled models build aside)", governor.describe(), target)
-                governor.moved(target, now=now)
-                self._steady_since = time.monotonic()
-                return
-            threads = self.backend.prepare(weights, shape, light=target.light)
-            if threads:
-                log.info("building %dx%d for %s (frames go on at %.2f)", shape[1], shape[0], target,
-                         governor.scale)
-                self._warming = (threads, target, shape, governor.level)
-            return  # building, or its build failed: this level is not taken
-        log.info("%s → %s", governor.describe(), target)
-        governor.moved(target, now=now)
-        self._steady_since = time.monotonic()
-
-    def _built_aside(self, weights: np.ndarray, target, now: float) -> bool:
-        """While a level builds aside: True to keep waiting (or when it was just taken); False when the
-        wait is over and ``target`` (the governor's wish now) should be handled. A build asked for
-        another style's ladder (the level moved meanwhile) is dropped; so is one a step down overtakes."""
-        governor = self.governor
-        threads, level, shape, start = self._warming
-        levels = governor.levels()
-        if governor.level != start or level not in levels:
-            self._warming = None
-            return False
-        if any(t.is_alive() for t in threads):
-            down = target is not None and target != level and self._steps_down(target)
-            if not down:  # nothing wanted, or what builds: keep waiting (asked once, logged once)
-                return True
-            self._warming = None  # slower frames cannot wait for the build (it goes on, and is cached)
-            return False
-        self._warming = None
-        if self._level_ready(weights, shape, level.light):
-            log.info("%s → %s (built)", governor.describe(), level)
-            governor.moved(level, now=now)
-            self._steady_since = time.monotonic()
-            return True
-        return False
-
-    def _stand_in_steps_down(self, image: np.ndarray, weights: np.ndarray, target) -> bool:
-        """``target`` is a step down and the frames already run on the quick stand-in (the level in use
-        is not built either): the stand-in runs any size without a build, so waiting for the compiled
-        one would only keep frames it cannot hold."""
-        governor = self.governor
-        return self._steps_down(target) and \
-            not self._level_ready(weights, scaled_shape(image.shape, governor.scale), governor.light)
-
-    def _steps_down(self, target) -> bool:
-        """``target`` lies below the level in use on the ladder."""
-        levels = self.governor.levels()
-        return target in levels and self.governor.level in levels \
-            and levels.index(target) > levels.index(self.governor.level)
-
-    def _level_ready(self, weights: np.ndarray, shape: tuple, light: bool) -> bool:
-        """Every network of the level runs frames of ``shape`` without a build (a plain backend: always)."""
-        ready = getattr(self.backend, "level_ready", None)
-        return ready(weights, shape, light=light) if ready is not None else True
-
-    def _prebuild_when_steady(self, image: np.ndarray, weights: np.ndarray) -> None:
-        """Once the session has been steady a while, build the rest of the ladder aside: every size of
-        the governor's rungs (the nearest first) on the networks in use, then on the catalog's other
-        networks, one at a time in the build process at low priority (only what is not cached). A
-        later step down or a switch of network then loads a file instead of waiting for a build."""
-        prebuild = getattr(self.backend, "prebuild", None)
-        builder = getattr(self.backend, "builder", None)
-        if prebuild is None or builder is None or time.monotonic() - self._steady_since < defaults.PREBUILD_AFTER_S:
-            return
-        key = (image.shape, id(self.pack))
-        if key in self._prebuilt or builder.busy():
-            return
-        here = self.governor.scale
-        scales = sorted(self.governor.rungs, key=lambda r: (abs(r - here), -r))
-        shapes = [scaled_shape(image.shape, r) for r in scales]
-        in_use = tuple(b.pack.network for b, _, _ in self.backend.parts(weights, light=self.governor.light))
-        if prebuild(shapes, first=in_use):
-            log.info("building a size of the ladder aside (low priority)")
-        else:
-            self._prebuilt.add(key)  # every size of every network is ready
+        self.levels.take(self.backend, target, image, weights, now)
 
     def run(self, max_frames: Optional[int] = None, stop: Optional[threading.Event] = None,
             on_frame: Callable[[FrameResult], None] = lambda r: None,
@@ -727,6 +573,3 @@ class _Retiring:
 
     def close(self) -> None:
         self._renderer.retire(self.backend)
-
-    def __getattr__(self, name: str):
-        return getattr(self.backend, name)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends import create_backend
+from ..backends import create_single
 from ..model.config import code_vector
 from ..model.predictor import StylePredictor
 from ..styles.packs import StylePack
@@ -17,5 +17,5 @@ def picture_preview(frame: np.ndarray, picture: Path) -> np.ndarray:
     """``frame`` at its own size in the picture's style, by the picture network: what a fitted row
     (minutes away) aims at, shown at once."""
     code = StylePredictor().code(read_style_picture(picture))
-    with create_backend("onnxruntime", pack=StylePack.load(PICTURE_MANIFEST)) as backend:
+    with create_single("onnxruntime", pack=StylePack.load(PICTURE_MANIFEST)) as backend:  # a code, not a mix
         return backend.run(frame, code_vector(code))

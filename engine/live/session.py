@@ -22,6 +22,7 @@ from .. import defaults
 from ..backends import BACKENDS, COMPILED_CPU, BackendOptions, auto_choice, create_backend
 from ..cpu_tuning import usable_cores
 from ..backends.build_worker import BuildWorker
+from ..backends.networks import as_catalog
 from ..video.capture import Source, SourceSettings, open_source
 from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
                      StyleChanged, error_kind)
@@ -70,6 +71,7 @@ class Session:
         """``source``: an already open source the session takes over (instead of ``settings.source``);
         ``store``: where uploaded picture styles go (default: the user's)."""
         self.store = store
+        catalog = as_catalog(catalog)  # one network's pack (tools, tests) as its own catalog
         self.catalog = catalog  # what the frames use (applied); requests check against ``_wanted_catalog``
         self.settings = settings  # as opened: the live values are the fields below
         self.on_event = on_event
@@ -328,7 +330,7 @@ class Session:
         s = self.settings
         if s.threads or not s.live or s.keyframes == "off":
             return s.threads
-        size = s.size or getattr(source, "frame_size", None) or defaults.FRAME_SIZE
+        size = s.size or (source.frame_size if source else None) or defaults.FRAME_SIZE
         cores = usable_cores()
         if cores >= 4 or size[0] * size[1] > defaults.FRAME_SIZE[0] * defaults.FRAME_SIZE[1]:
             return max(1, cores - 1)
@@ -336,14 +338,13 @@ class Session:
 
     def _compiled_cached(self, source: Source) -> bool:
         """``auto`` would pick a compiled CPU backend, and its stock network is cached for these frames."""
-        best, size = auto_choice(), self.settings.size or getattr(source, "frame_size", None)
-        stock = getattr(self.catalog, "stock", self.catalog)  # a catalog, or a single pack
-        return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(stock, size[1], size[0])
+        best, size = auto_choice(), self.settings.size or source.frame_size
+        return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(self.catalog.stock, size[1], size[0])
 
     @staticmethod
     def _build_pays(source: Source) -> bool:
         """A file long enough to repay compiling for its frames (unknown length: assume it is)."""
-        count, size = getattr(source, "frame_count", 0), getattr(source, "frame_size", None)
+        count, size = source.frame_count, source.frame_size
         return not count or size is None or count * size[0] * size[1] >= defaults.BUILD_PAYS_PIXEL_FRAMES
 
     def running(self) -> tuple[str, Optional[tuple[int, int]], str]:
@@ -400,7 +401,7 @@ class Session:
         as they were, and the requests go back to them."""
         current = self.pipeline.backend
         try:
-            if hasattr(current, "adopt") and current.catalog.stock.digest == catalog.stock.digest:
+            if current.catalog.stock.digest == catalog.stock.digest:
                 current.adopt(catalog)
             else:
                 with self._lock:
@@ -454,9 +455,6 @@ class Session:
 
     def _build_level(self, backend, result: FrameResult) -> None:
         """Build ``backend`` for the level ``result`` ran at (on the warm-up thread; blocks)."""
-        if not hasattr(backend, "prepare"):
-            backend.warm(result.original)
-            return
         weights = self.pipeline.weights  # once: the style may change while it builds (then it builds aside)
         light = any(name in self.catalog.lighter for name in result.networks)
         shape = scaled_shape(result.original.shape, result.render_scale)

@@ -51,6 +51,8 @@ class Source(ABC):
 
     name = "source"
     live = False
+    frame_size: Optional[tuple[int, int]] = None  # (width, height) where known before the first frame
+    frame_count: int = 0  # a file's frames (0: unknown or endless)
 
     def __init__(self, settings: SourceSettings):
         self.settings = settings
@@ -59,6 +61,11 @@ class Source(ABC):
     @property
     def fps(self) -> float:
         return self.settings.fps
+
+    @property
+    def paced(self) -> bool:
+        """Frames come in real time (a camera, a paced file); False: as fast as they are read (bench)."""
+        return self.settings.paced
 
     @abstractmethod
     def read(self, timeout: float = 2.0) -> Optional[Frame]:
