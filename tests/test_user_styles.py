@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.cli import main
+from stylecam.cli import main
 from engine.errors import InputError, SourceError, StyleError
 from engine.styles.packs import StylePack
 from engine.training.fit_row import FitSettings
