@@ -3,5 +3,5 @@ the lab tools (bench, eval, soak) and the desktop app (gui, soak --view). It sit
 nothing imports it. The app is imported only inside the commands that open a window, since Qt (PySide6)
 is an optional extra.
 
-May import: engine, app
+May import: engine, app, lab
 """

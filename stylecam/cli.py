@@ -177,7 +177,7 @@ def _stylize_live(args, pack, style, src: Path, out: Path, folder: bool, size) -
 
 
 def cmd_bench(args) -> int:
-    from engine.bench import BenchSettings, format_table, run_bench, write_json
+    from lab.bench import BenchSettings, format_table, run_bench, write_json
     from engine.frame.frames import parse_size
 
     if args.json and not Path(args.json).parent.is_dir():
@@ -362,7 +362,7 @@ def cmd_soak(args) -> int:
     from tqdm import tqdm
 
     from engine.frame.frames import parse_size
-    from engine.live.soak import Soak, SoakSettings, write_report
+    from lab.soak import Soak, SoakSettings, write_report
 
     if args.duration <= 0 or args.switch_every <= 0:
         raise InputError("--duration and --switch-every must be positive")
@@ -440,7 +440,7 @@ def cmd_style_remove(args) -> int:
 def cmd_eval(args) -> int:
     from engine.backends import create_backend
     from engine.video.capture import IMAGE_EXTS, SourceSettings, open_source, read_image
-    from engine.evaluate import steadiness
+    from lab.evaluate import steadiness
     from engine.live.pipeline import StyleSettings, stylize_frame
     from engine.frame.stabilize import Stabilizer
 
@@ -468,7 +468,7 @@ def cmd_eval(args) -> int:
             with open_source(SourceSettings(spec=args.video, paced=False, loop=False)) as src:
                 frames = (f.image for f in iter(src.read, None))
                 frames = (f for f, _ in zip(frames, range(args.video_frames)))
-                # plain and steadied (warp error, static-region noise, ghosting): see engine/evaluate.py
+                # plain and steadied (warp error, static-region noise, ghosting): see lab/evaluate.py
                 result.update(steadiness(lambda f: stylize_frame(backend, f, weights, settings), frames,
                                          Stabilizer()))
     text = json.dumps(result, indent=2)
@@ -483,7 +483,7 @@ def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
     import numpy as np
 
     from engine.video.capture import read_image
-    from engine.evaluate import EVAL_SIZE, PerceptualMetrics
+    from lab.evaluate import EVAL_SIZE, PerceptualMetrics
     from engine.frame.frames import fit_long
     from engine.live.pipeline import stylize_frame
 

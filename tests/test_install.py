@@ -19,7 +19,7 @@ from engine import paths
 from stylecam.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-CODE = ("engine", "app", "stylecam")  # the top-level packages the wheel ships
+CODE = ("engine", "app", "lab", "stylecam")  # the top-level packages the wheel ships
 SOURCES = ("pyproject.toml", "README.md", *CODE, "models", "assets")
 
 

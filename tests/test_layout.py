@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # lower number = lower layer; a module may import its own group and any lower one
-LAYER = {"bench": 9, "evaluate": 9, "__init__": 9, "live": 8, "backends": 7, "sinks": 7,
+LAYER = {"__init__": 9, "live": 8, "backends": 7, "sinks": 7,
          "training": 6, "styles": 5, "video": 4, "frame": 3, "model": 2,
          "paths": 1, "metrics": 1, "cpu_tuning": 1, "slot": 1, "errors": 0, "defaults": 0, "version": 0, "locking": 0,
          "desktop": 1}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.live import soak
+from lab import soak
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.backends import create_backend
-from engine.evaluate import StaticNoise, WarpError
+from lab.evaluate import StaticNoise, WarpError
 from engine.video.footage import FootageSettings, compress, footage_frames, parse_footage, write_footage
 from engine.frame.stabilize import Stabilizer, StabilizerSettings
 
