@@ -81,3 +81,11 @@ def test_the_top_level_is_small_and_every_package_says_what_it_may_import():
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert "May import" in doc, init
     assert set(LAYER) >= {_group(m) for m in _modules()}  # a new package gets a layer here
+
+
+def test_every_public_name_of_the_engine_loads():
+    """engine/__init__.py loads its names when first used, each module by a plain import."""
+    import engine
+
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
