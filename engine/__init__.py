@@ -2,6 +2,11 @@
 
 The names below load their module when first used (PEP 562), so ``stylecam --help`` answers without
 importing OpenCV, numba, the backends or importlib.metadata.
+
+The engine is the library at the bottom: the command line (stylecam/), the app (app/) and the lab tools
+(lab/) import it, never the other way round.
+
+May import: nothing
 """
 from .errors import (BackendUnavailable, InputError, ModelError, SinkError, SourceError, SourceLost,
                      StyleError, StylecamError)
