@@ -35,12 +35,12 @@ def freedesktop() -> bool:
 
 def stylecam_command() -> list[str]:
     """How to start this installation's stylecam: its console script beside the interpreter (venv,
-    pipx), else the one on PATH, else ``python -m engine``."""
+    pipx), else the one on PATH, else ``python -m stylecam``."""
     script = Path(sys.executable).parent / ("stylecam.exe" if sys.platform == "win32" else "stylecam")
     if script.is_file():
         return [str(script)]
     found = shutil.which("stylecam")
-    return [found] if found else [sys.executable, "-m", "engine"]
+    return [found] if found else [sys.executable, "-m", "stylecam"]
 
 
 def exec_quote(arg: str) -> str:

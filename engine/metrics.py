@@ -83,17 +83,26 @@ def machine_info() -> dict:
             "cpu_family_model": f"{family.get('cpu family', '?')}/{family.get('model', '?')}",
             "cpu_vector_flags": " ".join(vector), "cpu_profile": cpu_profile(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": numpy.__version__, "opencv": cv2.__version__}
-    for mod in ("torch", "onnxruntime", "tensorrt"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
     try:
         import torch
+    except ImportError:
+        torch = None
+    else:
+        info["torch"] = torch.__version__
+    try:
+        import onnxruntime
 
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    try:
+        import tensorrt
+
+        info["tensorrt"] = tensorrt.__version__
+    except ImportError:
+        pass
+    if torch is not None:
         info["torch_cuda"] = torch.version.cuda or "none (CPU build)"
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
     return info

@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    from engine.training.distill import SLIM_CONFIG, DistillSettings
+    from lab.distill import SLIM_CONFIG, DistillSettings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = DistillSettings()
@@ -58,7 +58,7 @@ def main() -> None:
 
     from engine.paths import cache_dir
     from engine.styles.packs import StylePack, StyleInfo, save_pack
-    from engine.training.distill import Distiller, student_state, training_photos
+    from lab.distill import HELD_OUT, TRAIN_PHOTOS, Distiller, student_state, training_photos
 
     torch.set_num_threads(args.threads)
     settings = DistillSettings(**{f.name: getattr(args, f.name) for f in fields(DistillSettings)})
@@ -118,9 +118,9 @@ def main() -> None:
         "validation": info.get("val"),
         "seed": settings.seed,
         "threads": args.threads,
-        "content": ["scikit-image: " + ", ".join(__import__("engine.training.distill", fromlist=["x"]).TRAIN_PHOTOS)]
+        "content": ["scikit-image: " + ", ".join(TRAIN_PHOTOS)]
         + ([str(args.content)] if args.content else []),
-        "held_out": list(__import__("engine.training.distill", fromlist=["x"]).HELD_OUT),
+        "held_out": list(HELD_OUT),
         "settings": asdict(settings),
         "phases": last.get("phases"),
         "init": last.get("init"),

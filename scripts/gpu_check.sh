@@ -17,17 +17,17 @@ PY="${PYTHON:-python3}"
 log="$OUT/gpu_check.log"
 {
   echo "== $(date -u) on $(hostname)"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
-  "$PY" -m engine doctor
+  "$PY" -m stylecam doctor
   echo "== tests (CUDA-marked + backend parity)"
   timeout 120 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py tests/test_backends.py tests/test_export.py
   echo "== model-only bench"
   timeout 240 "$PY" scripts/gpu_bench.py --json "$OUT/gpu_bench.json" --budget-s 150
   echo "== stylecam bench, end to end, 1080p"
-  timeout 60 "$PY" -m engine bench --source demo --size 1920x1080 --backend torch-cuda --frames 100 --warmup 10 \
+  timeout 60 "$PY" -m stylecam bench --source demo --size 1920x1080 --backend torch-cuda --frames 100 --warmup 10 \
     --json "$OUT/bench_e2e.json" -q
   echo "== stabilizer beside the GPU, 640x480 footage (stage p50 and total, with and without)"
   for stab in "--stabilize" ""; do
-    timeout 60 "$PY" -m engine bench --source footage --size 640x480 --backend torch-cuda --frames 100 --warmup 10 \
+    timeout 60 "$PY" -m stylecam bench --source footage --size 640x480 --backend torch-cuda --frames 100 --warmup 10 \
       $stab --json "$OUT/bench_stabilize${stab:+-on}.json" -q
   done
   echo "== done $(date -u)"

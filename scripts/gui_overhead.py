@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from app.settings import GuiSettings
-from engine.bench import BenchSettings, run_one
+from lab.bench import BenchSettings, run_one
 from engine.styles.packs import StylePack
 
 

@@ -3,7 +3,7 @@ off) against `stylecam stylize SRC IDEAL/` (the full-size render of every frame)
 
 Per frame: PSNR, mean L1 after a σ2 blur (the look, not the exact strokes), the worst 5% of 32×32 tiles
 (mean L1 of the tile at the 95th percentile: the smearing a viewer notices); over the clip: their means,
-and the temporal warp error of the live frames (flicker, engine/evaluate.py's WarpError) with the
+and the temporal warp error of the live frames (flicker, lab/evaluate.py's WarpError) with the
 source's flow. Frames with nothing on screen yet (the start) are left out and counted.
 
     python scripts/live_compare.py SRC IDEAL/ LIVE_A/ [LIVE_B/ ...] [--size WxH] [--skip N] [--json OUT]
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from engine.evaluate import WarpError  # noqa: E402
+from lab.evaluate import WarpError  # noqa: E402
 from engine.frame.frames import fit_cover, parse_size  # noqa: E402
 from engine.metrics import psnr  # noqa: E402
 

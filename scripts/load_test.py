@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args()
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--source", args.source, "--size", args.size,
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", "serve", "--source", args.source, "--size", args.size,
                              "--style", "7", "--port", str(args.port), "--backend", "onnxruntime",
                              "--duration", str(6 * args.seconds + 30)], stdout=subprocess.PIPE, text=True)
     stop = threading.Event()

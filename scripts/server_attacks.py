@@ -30,7 +30,7 @@ class Server:
     def __init__(self, *extra, files: int = 0):
         self.port = free_port()
         self.home = tempfile.mkdtemp(prefix="stylecam-attack-")
-        cmd = [sys.executable, "-m", "engine", "serve", "--source", "synthetic", "--size", "320x240",
+        cmd = [sys.executable, "-m", "stylecam", "serve", "--source", "synthetic", "--size", "320x240",
                "--backend", "onnxruntime", "--port", str(self.port), *extra]
         if files:  # the open-files limit of the token bind
             cmd = ["prlimit", f"--nofile={files}:{files}", "--", *cmd]

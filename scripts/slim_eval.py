@@ -2,7 +2,7 @@
 
 For every stock style and each held-out photo (scikit-image astronaut, chelsea, coffee, rocket,
 stereo_motorcycle; long side 384): the full network's output T and the student's S, then
-  - content loss (engine.evaluate.PerceptualMetrics: VGG16 relu3_3 MSE against the photo),
+  - content loss (lab.evaluate.PerceptualMetrics: VGG16 relu3_3 MSE against the photo),
   - style loss (PerceptualMetrics: Gram MSE against a style picture — the full network's own output
     for that style on the *next* held-out photo, so neither network is scored against itself),
   - PSNR of S against T, and the Gram distance of S's features to T's on the same photo.
@@ -81,11 +81,11 @@ def main() -> None:
 
     import torch
 
-    from engine.evaluate import EVAL_SIZE, PerceptualMetrics
+    from lab.evaluate import EVAL_SIZE, PerceptualMetrics
     from engine.frame.frames import fit_long
     from engine.model.stylenet import StyleNet
     from engine.styles.packs import StylePack
-    from engine.training.distill import held_out_photos, student_state
+    from lab.distill import held_out_photos, student_state
     from engine.training.vgg import CONTENT_LAYER, gram
 
     torch.set_num_threads(args.threads)

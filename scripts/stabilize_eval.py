@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.backends import create_backend  # noqa: E402
 from engine.video.demo import demo_clip  # noqa: E402
-from engine.evaluate import WarpError, steadiness  # noqa: E402
+from lab.evaluate import WarpError, steadiness  # noqa: E402
 from engine.video.footage import FootageSettings, camera_noise, compress, footage_clip, real_clip  # noqa: E402
 from engine.frame.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
 from engine.styles.packs import StylePack  # noqa: E402

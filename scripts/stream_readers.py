@@ -29,7 +29,7 @@ def main() -> int:
     frames = [0] * args.readers
     with contextlib.ExitStack() as done:
         proc = done.enter_context(subprocess.Popen(
-            [sys.executable, "-m", "engine", "serve", "--source", args.source, "--size", args.size, "--port", str(port),
+            [sys.executable, "-m", "stylecam", "serve", "--source", args.source, "--size", args.size, "--port", str(port),
              "--backend", "onnxruntime", "--duration", str(args.seconds + 60)], stdout=subprocess.PIPE, text=True))
         done.callback(proc.terminate)  # (runs first: then Popen's exit waits for it)
         done.callback(stop.set)

@@ -8,7 +8,7 @@ import pytest
 from engine.backends import registry
 from engine.backends.base import Backend
 from engine.backends.registry import BACKENDS, create_single
-from engine.cli import main
+from stylecam.cli import main
 from engine.errors import BackendUnavailable
 
 

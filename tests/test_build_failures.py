@@ -148,7 +148,7 @@ def test_a_size_that_never_builds_stays_on_the_stand_in_with_one_warning(tmp_pat
 def test_a_soak_on_a_failing_build_counts_it_reports_it_and_exits_short(tmp_path, fast_backoff, monkeypatch):
     """The live session, its frames on the stand-in, each frame's result saying why (the HUD's and
     /stats' line), the soak's count from the build results and one warning per size given up."""
-    from engine.live.soak import Soak, SoakSettings
+    from lab.soak import Soak, SoakSettings
 
     runs = tmp_path / "runs.txt"
     monkeypatch.setattr(FailingCompiled, "runs_file", str(runs))

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.cli import main
+from stylecam.cli import main
 from engine.styles.packs import STOCK_MANIFEST
 from tests.conftest import run_stock
 
@@ -161,7 +161,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
 
 def test_console_script_reports_without_traceback(tmp_path):
     """The installed entry point, in a real subprocess."""
-    proc = subprocess.run([sys.executable, "-m", "engine", "stylize", str(tmp_path / "missing.jpg"),
+    proc = subprocess.run([sys.executable, "-m", "stylecam", "stylize", str(tmp_path / "missing.jpg"),
                            str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"stylecam: error: file not found: {tmp_path / 'missing.jpg'}"
@@ -180,7 +180,7 @@ def test_stylize_refuses_to_write_over_its_input(tmp_path, clip, how):
         out.symlink_to(src)
     elif how == "hard link":
         os.link(src, out)
-    proc = subprocess.run([sys.executable, "-m", "engine", "stylize", str(src), str(out), "-q"],
+    proc = subprocess.run([sys.executable, "-m", "stylecam", "stylize", str(src), str(out), "-q"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     err = proc.stderr.strip()
@@ -193,7 +193,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     reader, writer = os.pipe()
     os.close(reader)
     try:
-        proc = subprocess.run([sys.executable, "-m", "engine", "styles"], stdout=writer, stderr=subprocess.PIPE,
+        proc = subprocess.run([sys.executable, "-m", "stylecam", "styles"], stdout=writer, stderr=subprocess.PIPE,
                               text=True, timeout=120)
     finally:
         os.close(writer)
@@ -203,10 +203,10 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
 def test_import_engine_and_help_leave_torch_unimported():
     """`stylecam --help` answers without loading PyTorch (a fresh interpreter, as a user runs it)."""
     code = ("import sys, contextlib, io\n"
-            "import engine, engine.cli\n"
+            "import engine, stylecam.cli\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n"
-            "        engine.cli.main(['--help'])\n"
+            "        stylecam.cli.main(['--help'])\n"
             "    except SystemExit:\n"
             "        pass\n"
             "heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'torchao', 'PySide6', 'aiohttp') if m in sys.modules]\n"

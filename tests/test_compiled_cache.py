@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.backends import compiled_cache as cc
-from engine.cli import main
+from stylecam.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 2**20

@@ -9,7 +9,7 @@ import pytest
 from engine.backends import create_single
 from engine.errors import BackendUnavailable
 from engine.metrics import psnr
-from engine.cli import main
+from stylecam.cli import main
 from engine.frame.frames import guided_upscale
 from engine.live.pipeline import StyleSettings, stylize_frame
 

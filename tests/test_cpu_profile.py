@@ -1,6 +1,6 @@
 """STYLECAM_CPU=avx2: the int8/bf16 paths disappear from auto and doctor, as on a CPU without them."""
 from engine.backends import auto_choice, available_backends, create_single
-from engine.cli import main
+from stylecam.cli import main
 from engine.cpu_tuning import cpu_flags
 
 

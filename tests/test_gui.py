@@ -150,7 +150,7 @@ def test_camera_unplug_is_shown_last_frame_kept_and_stream_resumes(qtbot, pack, 
 
 
 def test_gui_command_saves_a_screenshot(tmp_path, clip):
-    from engine.cli import main
+    from stylecam.cli import main
 
     shot = tmp_path / "shot.png"
     assert main(["gui", "--source", str(clip), "--style", "7", "--size", "320x240", "--backend", "onnxruntime",
@@ -339,6 +339,6 @@ def test_quitting_during_the_first_build_never_aborts(tmp_path, quit_after):
     from engine.video.demo import demo_clip
 
     env = {**os.environ, "STYLECAM_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run([sys.executable, "-m", "engine", "gui", "--source", str(demo_clip()), "--style", "7",
+    done = subprocess.run([sys.executable, "-m", "stylecam", "gui", "--source", str(demo_clip()), "--style", "7",
                            "--quit-after", str(quit_after)], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]

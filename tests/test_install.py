@@ -16,10 +16,11 @@ import pytest
 
 import engine
 from engine import paths
-from engine.cli import main
+from stylecam.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "README.md", "engine", "app", "models", "assets")
+CODE = ("engine", "app", "lab", "stylecam")  # the top-level packages the wheel ships
+SOURCES = ("pyproject.toml", "README.md", *CODE, "models", "assets")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_carries_code_models_and_assets(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for init in [*REPO.glob("engine/**/__init__.py"), *REPO.glob("app/**/__init__.py")]:
+    for init in (i for package in CODE for i in REPO.glob(f"{package}/**/__init__.py")):
         assert init.relative_to(REPO).as_posix() in names  # pyproject lists the packages by hand
     for folder, package in (("models", "stylecam_data/models"), ("assets", "stylecam_data/assets")):
         shipped = [p for p in (REPO / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
@@ -63,7 +64,7 @@ def test_wheel_carries_code_models_and_assets(wheel):
     assert any(r.startswith("h5py") and 'extra == "train"' in r for r in requires)
     assert not any(r.startswith("h5py") and "extra" not in r for r in requires)  # training is not core
     entry = zipfile.ZipFile(wheel).read(dist.replace("METADATA", "entry_points.txt")).decode()
-    assert "stylecam = engine.cli:main" in entry
+    assert "stylecam = stylecam.cli:main" in entry
 
 
 def test_unpacked_wheel_runs_from_another_folder(wheel, tmp_path):
@@ -81,7 +82,7 @@ def test_unpacked_wheel_runs_from_another_folder(wheel, tmp_path):
     module, models, assets, version = out.stdout.split()
     assert Path(module).is_relative_to(site) and Path(models) == site / "stylecam_data" / "models"
     assert Path(assets) == site / "stylecam_data" / "assets" and version == engine.__version__
-    styles = subprocess.run([sys.executable, "-m", "engine", "styles"], cwd=empty, env=env, capture_output=True,
+    styles = subprocess.run([sys.executable, "-m", "stylecam", "styles"], cwd=empty, env=env, capture_output=True,
                             text=True, timeout=120)
     assert styles.returncode == 0, styles.stderr
     assert "Starry Swirl" in styles.stdout

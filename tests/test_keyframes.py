@@ -10,7 +10,7 @@ import pytest
 from skimage import data
 
 from engine.backends import create_backend
-from engine.cli import main
+from stylecam.cli import main
 from engine.frame.carry import Carrier
 from engine.live.pipeline import Pipeline, StyleSettings, stylize_frame
 from engine.metrics import psnr

@@ -13,7 +13,7 @@ import pytest
 from engine.backends.base import BackendOptions
 from engine.backends.build_worker import BuildWorker
 from engine.video.capture import SourceSettings, StillSource
-from engine.cli import main
+from stylecam.cli import main
 from engine.metrics import psnr
 from engine.live.session import Session, SessionSettings
 from engine.sinks.mjpeg import MjpegHub

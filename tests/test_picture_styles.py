@@ -12,7 +12,7 @@ import pytest
 from engine.backends import create_backend, create_single
 from engine.errors import BackendUnavailable
 from engine.video.capture import SourceSettings, StillSource
-from engine.cli import main
+from stylecam.cli import main
 from engine.errors import StyleError
 from engine.metrics import psnr
 from engine.model.config import code_vector

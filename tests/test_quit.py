@@ -21,7 +21,7 @@ def stop_after(args: list[str], home: Path, signum: int, wait_for: str, then_s: 
     env = {**os.environ, "STYLECAM_HOME": str(home), "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
     out = home / "out.txt"
     with out.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env, stdout=sink,
+        proc = subprocess.Popen([sys.executable, "-m", "stylecam", *args], cwd=ROOT, env=env, stdout=sink,
                                 stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 240

@@ -35,7 +35,7 @@ def test_stylize_killed_mid_recording_leaves_a_file_that_plays(tmp_path):
     clip = write_clip(tmp_path / "long.avi", itertools.islice(itertools.cycle(demo_frames((320, 240))), frames),
                       30.0, (320, 240), fourcc="MJPG", quality=80)
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "stylize", str(clip), str(out), "--style", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", "stylize", str(clip), str(out), "--style", "2",
                              "--backend", "onnxruntime", "-q"], cwd=ROOT, stderr=subprocess.PIPE)
     try:
         # two whole seconds (fragments) on disk, while it is still writing

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from engine.video.capture import SourceSettings, StillSource, open_source
-from engine.cli import main
+from stylecam.cli import main
 from engine.errors import InputError
 from engine.live.governor import GovernorSettings
 from engine.live.pipeline import StyleSettings

@@ -9,7 +9,7 @@ from engine.model.config import StyleNetConfig
 from engine.model.stylenet import FramedStyleNet, StyleNet
 from engine.paths import MODELS_DIR
 from engine.styles.packs import STOCK_MANIFEST, StyleInfo, StylePack, save_pack
-from engine.training.distill import SLIM_CONFIG
+from lab.distill import SLIM_CONFIG
 
 SLIM_MANIFEST = MODELS_DIR / "slim26.json"
 
@@ -112,7 +112,7 @@ def test_output_is_the_frame_size(slim_pack, size):
 def test_a_resumed_phase_can_restart_the_lr_schedule():
     from types import SimpleNamespace
 
-    from engine.training.distill import Distiller, DistillSettings
+    from lab.distill import Distiller, DistillSettings
 
     lr = lambda settings, step: Distiller.lr_at(SimpleNamespace(settings=settings), step)  # noqa: E731
     plain = DistillSettings(steps=1000, lr=1e-3, lr_end=1e-5)
@@ -126,7 +126,7 @@ def test_a_resumed_phase_can_restart_the_lr_schedule():
 
 
 def test_per_sample_relative_mse_weighs_samples_alike():
-    from engine.training.distill import _rel_mse, _rel_mse_per_sample
+    from lab.distill import _rel_mse, _rel_mse_per_sample
 
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(1, 8, 8, generator=g), torch.rand(1, 8, 8, generator=g)
@@ -143,7 +143,7 @@ def test_a_rows_only_phase_moves_only_the_chosen_styles_rows(tmp_path):
     import torch
 
     from engine.styles.packs import StylePack
-    from engine.training.distill import SLIM_CONFIG, Distiller, DistillSettings
+    from lab.distill import SLIM_CONFIG, Distiller, DistillSettings
 
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
@@ -168,7 +168,7 @@ def test_per_style_best_keeps_each_styles_rows_from_its_own_best_validation(tmp_
     import torch
 
     from engine.styles.packs import StylePack
-    from engine.training.distill import SLIM_CONFIG, Distiller, DistillSettings
+    from lab.distill import SLIM_CONFIG, Distiller, DistillSettings
 
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.live import soak
+from lab import soak
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ def test_a_killed_soak_leaves_nothing_in_the_users_store(own_style_store, tmp_pa
     before = own_style_store.index.read_bytes()
     temp = tmp_path / "temp"
     temp.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "soak", "--source", "synthetic", "--size", "160x120",
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", "soak", "--source", "synthetic", "--size", "160x120",
                              "--backend", "onnxruntime", "--no-vcam", "--client", "none", "--duration", "60",
                              "--idle", "0", "--json", str(tmp_path / "soak.json")], cwd=ROOT,
                             env={**os.environ, "TMPDIR": str(temp)}, stderr=subprocess.PIPE)
@@ -52,7 +52,7 @@ def test_a_soak_that_falls_short_exits_1_naming_the_check(tmp_path):
     import json
 
     out = tmp_path / "soak.json"
-    proc = subprocess.run([sys.executable, "-m", "engine", "soak", "--source", "synthetic", "--size", "1280x720",
+    proc = subprocess.run([sys.executable, "-m", "stylecam", "soak", "--source", "synthetic", "--size", "1280x720",
                            "--backend", "onnxruntime", "--target-fps", "0", "--no-stabilize", "--no-vcam",
                            "--client", "none", "--duration", "3", "--idle", "0", "--style", "3", "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

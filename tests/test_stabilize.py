@@ -6,7 +6,7 @@ import pytest
 
 from engine.backends import create_backend
 from engine.video.capture import SourceSettings, open_source
-from engine.evaluate import WarpError
+from lab.evaluate import WarpError
 from engine.live.pipeline import Pipeline, StyleSettings
 from engine.frame.stabilize import Stabilizer, _refine
 

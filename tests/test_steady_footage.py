@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.backends import create_backend
-from engine.evaluate import StaticNoise, WarpError
+from lab.evaluate import StaticNoise, WarpError
 from engine.video.footage import FootageSettings, compress, footage_frames, parse_footage, write_footage
 from engine.frame.stabilize import Stabilizer, StabilizerSettings
 
@@ -142,7 +142,7 @@ def test_exposure_step_keeps_the_strokes_and_resets_when_told(ort):
 
 
 def test_steady_video_is_on_for_live_runs_and_off_for_files():
-    from engine.cli import build_parser, stylize_steadied
+    from stylecam.cli import build_parser, stylize_steadied
 
     p = build_parser()
     assert p.parse_args(["vcam"]).stabilize is True

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.cli import main
+from stylecam.cli import main
 from engine.errors import InputError, SourceError, StyleError
 from engine.styles.packs import StylePack
 from engine.training.fit_row import FitSettings
@@ -105,7 +105,7 @@ def test_style_loss_prefers_the_teachers_imitation(photos, picture):
     """The metric itself: the teacher's imitation of the picture must score a lower style loss than
     the untouched photo does."""
     from engine.video.capture import read_image
-    from engine.evaluate import PerceptualMetrics
+    from lab.evaluate import PerceptualMetrics
     from engine.training.teacher import ArbitraryTeacher
 
     pic = read_image(picture)
@@ -119,7 +119,7 @@ def test_style_loss_prefers_the_teachers_imitation(photos, picture):
 
 def test_warp_error_is_low_for_steady_video_and_high_for_flicker(clip):
     from engine.video.capture import SourceSettings, open_source
-    from engine.evaluate import WarpError
+    from lab.evaluate import WarpError
 
     with open_source(SourceSettings(str(clip), paced=False, loop=False)) as src:
         frames = [src.read().image for _ in range(8)]
@@ -137,7 +137,7 @@ def test_picture_gram_loss_pulls_the_row_towards_the_picture(picture, photos):
     once the teacher's code came from the float predictor; at 24 it is 28% (0.72×)."""
     from engine.backends import create_backend
     from engine.video.capture import read_image
-    from engine.evaluate import PerceptualMetrics
+    from lab.evaluate import PerceptualMetrics
     from engine.styles.packs import StyleInfo
     from engine.training.fit_row import fit_fast
     from engine.styles.user_styles import with_rows

@@ -8,7 +8,7 @@ import numpy as np
 import pyvirtualcam
 import pytest
 
-from engine.cli import main
+from stylecam.cli import main
 from engine.errors import SinkError
 from engine.sinks.virtualcam import VirtualCamSink
 from tests.waiting import wait_until

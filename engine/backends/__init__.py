@@ -1,6 +1,7 @@
 """Inference backends behind one interface (base.py), in one table (registry.py).
 
-May import: styles (packs, catalog), frame, model and the helpers; never live or sinks.
+May import: engine.styles, engine.frame, engine.model, engine.cpu_tuning, engine.defaults, engine.errors,
+engine.locking, engine.metrics, engine.paths
 """
 from .base import Backend, BackendOptions
 from .networks import create_backend

@@ -1,4 +1,4 @@
 """Work on one frame, independent of any network: conversions and sizes, steady video (stabilize),
 the edge-aware upscale, the person mask.
 
-May import: model and the helpers."""
+May import: engine.model, engine.errors, engine.paths"""

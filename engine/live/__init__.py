@@ -1,5 +1,7 @@
 """The live run: the session (the one owner of live state: style, catalog, governor, source, backend,
-outputs), the pipeline (the only frame loop), the governor, the events, the soak, and the work that runs
-a network on frames for the app (previews, thumbnails).
+outputs), the pipeline (the only frame loop), the governor, the events, and the work that runs
+a network on frames for the app (previews, thumbnails). Nothing else in the engine imports it but the
+public names (engine/__init__.py).
 
-May import: backends, sinks, training, styles, video, frame, model and the helpers. Nothing below imports it."""
+May import: engine.backends, engine.sinks, engine.training, engine.styles, engine.video, engine.frame,
+engine.model, engine.cpu_tuning, engine.defaults, engine.errors, engine.metrics, engine.paths, engine.slot"""

@@ -2,5 +2,5 @@
 the stock and picture networks (stock.py, picture.py) and the style predictor (predictor.py).
 Nothing is imported here, so reading a manifest never loads torch.
 
-May import: the helpers only.
+May import: engine.errors
 """

@@ -1,4 +1,4 @@
 """Training new styles: the perceptual loss network, the arbitrary-style teacher, and row fitting.
 
-May import: styles, video, frame, model and the helpers.
+May import: engine.styles, engine.video, engine.frame, engine.model, engine.errors, engine.paths
 """

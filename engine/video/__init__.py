@@ -1,4 +1,4 @@
 """Where frames come from: cameras and files (capture), camera discovery, the bundled demo clip and
 realistic test footage.
 
-May import: frame, model and the helpers."""
+May import: engine.frame, engine.model, engine.defaults, engine.errors, engine.metrics, engine.paths, engine.slot"""

@@ -10,9 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
-from .defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
-from .errors import InputError, MissingExtra, StylecamError
-from .live.governor import GovernorSettings
+from engine.defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
+from engine.errors import InputError, MissingExtra, StylecamError
+from engine.live.governor import GovernorSettings
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
@@ -25,7 +25,7 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from .version import __version__
+        from engine.version import __version__
 
         print(f"stylecam {__version__}")
         parser.exit()
@@ -40,8 +40,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _pack(args):
     """Every style: the stock network's (or --pack's) with the user's fitted rows, and the picture styles."""
-    from .styles.packs import STOCK_MANIFEST
-    from .styles.user_styles import load_catalog
+    from engine.styles.packs import STOCK_MANIFEST
+    from engine.styles.user_styles import load_catalog
 
     return load_catalog(Path(args.pack) if args.pack else STOCK_MANIFEST)
 
@@ -61,10 +61,10 @@ def cmd_styles(args) -> int:
 
 
 def cmd_stylize(args) -> int:
-    from .video.capture import IMAGE_EXTS, read_image
-    from .video.demo import demo_clip
-    from .frame.frames import parse_size
-    from .live.pipeline import StyleSettings
+    from engine.video.capture import IMAGE_EXTS, read_image
+    from engine.video.demo import demo_clip
+    from engine.frame.frames import parse_size
+    from engine.live.pipeline import StyleSettings
 
     pack = _pack(args)
     stabilize = stylize_steadied(args)
@@ -100,7 +100,7 @@ def stylize_steadied(args) -> bool:
 
 
 def _frames_sink(out: Path, folder: bool, fps: float):
-    from .sinks import ImageSequenceSink, VideoFileSink
+    from engine.sinks import ImageSequenceSink, VideoFileSink
 
     return ImageSequenceSink(out) if folder else VideoFileSink(out, fps=fps)
 
@@ -113,8 +113,8 @@ def _stylize_file(args, pack, style, src: Path, out: Path, folder: bool, size, i
     """Every frame rendered as it is, as fast as the backend goes."""
     from tqdm import tqdm
 
-    from .live.session import Session, SessionSettings
-    from .sinks import write_image
+    from engine.live.session import Session, SessionSettings
+    from engine.sinks import write_image
 
     settings = SessionSettings(source=str(src), size=size, backend=args.backend, style=style, live=False,
                                paced=False, oneshot=is_image)
@@ -141,10 +141,10 @@ def _stylize_live(args, pack, style, src: Path, out: Path, folder: bool, size) -
 
     from tqdm import tqdm
 
-    from .live.session import Session, SessionSettings
-    from .sinks.screen_record import ScreenRecord
-    from .video.capture import SourceSettings
-    from .video.replay import ReplaySource
+    from engine.live.session import Session, SessionSettings
+    from engine.sinks.screen_record import ScreenRecord
+    from engine.video.capture import SourceSettings
+    from engine.video.replay import ReplaySource
 
     if not folder and not out.parent.is_dir():
         raise InputError(f"output folder does not exist: {out.parent}")
@@ -177,15 +177,15 @@ def _stylize_live(args, pack, style, src: Path, out: Path, folder: bool, size) -
 
 
 def cmd_bench(args) -> int:
-    from .bench import BenchSettings, format_table, run_bench, write_json
-    from .frame.frames import parse_size
+    from lab.bench import BenchSettings, format_table, run_bench, write_json
+    from engine.frame.frames import parse_size
 
     if args.json and not Path(args.json).parent.is_dir():
         raise InputError(f"folder for --json does not exist: {Path(args.json).parent}")
     if args.frames < 1 or args.warmup < 0:
         raise InputError("--frames must be ≥ 1 and --warmup ≥ 0")
     sizes = tuple(parse_size(s) for s in (args.size or [size_text(FRAME_SIZE)]))
-    from .frame.frames import check_render_scale
+    from engine.frame.frames import check_render_scale
 
     settings = BenchSettings(source=args.source, sizes=sizes, backends=tuple(args.backend or ["auto"]),
                              frames=args.frames, warmup=args.warmup, style=args.style, threads=args.threads,
@@ -200,17 +200,17 @@ def cmd_bench(args) -> int:
 
 def cmd_demo(args) -> int:
     """Write the demo clip, or webcam-like footage (--realistic), and say where it is."""
-    from .frame.frames import parse_size
+    from engine.frame.frames import parse_size
 
     if not args.realistic:
-        from .video.demo import demo_clip
+        from engine.video.demo import demo_clip
 
         print(demo_clip())
         return 0
     from tqdm import tqdm
 
-    from .video.footage import FootageSettings, footage_name, write_footage
-    from .paths import cache_dir
+    from engine.video.footage import FootageSettings, footage_name, write_footage
+    from engine.paths import cache_dir
 
     settings = FootageSettings(scene=args.scene, size=parse_size(args.size), fps=args.fps, seconds=args.seconds,
                                seed=args.seed, jpeg_quality=args.quality)
@@ -225,7 +225,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .backends.export import export_onnx
+    from engine.backends.export import export_onnx
 
     out = Path(args.output)
     if not out.parent.is_dir():
@@ -238,8 +238,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_import_stock(args) -> int:
-    from .styles.importers import convert_stock
-    from .styles.packs import STOCK_MANIFEST
+    from engine.styles.importers import convert_stock
+    from engine.styles.packs import STOCK_MANIFEST
 
     out = Path(args.out) if args.out else STOCK_MANIFEST
     path = _writing(out, lambda: convert_stock(out, Path(args.onnx) if args.onnx else None))
@@ -248,8 +248,8 @@ def cmd_import_stock(args) -> int:
 
 
 def cmd_import_picture(args) -> int:
-    from .styles.importers import convert_picture
-    from .styles.user_styles import PICTURE_MANIFEST
+    from engine.styles.importers import convert_picture
+    from engine.styles.user_styles import PICTURE_MANIFEST
 
     out = Path(args.out) if args.out else PICTURE_MANIFEST
     path = _writing(out, lambda: convert_picture(out, Path(args.onnx) if args.onnx else None))
@@ -268,10 +268,10 @@ def _writing(out: Path, write):
 
 def _live_session(args, pack, sinks, serve=None):
     """An open live session for the long-running commands (vcam, serve); closes ``sinks`` on failure."""
-    from .frame.frames import parse_size
-    from .live.pipeline import StyleSettings
-    from .sinks.server import ServeSettings
-    from .live.session import Session, SessionSettings
+    from engine.frame.frames import parse_size
+    from engine.live.pipeline import StyleSettings
+    from engine.sinks.server import ServeSettings
+    from engine.live.session import Session, SessionSettings
 
     size = parse_size(args.size) if args.size else None
     style = StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask)
@@ -287,7 +287,7 @@ def _governor(args) -> GovernorSettings:
 
 def _log_event(event) -> None:
     """What a headless session says goes to the log (the terminal)."""
-    from .live.events import BackendSwitched, Failed, Notice, SourceBack, SourceGone
+    from engine.live.events import BackendSwitched, Failed, Notice, SourceBack, SourceGone
 
     if isinstance(event, (SourceGone, Notice)):
         log.warning("%s", event.message)
@@ -321,9 +321,9 @@ def _run_until_stopped(session, duration: float | None, announce: str) -> int:
 
 
 def cmd_vcam(args) -> int:
-    from .frame.frames import parse_size
-    from .live.pipeline import StyleSettings
-    from .sinks.virtualcam import VirtualCamSink
+    from engine.frame.frames import parse_size
+    from engine.live.pipeline import StyleSettings
+    from engine.sinks.virtualcam import VirtualCamSink
 
     if args.fps <= 0 or args.fps > 240:
         raise InputError(f"--fps must be between 0 and 240, got {args.fps}")
@@ -339,7 +339,7 @@ def cmd_vcam(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .sinks.server import ServeSettings
+    from engine.sinks.server import ServeSettings
 
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              allow_hosts=tuple(args.allow_host or ())).check()
@@ -359,8 +359,8 @@ def cmd_serve(args) -> int:
 def cmd_soak(args) -> int:
     from tqdm import tqdm
 
-    from .frame.frames import parse_size
-    from .live.soak import Soak, SoakSettings, write_report
+    from engine.frame.frames import parse_size
+    from lab.soak import Soak, SoakSettings, write_report
 
     if args.duration <= 0 or args.switch_every <= 0:
         raise InputError("--duration and --switch-every must be positive")
@@ -370,7 +370,12 @@ def cmd_soak(args) -> int:
                             vcam_device=args.vcam_device, stabilize=args.stabilize, target_fps=args.target_fps,
                             keyframes=args.keyframes, idle_s=args.idle, picture=Path(args.picture) if args.picture else None,
                             frames_dir=Path(args.frames) if args.frames else None)
-    run_with_view = _app_function("app.soak_view", "run_with_view") if args.view else None  # Qt: before a frame
+    run_with_view = None
+    if args.view:  # Qt (an optional extra): imported before a frame
+        try:
+            from app.soak_view import run_with_view
+        except ImportError as exc:
+            raise _app_unavailable(exc) from None
     soak = Soak(settings)
     with tqdm(total=int(args.duration + args.idle), unit="s", desc="soak") as bar:
         progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
@@ -391,8 +396,8 @@ def cmd_soak(args) -> int:
 def cmd_style_add(args) -> int:
     from tqdm import tqdm
 
-    from .training.fit_row import FitSettings
-    from .training.new_style import add_style, check_training_installed
+    from engine.training.fit_row import FitSettings
+    from engine.training.new_style import add_style, check_training_installed
 
     if args.device == "cuda":
         import torch
@@ -423,7 +428,7 @@ def cmd_style_add(args) -> int:
 
 
 def cmd_style_remove(args) -> int:
-    from .styles.user_styles import UserStyleStore
+    from engine.styles.user_styles import UserStyleStore
 
     removed = UserStyleStore().remove(args.name)
     print(f"removed style {removed.name}")
@@ -431,11 +436,11 @@ def cmd_style_remove(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .backends import create_backend
-    from .video.capture import IMAGE_EXTS, SourceSettings, open_source, read_image
-    from .evaluate import steadiness
-    from .live.pipeline import StyleSettings, stylize_frame
-    from .frame.stabilize import Stabilizer
+    from engine.backends import create_backend
+    from engine.video.capture import IMAGE_EXTS, SourceSettings, open_source, read_image
+    from lab.evaluate import steadiness
+    from engine.live.pipeline import StyleSettings, stylize_frame
+    from engine.frame.stabilize import Stabilizer
 
     if not args.images and not args.video:
         raise InputError("eval needs --images (perceptual losses) or --video (steadiness), or both")
@@ -461,7 +466,7 @@ def cmd_eval(args) -> int:
             with open_source(SourceSettings(spec=args.video, paced=False, loop=False)) as src:
                 frames = (f.image for f in iter(src.read, None))
                 frames = (f for f, _ in zip(frames, range(args.video_frames)))
-                # plain and steadied (warp error, static-region noise, ghosting): see engine/evaluate.py
+                # plain and steadied (warp error, static-region noise, ghosting): see lab/evaluate.py
                 result.update(steadiness(lambda f: stylize_frame(backend, f, weights, settings), frames,
                                          Stabilizer()))
     text = json.dumps(result, indent=2)
@@ -475,15 +480,15 @@ def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
     """Content/style losses on each photo (and the teacher's, with --teacher), and their means."""
     import numpy as np
 
-    from .video.capture import read_image
-    from .evaluate import EVAL_SIZE, PerceptualMetrics
-    from .frame.frames import fit_long
-    from .live.pipeline import stylize_frame
+    from engine.video.capture import read_image
+    from lab.evaluate import EVAL_SIZE, PerceptualMetrics
+    from engine.frame.frames import fit_long
+    from engine.live.pipeline import stylize_frame
 
     metrics = PerceptualMetrics(picture)
     teacher = code = None
     if args.teacher:
-        from .training.teacher import ArbitraryTeacher
+        from engine.training.teacher import ArbitraryTeacher
 
         teacher = ArbitraryTeacher()
         code = teacher.style_code(picture)
@@ -499,21 +504,19 @@ def _perceptual(args, backend, pack, weights, paths, picture, settings) -> dict:
     return {"images": rows, "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys}}
 
 
-def _app_function(module: str, name: str):
-    """A function of the Qt app (app/); one clear error when Qt is not installed (the `gui` extra)."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        if (exc.name or "").split(".")[0] == "PySide6":
-            raise MissingExtra("the desktop app needs Qt (PySide6), not installed", "gui") from None
-        raise InputError(f"the desktop app cannot start: {exc}") from None
+def _app_unavailable(exc: ImportError) -> StylecamError:
+    """The Qt app (app/) could not be imported: one clear error, naming the `gui` extra when Qt is missing."""
+    if (exc.name or "").split(".")[0] == "PySide6":
+        return MissingExtra("the desktop app needs Qt (PySide6), not installed", "gui")
+    return InputError(f"the desktop app cannot start: {exc}")
 
 
 def cmd_gui(args) -> int:
-    """The desktop app lives in app/ (Qt); the engine imports it only when asked to."""
-    run = _app_function("app.main", "run")
+    """The desktop app lives in app/ (Qt, an optional extra): imported only when asked for."""
+    try:
+        from app.main import run
+    except ImportError as exc:
+        raise _app_unavailable(exc) from None
     if args.screenshot and not Path(args.screenshot).parent.is_dir():
         raise InputError(f"folder for --screenshot does not exist: {Path(args.screenshot).parent}")
     if args.quit_after is not None and args.quit_after <= 0:
@@ -524,14 +527,14 @@ def cmd_gui(args) -> int:
     if args.style:
         pack.weights(args.style)
     if args.source:
-        from .video.capture import SourceSettings, open_source
+        from engine.video.capture import SourceSettings, open_source
 
         open_source(SourceSettings(spec=args.source, paced=False)).close()  # one clear error before a window
     return run(args, pack)
 
 
 def cmd_install_desktop(args) -> int:
-    from .desktop import freedesktop, install_desktop, other_os_help, remove_desktop
+    from engine.desktop import freedesktop, install_desktop, other_os_help, remove_desktop
 
     if not freedesktop():
         print(other_os_help())
@@ -547,12 +550,12 @@ def cmd_install_desktop(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .backends import AUTO_ORDER, auto_choice, available_backends
-    from .backends.registry import NEVER_RAN
-    from .metrics import machine_info
+    from engine.backends import AUTO_ORDER, auto_choice, available_backends
+    from engine.backends.registry import NEVER_RAN
+    from engine.metrics import machine_info
 
-    from .cpu_tuning import CPU_ENV
-    from .paths import cache_dir, data_dir, settings_path
+    from engine.cpu_tuning import CPU_ENV
+    from engine.paths import cache_dir, data_dir, settings_path
 
     for k, v in machine_info().items():
         if k == "cpu_profile" and v != "native":
@@ -569,7 +572,7 @@ def cmd_doctor(args) -> int:
 
 
 def _cache_usage() -> str:
-    from .backends.compiled_cache import MAX_AGE_DAYS, max_bytes, usage
+    from engine.backends.compiled_cache import MAX_AGE_DAYS, max_bytes, usage
 
     n, size = usage()
     return (f"{n} entries, {size / 2**20:.1f} MB (kept under {max_bytes() / 2**20:.0f} MB; "
@@ -577,7 +580,7 @@ def _cache_usage() -> str:
 
 
 def cmd_cache(args) -> int:
-    from .backends.compiled_cache import clear
+    from engine.backends.compiled_cache import clear
 
     n, size = clear()
     print(f"removed {n} compiled models ({size / 2**20:.1f} MB); they are rebuilt when needed")
@@ -832,7 +835,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cpu_tuning import apply_cpu_profile, sleep_when_waiting
+    from engine.cpu_tuning import apply_cpu_profile, sleep_when_waiting
 
     if threading.current_thread() is threading.main_thread():  # (tests call main() on a thread)
         signal.signal(signal.SIGTERM, _interrupt)
@@ -845,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # import-time noise from torchao (unused CUDA kernels) and torch's pytree
         for noisy in ("torchao", "torch.utils._pytree"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
-    from .paths import migrate_user_files
+    from engine.paths import migrate_user_files
 
     migrate_user_files()  # styles and settings an older stylecam left in the old places, once
     try:

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model.config import StyleNetConfig
-from ..model.stylenet import StyleNet
+from engine.model.config import StyleNetConfig
+from engine.model.stylenet import StyleNet
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _rgb(img: np.ndarray) -> np.ndarray:
 
 def training_photos(content_dir: Optional[Path] = None) -> list[np.ndarray]:
     """scikit-image's photos but the held-out ones (greyscale ones as RGB), plus a folder's pictures."""
-    from .fit_row import content_photos
+    from engine.training.fit_row import content_photos
 
     return [_rgb(p) for p in content_photos(content_dir, TRAIN_PHOTOS)]
 
@@ -273,7 +273,7 @@ class Distiller:
 
     def __init__(self, teacher: StyleNet, student_config: StyleNetConfig, settings: DistillSettings,
                  photos: list[np.ndarray], cache: Path):
-        from .vgg import Vgg16Features
+        from engine.training.vgg import Vgg16Features
 
         self.settings = settings
         self.cache = Path(cache)
@@ -369,7 +369,7 @@ class Distiller:
     def _fine_gram(self, images: torch.Tensor) -> torch.Tensor:
         """Gram matrices of VGG's relu1_2 (fine texture, most of the evaluation's style loss): only its
         first two convs run."""
-        from .vgg import gram
+        from engine.training.vgg import gram
 
         return gram(self.vgg(images, ("relu1_2",))["relu1_2"])
 
@@ -381,7 +381,7 @@ class Distiller:
         parts = {"l1": (out - t_out).abs().mean()}
         parts["hint"] = sum(_rel_mse(taps[k], t_taps[k]) for k in taps if taps[k].shape == t_taps[k].shape)
         if with_vgg and (s.perceptual_weight > 0 or s.gram_weight > 0):
-            from .vgg import gram
+            from engine.training.vgg import gram
 
             n, p = min(s.vgg_samples, x.shape[0]), min(s.vgg_patch, x.shape[-1])
             y0 = int(self.rng.integers(0, x.shape[-2] - p + 1))

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frame.frames import fit_long
-from .training.vgg import CONTENT_LAYER, Vgg16Features, gram
+from engine.frame.frames import fit_long
+from engine.training.vgg import CONTENT_LAYER, Vgg16Features, gram
 
 EVAL_SIZE = 384  # long side for the perceptual losses
 

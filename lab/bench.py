@@ -10,16 +10,16 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .backends import create_single
-from . import defaults
-from .video.capture import SourceSettings, open_source
-from .metrics import machine_info, psnr
-from .live.governor import GovernorSettings
-from .live.pipeline import STAGES, StyleSettings, stylize_frame
-from .live.session import Session, SessionSettings
-from .sinks import NullSink
-from .styles.catalog import StyleCatalog
-from .styles.packs import StylePack
+from engine.backends import create_single
+from engine import defaults
+from engine.video.capture import SourceSettings, open_source
+from engine.metrics import machine_info, psnr
+from engine.live.governor import GovernorSettings
+from engine.live.pipeline import STAGES, StyleSettings, stylize_frame
+from engine.live.session import Session, SessionSettings
+from engine.sinks import NullSink
+from engine.styles.catalog import StyleCatalog
+from engine.styles.packs import StylePack
 
 STOCK_COMPARISON = "7"  # the stock style a picture style is timed against
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def _peer_picture(pack, style: str) -> "Path | str":
     """The picture file of a single picture style (the peer needs the picture), or why not."""
     import numpy as np
 
-    from .styles.user_styles import PICTURE_MODE, UserStyleStore
+    from engine.styles.user_styles import PICTURE_MODE, UserStyleStore
 
     w = pack.weights(style)
     if np.count_nonzero(w) != 1:

@@ -27,15 +27,15 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from ..metrics import machine_info
-from ..paths import ASSETS_DIR
-from ..sinks.server import ServeSettings
-from ..sinks.virtualcam import VirtualCamSink
-from ..styles.user_styles import UserStyleStore, load_catalog
-from .events import Failed
-from .governor import GovernorSettings
-from .pipeline import WORK, FrameResult, StyleSettings
-from .session import Session, SessionSettings
+from engine.metrics import machine_info
+from engine.paths import ASSETS_DIR
+from engine.sinks.server import ServeSettings
+from engine.sinks.virtualcam import VirtualCamSink
+from engine.styles.user_styles import UserStyleStore, load_catalog
+from engine.live.events import Failed
+from engine.live.governor import GovernorSettings
+from engine.live.pipeline import WORK, FrameResult, StyleSettings
+from engine.live.session import Session, SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def default_schedule(catalog, picture_name: Optional[str]) -> list[str]:
 
 
 class _LogTap(logging.Handler):
-    """Every warning from the engine, timed: builds, failed builds, anything that went wrong."""
+    """Every warning from the engine and the soak, timed: builds, failed builds, anything that went wrong."""
 
     def __init__(self, t0: float):
         super().__init__(logging.INFO)  # Handler.handle holds self.lock (an RLock) around emit
@@ -225,10 +225,10 @@ class Soak:
         s = self.settings
         t0 = time.monotonic()
         tap = _LogTap(t0)
-        engine_log = logging.getLogger("engine")
-        engine_log.addHandler(tap)
-        previous_level = engine_log.level
-        engine_log.setLevel(logging.INFO)
+        levels = {logger: logger.level for logger in (logging.getLogger("engine"), log)}  # and the soak's own
+        for logger in levels:
+            logger.addHandler(tap)
+            logger.setLevel(logging.INFO)
         # a store of its own: the user's styles are neither read (a fitted row would change the stock
         # network the soak measures) nor written (a killed soak leaves its picture in a temp folder)
         _remove_stores_of_killed_soaks()
@@ -275,8 +275,9 @@ class Soak:
         finally:
             session.close()
             shutil.rmtree(own, ignore_errors=True)
-            engine_log.removeHandler(tap)
-            engine_log.setLevel(previous_level)
+            for logger, level in levels.items():
+                logger.removeHandler(tap)
+                logger.setLevel(level)
         return self.report
 
     def _add_picture(self, session) -> str:
