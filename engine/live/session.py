@@ -324,9 +324,7 @@ class Session:
 
     def _network_threads(self, source: Optional[Source] = None) -> int:
         """The network's CPU threads: as asked, else, live with keyframes, one core fewer than there are
-        where the display loop needs one to itself: from 4 cores, or above 640×480 (2 cores, 1280×720,
-        OpenVINO: 18.7 → 29.9 displayed FPS, the keyframes no slower, 1.4 → 1.5/s; at 640×480 two threads
-        keep 5.5 keyframes/s against 4.5 while the display holds 30 FPS beside them)."""
+        where the display loop needs one to itself: from 4 cores, or above 640×480 (docs/pipeline-overlap.md)."""
         s = self.settings
         if s.threads or not s.live or s.keyframes == "off":
             return s.threads
