@@ -14,15 +14,15 @@ from PySide6.QtWidgets import QApplication
 from engine.video.devices import list_cameras
 from engine.frame.frames import parse_size
 from engine.paths import ASSETS_DIR
-from engine.styles.packs import StylePack
+from engine.styles.catalog import StyleCatalog
 
 from app.main_window import MainWindow
-from app.settings import apply_style_spec, load_settings
+from app.settings import apply_style, load_settings
 
 log = logging.getLogger(__name__)
 
 
-def run(args, pack: StylePack) -> int:
+def run(args, catalog: StyleCatalog) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("stylecam")
     app.setDesktopFileName("stylecam")  # matches assets/stylecam.desktop
@@ -34,8 +34,8 @@ def run(args, pack: StylePack) -> int:
         settings.backend = args.backend
     if getattr(args, "stabilize", None) is not None:
         settings.stabilize = args.stabilize
-    if args.style:
-        apply_style_spec(settings, pack, args.style)
+    if args.style:  # a StyleMix: the CLI parsed it
+        apply_style(settings, catalog, args.style)
     notice = ""
     if args.source:
         settings.source = args.source
@@ -46,7 +46,7 @@ def run(args, pack: StylePack) -> int:
         else:
             settings.source = "demo"
             notice = "No camera found — showing the bundled demo clip (pick a source on the right)"
-    window = MainWindow(pack, settings, notice)
+    window = MainWindow(catalog, settings, notice)
     window.show()
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or a session's logout quits as the window's close does
         signal.signal(signum, lambda *_: QTimer.singleShot(0, window.close))

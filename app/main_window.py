@@ -12,14 +12,14 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog
 
 from engine import defaults
 from engine.backends import available_backends
-from engine.errors import StylecamError
 from engine.frame.frames import parse_size
 from engine.metrics import LatencyMeter, RateMeter
 from engine.live.pipeline import StyleSettings
 from engine.sinks import write_image
+from engine.styles.catalog import StyleCatalog, as_catalog
 from engine.styles.packs import StylePack
 
-from app.settings import GuiSettings, apply_style_spec, save_settings
+from app.settings import GuiSettings, save_settings
 from app.source_panel import SourcePanel
 from app.styles_panel import StylesPanel
 from app.view import FrameView
@@ -33,14 +33,15 @@ def _default_dir(kind) -> Path:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, pack: StylePack, settings: GuiSettings, notice: str = ""):
+    def __init__(self, catalog: StyleCatalog | StylePack, settings: GuiSettings, notice: str = ""):
         super().__init__()
         self.settings = settings
         self.setWindowTitle("stylecam")
         self.resize(1280, 760)
-        self._build_controls(pack, settings)
-        self.worker = EngineWorker(pack, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
-                                   self._style_settings())
+        catalog = as_catalog(catalog)
+        self._build_controls(catalog, settings)
+        self.worker = EngineWorker(catalog, EngineRequest(settings.source, parse_size(settings.size), settings.backend),
+                                   self._look())
         self.worker.set_full_quality(settings.full_quality)
         self._connect()
         self.trainer: Optional[StyleTrainer] = None
@@ -57,12 +58,12 @@ class MainWindow(QMainWindow):
         self.worker.start()
         self._timer.start()
 
-    def _build_controls(self, pack, settings: GuiSettings) -> None:
+    def _build_controls(self, catalog: StyleCatalog, settings: GuiSettings) -> None:
         """The view, the side panel's controls and the HUD, as last remembered."""
         self.view = FrameView()
         self.view.side_by_side = settings.side_by_side
-        self.sources = SourcePanel(available_backends(pack), settings.source, settings.size, settings.backend)
-        self.styles = StylesPanel(pack, settings.style_a, settings.style_b, settings.blend, settings.strength,
+        self.sources = SourcePanel(available_backends(), settings.source, settings.size, settings.backend)
+        self.styles = StylesPanel(catalog, settings.style_a, settings.style_b, settings.blend, settings.strength,
                                   settings.preserve_colors, settings.stabilize, settings.mask)
         self.styles.removeRequested.connect(self.remove_style)
         self.compare = QCheckBox("Side by side: original | stylized")
@@ -120,8 +121,8 @@ class MainWindow(QMainWindow):
         self.worker.started.connect(self._on_started)
         self.worker.thumbnail.connect(self.styles.set_thumbnail)
         self.worker.outputChanged.connect(self._on_output)
-        self.worker.remoteStyle.connect(self._apply_remote_style)
-        self.worker.remoteCatalog.connect(self._show_remote_catalog)
+        self.worker.remoteStyle.connect(self._show_remote_style)
+        self.worker.catalogChanged.connect(self._show_catalog)
         self.vcam_box.toggled.connect(lambda on: self.worker.set_output("vcam", on))
         self.stream_box.toggled.connect(lambda on: self.worker.set_output("stream", on))
         self.sources.sourceChosen.connect(lambda s: self._request(source=s))
@@ -199,14 +200,15 @@ class MainWindow(QMainWindow):
         self._viewing_changed()
 
     # -- controls -> engine -----------------------------------------------------------------
-    def _style_settings(self) -> StyleSettings:
-        return StyleSettings(style=self.styles.spec(), strength=self.styles.strength.value() / 100.0,
+    def _look(self) -> StyleSettings:
+        """What the controls show, as one value: the gallery's mix (typed, never text) and the rest."""
+        return StyleSettings(style=self.styles.mix(), strength=self.styles.strength.value() / 100.0,
                              preserve_colors=self.styles.keep_colors.isChecked(),
                              stabilize=self.styles.steady.isChecked(), mask=self.styles.layer.currentData())
 
     def _style_changed(self) -> None:
         self.styles.show_error("")
-        self.worker.set_style(self._style_settings())
+        self.worker.set_look(self._look())
 
     def _request(self, **changes) -> None:
         self.sources.show_error("")
@@ -316,43 +318,27 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"new style '{name}' is ready", 8000)
 
     @property
-    def pack(self):
+    def catalog(self):
         """The styles: the session's (the window keeps no copy)."""
         return self.worker.catalog
 
     def _reload_styles(self, select: Optional[str] = None) -> None:
-        """The catalog changed on disk (a style added or removed here): gallery and engine follow."""
-        from engine.styles.user_styles import load_catalog
+        """A style was added here (on disk): the session rebuilds the catalog; the gallery follows its
+        news (``_show_catalog``)."""
+        self.worker.reload_styles(select)
 
-        keep = self.pack.styles[self.styles.style_a].name if select is None else select
-        catalog = load_catalog()  # the one place a catalog is built (with its lighter networks)
-        self.styles.set_pack(catalog)
-        self.worker.set_catalog(catalog)
-        try:
-            self.styles.select(catalog.lookup(keep))
-        except StylecamError:
-            self.styles.select(0)  # the selected style was the one removed
-
-    def _show_remote_catalog(self, catalog, select: str) -> None:
-        """Styles added over the network stream: already in use by the session; the gallery shows them."""
+    def _show_catalog(self, catalog, mix) -> None:
+        """Styles added or removed (here or over the network): the gallery shows them and the style in use."""
         self.styles.blockSignals(True)
-        self.styles.set_pack(catalog)
-        if select:
-            self.styles.select(catalog.lookup(select))
+        self.styles.set_catalog(catalog)
         self.styles.blockSignals(False)
+        self._show_mix(catalog, mix)
 
     def remove_style(self, style_id: int) -> None:
-        """Delete one of the user's styles (stock styles cannot be removed)."""
-        from engine.styles.user_styles import UserStyleStore
-
-        name = self.pack.styles[style_id].name
-        try:
-            UserStyleStore().remove(name)
-        except StylecamError as exc:
-            self.styles.show_error(str(exc))
-            return
-        self._reload_styles()
-        self.statusBar().showMessage(f"removed style '{name}'", 8000)
+        """Delete one of the user's styles (stock styles cannot be removed), through the session."""
+        name = self.catalog.styles[style_id].name
+        self.worker.remove_style(name)
+        self.statusBar().showMessage(f"removing style '{name}'", 8000)
 
     def _style_failed(self, message: str) -> None:
         self.trainer = None
@@ -370,20 +356,21 @@ class MainWindow(QMainWindow):
         self.output_error.setVisible(failed)
         self.statusBar().showMessage(message, 8000)
 
-    def _apply_remote_style(self, spec: str) -> None:
-        """A style picked over the network: already in use; the gallery and blend controls show it (a
-        blend of more than two styles as its two largest parts) and nothing is sent back."""
-        s = self.current_settings()
-        apply_style_spec(s, self.pack, spec)
+    def _show_remote_style(self, mix) -> None:
+        """A style picked over the network: already in use; the gallery and blend controls show it and
+        nothing is sent back."""
+        self._show_mix(self.catalog, mix)
+
+    def _show_mix(self, catalog, mix) -> None:
+        """The gallery and blend controls show ``mix`` (a blend of more than two styles as its two largest
+        parts), without sending it back."""
+        largest = mix.largest(catalog)
         self.styles.blockSignals(True)
-        self.styles.select(s.style_a)
-        self.styles.second.setCurrentIndex(s.style_b)
-        self.styles.blend.setValue(s.blend)
+        self.styles.show_parts(largest)
         self.styles.blockSignals(False)
-        parts = int((self.pack.weights(spec) > 0).sum())
-        if parts > 2:
-            self.statusBar().showMessage(f"remote style: a blend of {parts} styles "
-                                         f"({self.pack.describe(spec)}), shown as its two largest", 10000)
+        if len(mix.parts) > 2:
+            self.statusBar().showMessage(f"a blend of {len(mix.parts)} styles ({mix.label(catalog)}), shown as its "
+                                         "two largest", 10000)
 
     def _on_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -7,7 +7,7 @@ from PySide6.QtCore import QSettings
 
 from engine.defaults import FRAME_SIZE, STABILIZE_LIVE, size_text
 from engine.paths import settings_path
-from engine.styles.packs import StylePack
+from engine.styles.mix import StyleMix
 
 
 @dataclass
@@ -52,12 +52,11 @@ def save_settings(s: GuiSettings) -> None:
     store.sync()
 
 
-def apply_style_spec(settings, pack: StylePack, spec: str) -> None:
-    """Map a CLI style spec onto the GUI's two-style blend (the two heaviest styles)."""
-    w = pack.weights(spec)
-    order = [int(i) for i in w.argsort()[::-1] if w[i] > 0]
-    settings.style_a = order[0]
+def apply_style(settings, catalog, mix: StyleMix) -> None:
+    """Show a mix (the CLI's --style, parsed there) as the GUI's two-style blend: its two heaviest styles."""
+    parts = mix.largest(catalog)
+    settings.style_a, share_a = parts[0]
     settings.blend = 0
-    if len(order) > 1:
-        settings.style_b = order[1]
-        settings.blend = round(100 * w[order[1]] / (w[order[0]] + w[order[1]]))
+    if len(parts) > 1:
+        settings.style_b, share_b = parts[1]
+        settings.blend = round(100 * share_b / (share_a + share_b))

@@ -7,7 +7,8 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
                                QProgressBar, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from engine.styles.packs import StylePack
+from engine.styles.catalog import StyleCatalog
+from engine.styles.mix import StyleMix
 from engine.live.thumbnails import THUMB_SIZE
 
 
@@ -24,10 +25,10 @@ class StylesPanel(QWidget):
     changed = Signal()
     removeRequested = Signal(int)  # a style id the user asked to delete (their own styles only)
 
-    def __init__(self, pack: StylePack, style_a: int, style_b: int, blend: int, strength: int,
+    def __init__(self, catalog: StyleCatalog, style_a: int, style_b: int, blend: int, strength: int,
                  preserve_colors: bool, steady: bool = False, mask: str = "none", parent=None):
         super().__init__(parent)
-        self.pack = pack
+        self.catalog = catalog
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
         self.gallery.setIconSize(QSize(*THUMB_SIZE))
@@ -36,7 +37,7 @@ class StylesPanel(QWidget):
         self.gallery.setWordWrap(True)
         self.gallery.setGridSize(QSize(THUMB_SIZE[0] + 44, THUMB_SIZE[1] + 34))
         self.second = QComboBox()
-        for s in pack.styles:
+        for s in catalog.styles:
             self._add_item(s)
         self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.gallery.customContextMenuRequested.connect(self._context_menu)
@@ -90,7 +91,7 @@ class StylesPanel(QWidget):
 
     def is_own(self, style_id: int) -> bool:
         """The user's styles (picture styles and fitted rows) can be removed; stock ones cannot."""
-        return bool(getattr(self.pack, "is_own", lambda i: False)(style_id))
+        return self.catalog.is_own(style_id)
 
     def _context_menu(self, pos) -> None:
         item = self.gallery.itemAt(pos)
@@ -100,12 +101,12 @@ class StylesPanel(QWidget):
         if not self.is_own(style_id):
             return
         menu = QMenu(self)
-        action = menu.addAction(f"Remove style '{self.pack.styles[style_id].name}'")
+        action = menu.addAction(f"Remove style '{self.catalog.styles[style_id].name}'")
         if menu.exec(self.gallery.mapToGlobal(pos)) is action:
             self.removeRequested.emit(style_id)
 
     def _add_item(self, s) -> None:
-        kind = getattr(self.pack, "family_of", lambda i: "stock")(s.id)
+        kind = self.catalog.family_of(s.id)
         item = QListWidgetItem(f"{s.id} · {s.name}")
         item.setToolTip(f"{s.name}\n{s.source} ({s.licence})" +
                         ("\npicture network (right-click to remove)" if kind == "picture" else
@@ -114,13 +115,13 @@ class StylesPanel(QWidget):
         self.gallery.addItem(item)
         self.second.addItem(f"{s.id} · {s.name}", s.id)
 
-    def set_pack(self, pack: StylePack) -> None:
+    def set_catalog(self, catalog: StyleCatalog) -> None:
         """Styles were added or removed: rebuild the gallery (thumbnails follow from the worker)."""
-        self.pack = pack
+        self.catalog = catalog
         self.blockSignals(True)
         self.gallery.clear()
         self.second.clear()
-        for s in pack.styles:
+        for s in catalog.styles:
             self._add_item(s)
         self.blockSignals(False)
 
@@ -138,18 +139,30 @@ class StylesPanel(QWidget):
         return self.second.currentData()
 
     def select(self, style_id: int) -> None:
-        self.gallery.setCurrentRow(style_id % self.pack.num_styles)
+        self.gallery.setCurrentRow(style_id % self.catalog.num_styles)
 
     def weights(self) -> np.ndarray:
         """(1−t)·A + t·B: interpolates every CIN γ/β between the two styles."""
         t = self.blend.value() / 100.0
-        w = np.zeros(self.pack.num_styles, np.float32)
+        w = np.zeros(self.catalog.num_styles, np.float32)
         w[self.style_a] += 1.0 - t
         w[self.style_b] += t
         return w
 
-    def spec(self) -> str:
-        return ",".join(f"{i}:{v:.4g}" for i, v in enumerate(self.weights()) if v > 0)
+    def mix(self) -> StyleMix:
+        """What the gallery sends: the blend as a typed mix, by the styles' names (never text)."""
+        return StyleMix.of(self.weights(), self.catalog)
+
+    def show_parts(self, parts: list[tuple[int, float]]) -> None:
+        """Show a mix's two largest parts ((id, share), heaviest first) as the gallery's A, B and blend."""
+        a, share_a = parts[0]
+        self.select(a)
+        if len(parts) > 1:
+            b, share_b = parts[1]
+            self.second.setCurrentIndex(b)
+            self.blend.setValue(round(100 * share_b / (share_a + share_b)))
+        else:
+            self.blend.setValue(0)
 
     def show_error(self, message: str) -> None:
         self.error.setText(message)

@@ -20,13 +20,16 @@ from PySide6.QtCore import QObject, Signal
 
 from engine import defaults
 from engine.errors import StylecamError
-from engine.live.events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, SourceBack,
-                           SourceGone, Started, StyleChanged, error_kind)
+from engine.live.events import (BackendSwitched, Event, Failed, Notice, OutputChanged, SourceBack, SourceGone, Started,
+                                StateChanged, error_kind)
 from engine.live.governor import GovernorSettings
 from engine.live.pipeline import FrameResult, Pipeline, StyleSettings
 from engine.sinks.server import ServeSettings
 from engine.live.session import Session, SessionSettings
 from engine.live.thumbnails import make_thumbnails
+from engine.styles.mix import StyleMix
+from engine.styles.packs import STOCK_MANIFEST
+from engine.styles.user_styles import UserStyleStore, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,8 @@ class EngineWorker(QObject):
     started = Signal(str, str)  # (source description, backend description) after a (re)build
     thumbnail = Signal(int, str)  # (style id, png path)
     outputChanged = Signal(str, bool, str, bool)  # (output name, now on, message, failed)
-    remoteStyle = Signal(str)  # a style asked for over the network stream (already in use: show it)
-    remoteCatalog = Signal(object, str)  # (catalog, style to select): styles added over the network
+    remoteStyle = Signal(object)  # a StyleMix asked for over the network stream (already in use: show it)
+    catalogChanged = Signal(object, object)  # (catalog, the StyleMix in use with it): styles added or removed
 
     def __init__(self, catalog, request: EngineRequest, style: StyleSettings):
         super().__init__()
@@ -134,13 +137,12 @@ class EngineWorker(QObject):
         if "backend" in changes:
             self.session.set_backend(changes["backend"])
 
-    def set_style(self, style: StyleSettings) -> None:
-        if self._change(style=style):
+    def set_look(self, look: StyleSettings) -> None:
+        """The look the controls show (the gallery's mix, strength, colours...), whole."""
+        if self._change(style=look):
             return
         try:
-            self.session.set_style_settings(style=style.style, strength=style.strength,
-                                            preserve_colors=style.preserve_colors, stabilize=style.stabilize,
-                                            mask=style.mask)
+            self.session.set_look(look)
         except StylecamError as exc:
             self.errored.emit(error_kind(exc, "style"), str(exc))
 
@@ -154,16 +156,34 @@ class EngineWorker(QObject):
         if self.session is not None:
             self.session.record(path)
 
-    def set_catalog(self, catalog, select: Optional[str] = None) -> None:
-        """Styles were added or removed here: the session swaps the catalog between frames."""
+    def reload_styles(self, select: Optional[str] = None) -> None:
+        """A style was added here (on disk): the session rebuilds the catalog (from the manifest it runs,
+        so a --pack stays) and every client sees it (catalogChanged). Before a session, the next one
+        opens with it."""
         with self._lock:
             if self.session is None:
+                catalog = load_catalog(self._catalog.manifest or STOCK_MANIFEST)
                 self._catalog = catalog
                 if select is not None:
-                    self._opening = replace(self._opening, style=replace(self._opening.style, style=select))
+                    self._opening = replace(self._opening, style=replace(self._opening.style,
+                                                                         style=StyleMix.named(select)))
+                self.catalogChanged.emit(catalog, self._opening.style.style)
                 return
-        self.session.set_catalog(catalog, select=select)
-        self.session.call_soon(self._make_thumbnails)
+        try:
+            self.session.reload_catalog(select=select)
+        except StylecamError as exc:
+            self.errored.emit("gallery", str(exc))
+
+    def remove_style(self, name: str) -> None:
+        """Delete one of the user's styles, through the session (stock styles cannot be removed)."""
+        try:
+            if self.session is None:
+                UserStyleStore().remove(name)
+                self.reload_styles()
+            else:
+                self.session.remove_style(name)
+        except StylecamError as exc:
+            self.errored.emit("gallery", str(exc))
 
     def set_output(self, name: str, on: bool) -> None:
         """Turn the virtual camera ("vcam") or the network stream ("stream") on or off."""
@@ -255,11 +275,12 @@ class EngineWorker(QObject):
                 (self.errored.emit("record", event.message) if event.failed else self.status.emit(event.message))
             else:
                 self.outputChanged.emit(event.output, event.on, event.message, event.failed)
-        elif isinstance(event, StyleChanged) and event.remote:
-            self.remoteStyle.emit(event.spec)
-        elif isinstance(event, CatalogChanged) and event.remote:
-            self.remoteCatalog.emit(event.catalog, event.select or "")
-            self._make_thumbnails()
+        elif isinstance(event, StateChanged):
+            if "catalog" in event.fields:  # added or removed, here or over the network: the gallery follows
+                self.catalogChanged.emit(event.state.catalog, event.state.style.style)
+                self._make_thumbnails()  # on the session's thread, with the backend that serves it
+            elif "style" in event.fields and event.remote:
+                self.remoteStyle.emit(event.state.style.style)
 
     def _make_thumbnails(self) -> None:
         """On the session's thread (between frames), with the backend in use."""

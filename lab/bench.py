@@ -82,7 +82,7 @@ def run_one(pack, backend_name: str, size: tuple[int, int], settings: BenchSetti
         summary = pipe.stats.summary()
         total_s = sum(pipe.stats.samples["total"]) / 1000.0
         run = {"backend": backend.name, "detail": backend.describe(), "network": network,
-               "style_network": network_of(pack, style), "style": style,
+               "style_network": network_of(pack, style), "style": str(style),
                "width": size[0], "height": size[1], "frames": n, "fps": n / total_s if total_s else 0.0,
                "render_scale": pipe.render_scale, "stages": summary,
                "latency_p50_ms": summary.get("latency", {}).get("p50_ms"),
@@ -206,7 +206,7 @@ def run_peer(pack, size: tuple[int, int], settings: BenchSettings, style: Option
         index = int(np.argmax(pack.weights(style)))
         if network != "stock" or index >= 26:
             return {"network": network, "width": size[0], "height": size[1],
-                    "error": f"the peer has only the 26 stock styles and single picture styles; {style!r} is neither"}
+                    "error": f"the peer has only the 26 stock styles and single picture styles; {str(style)!r} is neither"}
         call = lambda frame: peer.stylize(frame, style=index, max_size=0)  # noqa: E731
     times = []
     with open_source(SourceSettings(spec=settings.source, size=size, paced=False, loop=True)) as source:
@@ -226,7 +226,7 @@ def run_bench(pack: StylePack, settings: BenchSettings) -> dict:
     if network_of(pack, settings.style) != "stock":
         styles.append(STOCK_COMPARISON)
     runs = [run_one(pack, b, s, settings, style) for b in settings.backends for s in settings.sizes for style in styles]
-    result = {"runs": runs, "machine": machine_info(), "source": settings.source, "style": settings.style}
+    result = {"runs": runs, "machine": machine_info(), "source": settings.source, "style": str(settings.style)}
     if settings.compare_peer:
         result["peer"] = [run_peer(pack, s, settings, style) for s in settings.sizes for style in styles]
         for run in runs:

@@ -31,6 +31,7 @@ from engine.metrics import machine_info
 from engine.paths import ASSETS_DIR
 from engine.sinks.server import ServeSettings
 from engine.sinks.virtualcam import VirtualCamSink
+from engine.styles.mix import StyleMix, slugify
 from engine.styles.user_styles import UserStyleStore, load_catalog
 from engine.live.events import Failed
 from engine.live.governor import GovernorSettings
@@ -47,7 +48,7 @@ class SoakSettings:
     backend: str = "auto"
     duration_s: float = 600.0
     switch_every_s: float = 30.0
-    schedule: tuple[str, ...] = ()  # style specs, cycled; () = the default mix (default_schedule)
+    schedule: tuple[StyleMix, ...] = ()  # styles, cycled (parsed where given); () = the default mix (default_schedule)
     client: str = "half"  # when a stream client reads: none | all | half (the second half of each switch)
     vcam: bool = True
     vcam_device: Optional[str] = None  # a real v4l2loopback device; None: the stand-in
@@ -57,6 +58,9 @@ class SoakSettings:
     idle_s: float = 0.0  # at the end: this long with nobody watching (the app's idle), CPU measured
     picture: Optional[Path] = None  # the picture style's picture (default: a bundled photo)
     frames_dir: Optional[Path] = None  # save the live frame (input and output) just before each switch
+
+    def __post_init__(self):  # a schedule given as text (a script, a test) is parsed here, once
+        object.__setattr__(self, "schedule", tuple(StyleMix.parse(m) for m in self.schedule))
 
 
 class StandInCamera:
@@ -82,19 +86,19 @@ class StandInCamera:
         pass
 
 
-def default_schedule(catalog, picture_name: Optional[str]) -> list[str]:
+def default_schedule(catalog, picture_name: Optional[str]) -> list[StyleMix]:
     """A stock style the slim network renders within the floor, one it does not, the picture style,
     a blend of two stock styles and a blend across both networks."""
     slim = next(iter(catalog.lighter.values()), None)
     within = list(slim.manifest.get("within_floor", [])) if slim is not None else []
     floor = 7 if 7 in within else (within[0] if within else 7)
     outside = next(i for i in range(catalog.stock.num_styles) if i not in within and i != floor)
-    schedule = [str(floor), str(outside)]
+    schedule = [StyleMix.named(floor), StyleMix.named(outside)]
     if picture_name:
-        schedule.append(picture_name)
-    schedule.append(f"{floor}:0.5,{outside}:0.5")
+        schedule.append(StyleMix.named(picture_name))
+    schedule.append(StyleMix(((floor, 0.5), (outside, 0.5))))
     if picture_name:
-        schedule.append(f"{floor}:0.5,{picture_name}:0.5")
+        schedule.append(StyleMix(((floor, 0.5), (slugify(picture_name), 0.5))))
     return schedule
 
 
@@ -263,7 +267,7 @@ class Soak:
             if not schedule:
                 added = self._add_picture(session)
                 schedule = default_schedule(session.wanted_catalog, added)
-                session.set_style(schedule[0])  # an upload selects itself; the schedule starts with its first
+                session.set_remote_style(schedule[0])  # an upload selects itself; the schedule starts with its first
             if self.view is not None:
                 self.view(session)
             self.report = self._drive(session, server, schedule, t0, tap, failures, progress)
@@ -329,8 +333,8 @@ class Soak:
                     if s.frames_dir is not None and style_index:
                         samples.append(self._sample(session, s.frames_dir, len(samples)))
                     spec = schedule[style_index % len(schedule)]
-                    session.set_style(spec)
-                    switches.append({"t": round(time.monotonic() - t0, 2), "style": spec})
+                    session.set_remote_style(spec)  # as a remote would: the app's view shows it
+                    switches.append({"t": round(time.monotonic() - t0, 2), "style": str(spec)})
                     style_index += 1
                 time.sleep(max(0.0, t0 + t - time.monotonic()))
                 now, cpu = time.monotonic(), _cpu_seconds()
@@ -400,8 +404,9 @@ class Soak:
         carried = [r for r in live if r["mode"] == "keyframes"]
         delivery = {name: meter.pooled() for name, meter in session.pipeline.delivery.items() if len(meter)}
         return {
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.settings).items()},
-            "machine": machine_info(), "schedule": schedule, "switches": switches,
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.settings).items()
+                         if k != "schedule"},
+            "machine": machine_info(), "schedule": [str(m) for m in schedule], "switches": switches,
             "summary": {
                 "startup_s": round(self.startup_s, 1), "seconds": len(rows), "failed_builds": failed_builds,
                 "failures": len(failures),

@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 from engine.defaults import FPS, FRAME_SIZE, SERVE_HOST, SERVE_PORT, STABILIZE_LIVE, TARGET_FPS_LIVE, size_text
-from engine.errors import InputError, MissingExtra, StylecamError
+from engine.errors import InputError, MissingExtra, StyleError, StylecamError
 from engine.live.governor import GovernorSettings
+from engine.styles.mix import StyleMix
 
 log = logging.getLogger("stylecam")
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
@@ -90,7 +91,7 @@ def cmd_stylize(args) -> int:
         name = _stylize_live(args, pack, style, src, out, folder, size)
     else:
         name = _stylize_file(args, pack, style, src, out, folder, size, is_image)
-    print(f"{src} -> {out}{os.sep if folder else ''} ({pack.describe(style.style)}, {name})")
+    print(f"{src} -> {out}{os.sep if folder else ''} ({style.style.label(pack)}, {name})")
     return 0
 
 
@@ -333,7 +334,7 @@ def cmd_vcam(args) -> int:
     sink = VirtualCamSink(width, height, args.fps, device=args.device)
     session = _live_session(args, pack, [sink])
     frames = _run_until_stopped(session, args.duration, f"streaming to virtual camera {sink.device} ({width}x{height} "
-                                f"@ {args.fps:g} fps, {pack.describe(args.style)}); Ctrl-C to stop")
+                                f"@ {args.fps:g} fps, {args.style.label(pack)}); Ctrl-C to stop")
     print(f"stopped after {frames} frames ({sink.frames_sent} sent to the camera)")
     return 0
 
@@ -445,7 +446,7 @@ def cmd_eval(args) -> int:
     if not args.images and not args.video:
         raise InputError("eval needs --images (perceptual losses) or --video (steadiness), or both")
     pack = _pack(args)
-    weights = pack.weights(args.style)
+    weights = args.style.weights(pack)
     paths = []
     if args.images:
         folder = Path(args.images)
@@ -458,7 +459,7 @@ def cmd_eval(args) -> int:
     if args.teacher and picture is None:
         raise InputError("--teacher needs --style-image (the picture the teacher imitates)")
     settings = StyleSettings(style=args.style)
-    result = {"style": args.style, "name": pack.describe(args.style)}
+    result = {"style": str(args.style), "name": args.style.label(pack)}
     with create_backend(args.backend, pack=pack, oneshot=True) as backend:
         if paths:
             result.update(_perceptual(args, backend, pack, weights, paths, picture, settings))
@@ -525,7 +526,7 @@ def cmd_gui(args) -> int:
         args.quit_after = 5.0
     pack = _pack(args)
     if args.style:
-        pack.weights(args.style)
+        args.style.weights(pack)  # a style the catalog lacks: one error before a window
     if args.source:
         from engine.video.capture import SourceSettings, open_source
 
@@ -596,8 +597,16 @@ def _governor_options(s, default) -> None:
                    help="the governor's floor (default %(default)s)")
 
 
+def _style_arg(text: str) -> StyleMix:
+    """--style: the spec parsed here, once (the CLI's edge); the mix travels from here."""
+    try:
+        return StyleMix.parse(text)
+    except StyleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _style_option(s, default: str | None = "0", **kw) -> None:
-    s.add_argument("--style", default=default, help="id (7), name, or blend (3:0.5,12:0.5)", **kw)
+    s.add_argument("--style", type=_style_arg, default=default, help="id (7), name, or blend (3:0.5,12:0.5)", **kw)
 
 
 def _backend_option(s, default: str | None = "auto") -> None:

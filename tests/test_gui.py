@@ -228,8 +228,9 @@ def test_add_style_shows_a_teacher_preview_then_the_gallery_gains_it(qtbot, wind
         trainer = window.add_style(pic, "GUI Stripes", FitSettings(steps=3, crops=2))
         with qtbot.waitSignals([trainer.preview, trainer.finished], order="strict", timeout=60000):
             pass
-        assert window.styles.gallery.count() == 27 and window.styles.style_a == 26
-        qtbot.waitUntil(lambda: window.worker.catalog.num_styles == 27, timeout=10000)
+        # the session rebuilds the catalog between frames; the gallery follows its news
+        qtbot.waitUntil(lambda: window.styles.gallery.count() == 27 and window.styles.style_a == 26, timeout=10000)
+        assert window.worker.catalog.num_styles == 27
         settle(qtbot, window)
         assert window.worker.pipeline.weights.shape == (27,) and window.worker.pipeline.weights[26] == 1
     finally:
@@ -251,16 +252,17 @@ def test_a_picture_style_is_live_at_once_and_can_be_removed(qtbot, window, tmp_p
         trainer = window.add_style(pic, "GUI Picture")
         with qtbot.waitSignal(trainer.finished, timeout=15000):
             pass
-        new_id = window.pack.lookup("GUI Picture")
-        assert window.pack.family_of(new_id) == "picture" and window.styles.style_a == new_id
+        qtbot.waitUntil(lambda: window.catalog.num_styles == 27 and window.styles.gallery.count() == 27, timeout=10000)
+        new_id = window.catalog.lookup("GUI Picture")
+        assert window.catalog.family_of(new_id) == "picture" and window.styles.style_a == new_id
         assert window.styles.gallery.item(new_id).text().endswith("GUI Picture")
-        qtbot.waitUntil(lambda: window.worker.pipeline.weights.shape == (window.pack.num_styles,)
+        qtbot.waitUntil(lambda: window.worker.pipeline.weights.shape == (window.catalog.num_styles,)
                         and window.worker.pipeline.weights[new_id] == 1, timeout=10000)
         after = settle(qtbot, window)
         assert after.shape == before.shape and np.abs(after.astype(int) - before).mean() > 10
-        window.remove_style(new_id)
-        assert "GUI Picture" not in [s.name for s in window.pack.styles]
-        assert window.styles.gallery.count() == window.pack.num_styles and window.styles.style_a == 0
+        window.remove_style(new_id)  # through the session: the gallery follows its news
+        qtbot.waitUntil(lambda: window.styles.gallery.count() == 26, timeout=10000)
+        assert "GUI Picture" not in [s.name for s in window.catalog.styles] and window.styles.style_a == 0
     finally:
         window.close()
         if any(s.name == "GUI Picture" for s in UserStyleStore().list()):

@@ -76,7 +76,7 @@ def test_a_hidden_app_idles_until_an_output_reads(pack, photos):
         assert wait_until(lambda: session.latest.latest()[0] >= 3)
         assert not session.idle()
         session.set_viewing(False)  # minimized, and nothing reads: idle
-        assert session.idle() and session.render()["idle"] is True
+        assert session.idle() and session.stats()["idle"] is True
         hub = session.serve().hub
         with hub.watch():  # a stream client reads: frames flow again
             assert not session.idle()
@@ -86,7 +86,7 @@ def test_a_hidden_app_idles_until_an_output_reads(pack, photos):
         session.set_viewing(True)
         seq = session.latest.latest()[0]
         assert wait_until(lambda: session.latest.latest()[0] > seq + 2)
-        stats = session.render()
+        stats = session.stats()
         assert stats["backend"].startswith("onnxruntime") and stats["network"] == "stock"
         assert stats["latency_p95_ms"] >= stats["latency_p50_ms"] > 0 and stats["render_scale"] == 1.0
     finally:

@@ -103,7 +103,7 @@ def test_frame_styles_and_page(running):
     assert code == 200 and b"/stream.mjpg" in body and b"Starry Swirl" in body
     code, body = post_style(running, "starry swirl")
     assert code == 200 and json.loads(body)["name"] == "Starry Swirl"
-    assert json.loads(request(running.url("styles"))[1])["current"] == "starry swirl"
+    assert json.loads(request(running.url("styles"))[1])["current"] == "Starry Swirl"  # as the catalog names it
 
 
 def raw(port, data: bytes) -> bytes:

@@ -21,10 +21,9 @@ from dataclasses import replace
 import numpy as np
 
 from .. import defaults
-from ..styles.catalog import StyleCatalog
+from ..styles.catalog import StyleCatalog, as_catalog
 from .base import Backend, BackendOptions
 from .build_worker import MAX_ATTEMPTS, FailureLog
-from ..styles.packs import StylePack
 from .registry import BACKENDS, QUICK_STAND_IN, create_single
 
 log = logging.getLogger(__name__)
@@ -140,10 +139,6 @@ class NetworkBackends:
         if not said:
             return None
         return "; ".join(said) + f": it runs on {QUICK_STAND_IN.get(self.name, (self.name,))[0]}"
-
-    @property
-    def pack(self) -> StyleCatalog:
-        return self.catalog
 
     @property
     def builder(self):
@@ -299,11 +294,6 @@ def create_backend(name: str, *, pack, options: BackendOptions = BackendOptions(
     """Backend by name (or ``auto``) for a StyleCatalog (every network of it) or one network's StylePack:
     always NetworkBackends, one backend of that kind per network (``create_single`` makes one network's)."""
     return NetworkBackends(name, as_catalog(pack), options, oneshot)
-
-
-def as_catalog(pack) -> StyleCatalog:
-    """A catalog as it is; one network's StylePack as the catalog of that network alone."""
-    return StyleCatalog([pack]) if isinstance(pack, StylePack) else pack
 
 
 def around(backend, catalog=None) -> NetworkBackends:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from ..errors import (BackendUnavailable, InputError, ModelError, SinkError, SourceError, StyleError,
                      StylecamError)
@@ -52,21 +52,12 @@ class OutputChanged(Event):
 
 
 @dataclass(frozen=True)
-class StyleChanged(Event):
-    """The style in use changed (``remote``: asked for over the network stream)."""
+class StateChanged(Event):
+    """The frames now use ``state`` (engine/live/state.py); ``fields`` says what changed; ``remote``: asked
+    for over the network stream (an app shows it, never sends it back)."""
 
-    spec: str
-    label: str
-    remote: bool = False
-
-
-@dataclass(frozen=True)
-class CatalogChanged(Event):
-    """The frames now use ``catalog`` (styles added or removed); ``select`` names the style chosen with
-    it, if one was; ``remote``: asked for over the network stream (an app shows it, never re-applies it)."""
-
-    catalog: Any
-    select: Optional[str] = None
+    state: Any
+    fields: frozenset
     remote: bool = False
 
 

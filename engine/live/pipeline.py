@@ -20,9 +20,9 @@ import numpy as np
 
 from .. import defaults
 from ..backends.base import Backend
-from ..backends.networks import NetworkBackends, around, blend_outputs
+from ..backends.networks import NetworkBackends, around, as_catalog, blend_outputs
 from ..video.capture import Source
-from ..errors import InputError, SourceLost, StyleError, StylecamError
+from ..errors import InputError, SourceLost, StylecamError
 from .events import Event, Failed, SourceBack, SourceGone, error_kind
 from ..frame.frames import (check_render_scale, check_strength, guided_upscale, mix, preserve_colors, scaled_input,
                             scaled_shape)
@@ -33,6 +33,8 @@ from ..sinks.base import Sink
 from ..frame.stabilize import Stabilizer, StabilizerSettings
 from ..frame.upscale import warm_up as upscale_warm_up
 from ..frame.carry import Carrier
+from ..styles.mix import StyleMix
+from ..styles.catalog import StyleCatalog
 from ..styles.packs import StylePack
 from .governor import Level
 from .keyframes import Job, KeyframeRenderer, Rendered
@@ -50,16 +52,23 @@ FIRST_KEYFRAME_S = 120.0  # the longest the first frame of a source waits for it
 
 @dataclass(frozen=True)
 class StyleSettings:
-    style: str = "0"
+    """The look: the style mix and what is done around it. A spec given as text is parsed here, once
+    (StyleSettings is built where text enters: the CLI, HTTP, the app's settings)."""
+
+    style: StyleMix = StyleMix(((0, 1.0),))
     strength: float = 1.0
     preserve_colors: bool = False
     render_scale: float = 1.0  # < 1: run the network smaller, upscale edge-aware (lower quality, faster)
     stabilize: bool = False  # anti-flicker (engine/frame/stabilize.py); live sources turn it on (defaults.STABILIZE_LIVE)
     mask: str = "none"  # none | person | background: which layer gets the style
 
+    def __post_init__(self):
+        if not isinstance(self.style, StyleMix):
+            object.__setattr__(self, "style", StyleMix.parse(self.style))
+
     def check(self, pack) -> np.ndarray:
         """Every field checked against ``pack`` in one place; returns the style's weight vector."""
-        weights = pack.weights(self.style)  # StyleError on a bad spec
+        weights = self.style.weights(pack)  # StyleError for a style the catalog lacks
         check_strength(self.strength)
         check_render_scale(self.render_scale)
         check_mask(self.mask)
@@ -127,7 +136,8 @@ class StageStats:
 
 
 class Pipeline:
-    def __init__(self, source: Source, backend: NetworkBackends | Backend, pack: StylePack, sinks: list[Sink] = (),
+    def __init__(self, source: Source, backend: NetworkBackends | Backend, catalog: StyleCatalog | StylePack,
+                 sinks: list[Sink] = (),
                  settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0,
                  governor: GovernorSettings = GovernorSettings(), background_warmup: bool = False,
                  keyframes: str = "off"):
@@ -140,8 +150,8 @@ class Pipeline:
             raise InputError(f"--keyframes must be one of {', '.join(KEYFRAME_MODES)}, got {keyframes!r}")
         self.source = source
         self.read_timeout = read_timeout  # how long a live source may stay silent before SourceLost
-        self.backend = backend = around(backend, pack)  # one network's backend (tests, tools): as the composite
-        self.pack = pack
+        self.catalog = catalog = as_catalog(catalog)  # one network's pack (tools, tests): as its own catalog
+        self.backend = backend = around(backend, catalog)  # one network's backend: as the composite
         self.sinks: list[Sink] = []
         self.delivery: dict[str, LatencyMeter] = {}  # per sink: grab → delivery, pooled over frames
         for sink in sinks:
@@ -173,24 +183,24 @@ class Pipeline:
         self._clock = 0.0
         self._frame_shape: Optional[tuple] = None  # the source's frames, as last read
         self._look: Optional[tuple] = None  # what the output looks like (``_apply``), and the catalog
-        self._look_pack = None
+        self._look_catalog = None
         self.set_governor(governor)
         self._apply(settings)
 
     # -- changes: made on the pipeline's thread, between frames (a Session queues them) -------------
     def _apply(self, settings: StyleSettings, weights: Optional[np.ndarray] = None) -> None:
-        weights = settings.check(self.pack) if weights is None else weights
+        weights = settings.check(self.catalog) if weights is None else weights
         self._ensure_segmenter(settings.mask)
         # a new look (style, blend, strength, colours, catalog) shows at once: steadied, it would fade in
         # from the old one over a second or more (where nothing moves 0.93 of the old is kept a frame)
         look = (weights.tobytes(), settings.strength, settings.preserve_colors)
-        if self._look is not None and (look != self._look or self.pack is not self._look_pack):
+        if self._look is not None and (look != self._look or self.catalog is not self._look_catalog):
             self.stabilizer.reset()
             self.levels.changed()
             self._tag += 1
             if self.governor is not None:
                 self.governor.restart()
-        self._look, self._look_pack = look, self.pack
+        self._look, self._look_catalog = look, self.catalog
         self.settings, self.weights = settings, weights
 
     def _ensure_segmenter(self, mask: str) -> None:
@@ -199,35 +209,51 @@ class Pipeline:
 
             self.segmenter = PersonSegmenter()  # BackendUnavailable/ModelError if LiteRT or the model is missing
 
+    def apply(self, state) -> None:
+        """A live state (engine/live/state.py), whole: its catalog, look, governor and keyframe mode, in
+        use from the next frame; raises (and changes nothing of the look) on a bad one. Not thread-safe:
+        the pipeline's own thread (a Session applies states between frames), or before it runs."""
+        weights = state.style.check(state.catalog)
+        old_catalog, self.catalog = self.catalog, state.catalog
+        try:
+            self._apply(state.style, weights)
+        except BaseException:
+            self.catalog = old_catalog
+            raise
+        if state.governor != self._governor_settings:
+            self.set_governor(state.governor)
+        if state.keyframes != self.keyframes:
+            self.set_keyframes(state.keyframes)
+
     def update(self, **changes) -> StyleSettings:
-        """New style settings, checked and in use from the next frame; raises (and changes nothing) on
-        a bad one. Not thread-safe: the pipeline's own thread, or before it runs."""
+        """New style settings, checked and in use from the next frame (tools and tests; a live session
+        hands over whole states: ``apply``); raises (and changes nothing) on a bad one."""
         new = replace(self.settings, **changes)
         self._apply(new)
         return new
-
-    def set_pack(self, pack, settings: Optional[StyleSettings] = None) -> None:
-        """Another catalog on the same backend (styles added or removed), with the style settings to
-        use in it (default: the current ones, or style 0 when the one in use is gone)."""
-        settings = settings or self.settings
-        try:
-            weights = settings.check(pack)
-        except StyleError:  # the style in use was removed
-            settings = replace(settings, style="0")
-            weights = settings.check(pack)
-        self.pack = pack
-        self._apply(settings, weights)
 
     def set_governor(self, settings: GovernorSettings) -> None:
         """Turn the governor on, off or to a new target (not thread-safe, as ``update``). Keyframes on
         auto go with it: off ("full quality") renders every frame at full size."""
         settings.check()
+        self._governor_settings = settings
         self.levels.new_governor(Governor(settings) if settings.active else None)
         if self.keyframes == "auto":
             if self.governor is None:
                 self.carrying = False
             elif not self.carrying:
                 self._start_carrying()
+
+    def set_keyframes(self, mode: str) -> None:
+        """Carry keyframes on, off, or auto (with the governor: where the network cannot hold the rate)."""
+        if mode not in KEYFRAME_MODES:
+            raise InputError(f"--keyframes must be one of {', '.join(KEYFRAME_MODES)}, got {mode!r}")
+        self.keyframes = mode
+        if mode == "on" or (mode == "auto" and self.governor is not None):
+            if not self.carrying:
+                self._start_carrying()
+        else:
+            self.carrying = False
 
     def replace_source(self, source: Source) -> Source:
         """Read frames from ``source`` from the next frame on; returns the old one for the caller to close."""

@@ -1,14 +1,14 @@
 """One live run: the single owner of source → backend → pipeline → sinks, and of every change to them.
 
-The CLI commands (stylize, vcam, serve, bench) and the app's worker are thin clients: they describe
-what they want in ``SessionSettings``, call ``open()`` and ``run()``, and listen to typed events
-(engine/events.py). The session is the only owner of live state: the style settings, the catalog,
-the governor, the source, the backend and the outputs. A request from any thread is checked at once
-against the newest requested state (a bad one raises there), recorded, and applied between two frames
-on the session's thread through ONE queue, so a frame never sees half a change; a change that fails
-there becomes an event and the running state stays as it was. With ``backend="auto"`` in live use the session starts on a backend that needs no
-build and hot-swaps the compiled one in when it has warmed up on a real frame. The network stream's
-remote control is the session itself (``styles``, ``set_style``, ``current``, ``fps``, ``add_picture``).
+The CLI commands and the app's worker are thin clients: they say how to run in ``SessionSettings``,
+call ``open()`` and ``run()``, and listen to typed events (events.py). What the run shows is one frozen
+value, ``state`` (state.py: catalog, look, governor, source, size, backend, keyframes, outputs). A
+request from any thread makes the next value, checked at once against the newest one asked for (a bad
+one raises there); between two frames the session makes the running parts match it, part by part (a
+part that fails stays as it was: Failed), and says what changed (StateChanged). With ``backend="auto"``
+in live use the session starts on a backend that needs no build and hot-swaps the compiled one in when
+it has warmed up on a real frame. The network stream's remote control is the session itself
+(``styles``, ``set_remote_style``, ``current``, ``fps``, ``stats``, ``add_picture``).
 """
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from ..cpu_tuning import usable_cores
 from ..backends.build_worker import BuildWorker
 from ..backends.networks import as_catalog
 from ..video.capture import Source, SourceSettings, open_source
-from .events import (BackendSwitched, CatalogChanged, Event, Failed, Notice, OutputChanged, Started,
-                     StyleChanged, error_kind)
+from .events import BackendSwitched, Event, Failed, Notice, OutputChanged, Started, StateChanged, error_kind
 from ..errors import StyleError, StylecamError
 from .governor import GovernorSettings
 from .pipeline import FrameResult, Pipeline, StyleSettings, scaled_shape
@@ -35,7 +34,10 @@ from ..sinks.base import Sink
 from ..sinks.mjpeg import MjpegHub
 from ..sinks.virtualcam import VirtualCamSink
 from ..slot import LatestSlot
+from ..styles.mix import StyleMix
+from ..styles.packs import STOCK_MANIFEST
 from ..styles.user_styles import UserStyleStore, add_picture_style, load_catalog
+from .state import LiveState, Outputs, changed
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,7 @@ class Session:
         """``source``: an already open source the session takes over (instead of ``settings.source``);
         ``store``: where uploaded picture styles go (default: the user's)."""
         self.store = store
-        catalog = as_catalog(catalog)  # one network's pack (tools, tests) as its own catalog
-        self.catalog = catalog  # what the frames use (applied); requests check against ``_wanted_catalog``
-        self.settings = settings  # as opened: the live values are the fields below
+        self.settings = settings  # how it runs (live, paced, threads...); what it shows is ``state``
         self.on_event = on_event
         self.latest: LatestSlot[FrameResult] = LatestSlot()
         self.pipeline: Optional[Pipeline] = None
@@ -88,25 +88,32 @@ class Session:
         self.warmup: Optional[threading.Thread] = None
         self.builder = BuildWorker()  # every compile of this session runs there (starts at the first one)
         self._viewing = True  # the app's window shows frames (set_viewing)
-        # the newest requested state (guarded by _lock); the pipeline gets it through the queue
-        self._wanted_catalog = catalog
-        self._style = settings.style
-        self._serve = settings.serve
-        self._source_spec, self._size, self._backend_name = settings.source, settings.size, settings.backend
+        # the state the frames use (the session's thread changes it), and the newest asked for (under _lock)
+        given = Outputs(vcam=any(isinstance(s, VirtualCamSink) for s in sinks),  # a CLI's own outputs count too
+                        record=next((s.path for s in sinks if isinstance(s, VideoFileSink)), None))
+        self.state = LiveState(as_catalog(catalog), settings.style, settings.governor, settings.source, settings.size,
+                               settings.backend, settings.keyframes, given, settings.serve)
+        self._wanted = self.state
+        self._remote = False  # the newest request came over the network (the app shows it, never re-sends it)
         self._closed = False
+
+    @property
+    def catalog(self):
+        """The styles the frames use now."""
+        return self.state.catalog
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self) -> "Session":
         """Open source, backend and pipeline; on failure close what was opened and raise."""
-        s = self.settings
+        s, state = self.settings, self.state
         source = backend = None
         try:
-            s.style.check(self.catalog)  # a bad style fails before anything heavy opens
-            source = self._given_source or self._open_source(s.source, s.size)
-            backend = self._create_backend(s.backend, source)
-            self.pipeline = Pipeline(source, backend, self.catalog, self._initial_sinks, s.style,
-                                     read_timeout=s.read_timeout, governor=s.governor, background_warmup=s.live,
-                                     keyframes=s.keyframes)
+            state.style.check(state.catalog)  # a bad style fails before anything heavy opens
+            source = self._given_source or self._open_source(state.source, state.size)
+            backend = self._create_backend(state, source)
+            self.pipeline = Pipeline(source, backend, state.catalog, self._initial_sinks, state.style,
+                                     read_timeout=s.read_timeout, governor=state.governor, background_warmup=s.live,
+                                     keyframes=state.keyframes)
         except BaseException:
             for part in (backend, source, *self._initial_sinks):
                 if part is not None:
@@ -164,93 +171,132 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- requests from any thread: applied between frames ---------------------------------------
+    # -- requests from any thread: the next state, applied between frames --------------------------
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the session's thread before the next frame (backends are not thread-safe)."""
         with self._lock:
             self._todo.append(fn)
 
-    def set_source(self, spec: str, size: Optional[tuple[int, int]] = None) -> None:
-        self.call_soon(lambda: self._swap_source(spec, size))
-
-    def set_backend(self, name: str) -> None:
-        self.call_soon(lambda: self._swap_backend(name))
-
-    def set_style_settings(self, **changes) -> StyleSettings:
-        """Checked now against the newest catalog (a bad spec raises here), used from the next frame."""
+    def request(self, remote: bool = False, **changes) -> LiveState:
+        """The next state: ``changes`` to the newest one asked for, checked now (a bad style raises here
+        and nothing changes), used from the next frame. ``remote``: asked for over the network."""
         with self._lock:
-            new = replace(self._style, **changes)
-            new.check(self._wanted_catalog)
-            self._style = new
-            self._todo.append(lambda: self._apply_style(new))
+            new = replace(self._wanted, **changes)
+            new.style.check(new.catalog)
+            new.governor.check()
+            self._wanted, self._remote = new, self._remote or remote
         return new
 
-    def set_catalog(self, catalog, select: Optional[str] = None, remote: bool = False) -> None:
-        """Styles added or removed (same or new networks): requests are checked against it at once; the
-        backend and the pipeline follow between frames (CatalogChanged, or Failed and the old catalog
-        stays); ``select`` picks a style by name."""
-        with self._lock:
-            style = self._style
-            if select is not None:
-                style = replace(style, style=select)
-            try:
-                style.check(catalog)
-            except StyleError:
-                if select is not None:
-                    raise
-                style = replace(style, style="0")  # the style in use was removed
-            before = (self._wanted_catalog, self._style)
-            self._wanted_catalog, self._style = catalog, style
-            self._todo.append(lambda: self._swap_catalog(catalog, style, before, select, remote))
+    def set_source(self, spec: str, size: Optional[tuple[int, int]] = None) -> None:
+        self.request(source=spec, size=size)
+
+    def set_backend(self, name: str) -> None:
+        self.request(backend=name)
+
+    def set_look(self, style: StyleSettings) -> StyleSettings:
+        """The look asked for here (the app's controls): checked against the newest catalog."""
+        return self.request(style=style).style
 
     def set_governor(self, settings: GovernorSettings) -> None:
         """A new frame-rate target (or off: "full quality"), from any thread."""
-        settings.check()
-        self.call_soon(lambda: self.pipeline.set_governor(settings))
+        self.request(governor=settings)
 
     def set_serve_settings(self, settings: ServeSettings) -> None:
         """Where the next network stream listens (a running one keeps its address)."""
-        with self._lock:
-            self._serve = settings
-
-    @property
-    def style(self) -> StyleSettings:
-        """The newest style settings asked for."""
-        with self._lock:
-            return self._style
-
-    @property
-    def wanted_catalog(self):
-        """The newest catalog asked for (what style requests are checked against)."""
-        with self._lock:
-            return self._wanted_catalog
+        self.request(serve=settings)
 
     def record(self, path: Optional[Path]) -> None:
         """Start recording to ``path`` (MP4), or stop with None."""
-        self.call_soon(lambda: self._set_record(path))
+        with self._lock:
+            outputs = self._wanted.outputs
+        self.request(outputs=replace(outputs, record=path))
 
     def set_output(self, name: str, on: bool) -> None:
         """Turn the virtual camera ("vcam") or the network stream ("stream") on or off."""
-        self.call_soon(lambda: self._set_output(name, on))
+        with self._lock:
+            outputs = self._wanted.outputs
+        self.request(outputs=replace(outputs, **{name: on}))
+
+    @property
+    def wanted(self) -> LiveState:
+        """The newest state asked for (what requests are checked against)."""
+        with self._lock:
+            return self._wanted
+
+    @property
+    def style(self) -> StyleSettings:
+        """The newest look asked for."""
+        return self.wanted.style
+
+    @property
+    def wanted_catalog(self):
+        """The newest catalog asked for."""
+        return self.wanted.catalog
+
+    @property
+    def serve_settings(self) -> ServeSettings:
+        return self.wanted.serve
+
+    def running(self) -> tuple[str, Optional[tuple[int, int]], str]:
+        """(source spec, size, backend name) running now."""
+        state = self.state
+        return state.source, state.size, state.backend
+
+    def label(self) -> str:
+        """The source (and size) running now."""
+        return self.state.label()
+
+    # -- the catalog: the one place it is rebuilt ---------------------------------------------------
+    def load_catalog(self):
+        """Every style, from the manifest this session's catalog came from (a --pack stays) and its store."""
+        return load_catalog(self.catalog.manifest or STOCK_MANIFEST, store=self.store)
+
+    def set_catalog(self, catalog, select: Optional[str] = None, remote: bool = False) -> None:
+        """Styles added or removed: requests are checked against it at once; the backend and the
+        pipeline follow between frames (StateChanged, or Failed and the old catalog stays); ``select``
+        picks a style by name; the style in use falls back to the first when it was removed."""
+        with self._lock:
+            style = self._wanted.style
+        if select is not None:
+            style = replace(style, style=StyleMix.named(select))
+            style.check(catalog)  # raises: the selected style must be there
+        else:
+            try:
+                style.check(catalog)
+            except StyleError:
+                style = replace(style, style=StyleMix.named(0))  # the style in use was removed
+        self.request(remote=remote, catalog=catalog, style=style)
+
+    def reload_catalog(self, select: Optional[str] = None, remote: bool = False) -> None:
+        """The styles changed on disk (one added here): every client sees the new catalog."""
+        self.set_catalog(self.load_catalog(), select=select, remote=remote)
+
+    def remove_style(self, name: str) -> None:
+        """Delete one of the user's styles (stock styles cannot be removed: StylecamError)."""
+        (self.store or UserStyleStore()).remove(name)
+        self.reload_catalog()
 
     # -- the network stream's remote control ---------------------------------------------------
     def styles(self) -> list[dict]:
         return [{"id": s.id, "name": s.name, "slug": s.slug} for s in self.wanted_catalog.styles]
 
-    def set_style(self, spec: str) -> str:
-        """A style asked for over the network: applied here; the app shows it (StyleChanged)."""
-        self.set_style_settings(style=spec)  # raises StyleError → HTTP 400
-        label = self.wanted_catalog.describe(spec)
-        self._emit(StyleChanged(spec, label, remote=True))
-        return label
+    def set_remote_style(self, mix: StyleMix) -> str:
+        """A style asked for over the network (parsed there): used from the next frame, and the app
+        shows it (StateChanged with ``remote``); its label."""
+        with self._lock:
+            look = self._wanted.style
+        state = self.request(remote=True, style=replace(look, style=mix))
+        return mix.label(state.catalog)
 
     def current(self) -> str:
-        return self.style.style
+        """The newest style asked for, as a spec in the catalog's names (what /styles reports)."""
+        wanted = self.wanted
+        return wanted.style.style.spec(wanted.catalog)
 
     def fps(self) -> float:
         return self.pipeline.fps if self.pipeline else 0.0
 
-    def render(self) -> dict:
+    def stats(self) -> dict:
         """What runs now and how well: what /stats shows (from the newest frame, never the live backend)."""
         pipe = self.pipeline
         governor = pipe.governor if pipe else None
@@ -279,7 +325,7 @@ class Session:
             name = free_picture_name(catalog, name)
             style, _ = add_picture_style(data, name, store=self.store, taken={s.slug for s in catalog.styles},
                                          label=f"upload {name!r}")
-            self.set_catalog(load_catalog(store=self.store), select=style.name, remote=True)  # the one place a catalog is built
+            self.reload_catalog(select=style.name, remote=True)
         return style.name
 
     # -- the session's thread ------------------------------------------------------------------
@@ -290,135 +336,206 @@ class Session:
             log.exception("event listener failed on %r", event)
 
     def _apply(self) -> None:
+        """Between two frames: queued calls, then the newest state asked for, then a warmed-up backend."""
         with self._lock:
             todo, self._todo = self._todo, []
             upgrade, self._upgrade = self._upgrade, None
+            wanted, remote, self._remote = self._wanted, self._remote, False
         for fn in todo:
             fn()
+        if wanted is not self.state:
+            self._reach(wanted, remote)
         if upgrade is not None:
             self._take_upgrade(upgrade)
 
+    def _reach(self, wanted: LiveState, remote: bool) -> None:
+        """Make the running parts match ``wanted``, one part at a time; a part that fails stays as it
+        was (Failed, and the request goes back to it). Then the state is the one value that ran."""
+        old, diff = self.state, changed(self.state, wanted)
+        state = old
+        if diff & {"source", "size"}:
+            state = self._reach_source(state, wanted)
+        if "backend" in diff:
+            state = self._reach_backend(state, wanted)
+        if diff & {"catalog", "style", "governor", "keyframes"}:
+            state = self._reach_look(state, wanted)
+        if "outputs" in diff:
+            state = self._reach_outputs(state, wanted)
+        state = replace(state, serve=wanted.serve)
+        self.state = state
+        done = changed(old, state)
+        if done:
+            self._emit(StateChanged(state, done, remote))
+
+    def _went_back(self, **fields) -> None:
+        """A change failed: the newest request returns to what runs."""
+        with self._lock:
+            self._wanted = replace(self._wanted, **fields)
+
+    def _reach_source(self, state: LiveState, wanted: LiveState) -> LiveState:
+        try:
+            source = self._open_source(wanted.source, wanted.size)
+        except StylecamError as exc:
+            self._went_back(source=state.source, size=state.size)
+            self._emit(Failed("source", str(exc)))  # the running source stays
+            return state
+        self.pipeline.replace_source(source).close()
+        state = replace(state, source=wanted.source, size=wanted.size)
+        self._emit(Started(state.label(), self.pipeline.backend.describe()))
+        return state
+
+    def _reach_backend(self, state: LiveState, wanted: LiveState) -> LiveState:
+        try:
+            backend = self._create_backend(replace(state, backend=wanted.backend), self.pipeline.source)
+        except StylecamError as exc:
+            self._went_back(backend=state.backend)
+            self._emit(Failed("backend", str(exc)))  # the running backend stays
+            return state
+        self.pipeline.replace_backend(backend).close()
+        state = replace(state, backend=wanted.backend)
+        self._emit(Started(state.label(), backend.describe()))
+        return state
+
+    def _reach_look(self, state: LiveState, wanted: LiveState) -> LiveState:
+        """The catalog (the backend serves it: a picture style changes nothing there; new stock weights
+        need a new backend), then the look, the governor and the keyframe mode, handed to the pipeline
+        whole. A failure keeps what ran."""
+        look = replace(state, catalog=wanted.catalog, style=wanted.style, governor=wanted.governor,
+                       keyframes=wanted.keyframes)
+        try:
+            if wanted.catalog is not state.catalog:
+                current = self.pipeline.backend
+                if current.catalog.stock.digest == wanted.catalog.stock.digest:
+                    current.adopt(wanted.catalog)
+                else:
+                    self.pipeline.replace_backend(self._create_backend(look, self.pipeline.source)).close()
+            self.pipeline.apply(look)
+        except (StylecamError, ValueError) as exc:
+            self._went_back(catalog=state.catalog, style=state.style, governor=state.governor,
+                            keyframes=state.keyframes)
+            if wanted.catalog is not state.catalog:
+                log.warning("the styles were not changed: %s", exc)
+                self._emit(Failed("backend", f"the styles were not changed: {exc}"))
+            else:
+                self._emit(Failed(error_kind(exc, "style"), str(exc)))  # e.g. no person segmenter here
+            return state
+        return look
+
+    def _reach_outputs(self, state: LiveState, wanted: LiveState) -> LiveState:
+        """Each output on or off as asked: the outputs are declared in one place (``_open_output``)."""
+        outputs = state.outputs
+        for name in ("vcam", "stream", "record"):
+            want, have = getattr(wanted.outputs, name), getattr(outputs, name)
+            if want == have:
+                continue
+            if have:
+                self._close_output(name, have)
+            if want and not self._open_output(name, want, state):
+                off = None if name == "record" else False
+                outputs = replace(outputs, **{name: off})
+                self._went_back(outputs=replace(self.wanted.outputs, **{name: off}))
+            else:
+                outputs = replace(outputs, **{name: want})
+        return replace(state, outputs=outputs)
+
+    # the outputs, in one place: what each one is, how it starts, how it stops
+    def _open_output(self, name: str, value, state: LiveState) -> bool:
+        fps = self.pipeline.source.fps or defaults.FPS
+        try:
+            if name == "vcam":
+                w, h = state.size or defaults.FRAME_SIZE
+                sink = VirtualCamSink(w - w % 2, h - h % 2, fps)
+                self.pipeline.add_sink(sink)
+                message = f"virtual camera on: {sink.device}"
+            elif name == "stream":
+                message = f"streaming at {self.serve().url} (stream.mjpg)"
+            else:
+                self.pipeline.add_sink(VideoFileSink(value, fps=fps))
+                message = f"recording to {value}"
+        except StylecamError as exc:
+            self._emit(OutputChanged(name, False, str(exc), failed=True))
+            return False
+        self._emit(OutputChanged(name, True, message))
+        return True
+
+    def _close_output(self, name: str, value) -> None:
+        kind = {"vcam": VirtualCamSink, "stream": MjpegHub, "record": VideoFileSink}[name]
+        for sink in [s for s in self.pipeline.sinks if isinstance(s, kind)]:
+            self.pipeline.remove_sink(sink)
+            if name == "stream" and self.server is not None:
+                self.server.close()
+                self.server = None
+            sink.close()
+            message = {"vcam": "virtual camera off", "stream": "network stream off",
+                       "record": f"saved {getattr(sink, 'frames', 0)} frames to {value}"}[name]
+            self._emit(OutputChanged(name, False, message))
+
+    def serve(self) -> StreamServer:
+        """Start the network stream now (before ``run``: a CLI wants its error at once); raises."""
+        if self.server is not None:
+            return self.server
+        hub = MjpegHub()
+        try:
+            self.server = StreamServer(hub, self, self.wanted.serve).start()
+        except BaseException:
+            hub.close()
+            raise
+        self.pipeline.add_sink(hub)
+        return self.server
+
+    # -- sources and backends -------------------------------------------------------------------
     def _open_source(self, spec: str, size):
         s = self.settings
         loop = s.live if s.loop is None else s.loop
         return open_source(SourceSettings(spec=spec, size=size, fps=s.fps, paced=s.paced, loop=loop))
 
-    def _create_backend(self, name: str, source: Source):
-        s = self.settings
-        options = BackendOptions(threads=self._network_threads(source), max_size=s.size, background_warmup=s.live,
-                                 builder=self.builder)
+    def _options(self, state: LiveState, source: Optional[Source]) -> BackendOptions:
+        """Every backend of this session is made with these: the size running now (not the one it opened
+        with), its threads, live warm-up and the session's build process."""
+        return BackendOptions(threads=self._network_threads(state, source), max_size=state.size,
+                              background_warmup=self.settings.live, builder=self.builder)
+
+    def _create_backend(self, state: LiveState, source: Source):
+        s, name = self.settings, state.backend
+        options = self._options(state, source)
         # "auto" takes the compiled path at once when it is cached for these frames (a relaunch), and
         # a file long enough to repay the build builds it first. Otherwise it starts on a backend that
         # needs no build: live, the compiled one then warms aside; a short file never builds one.
-        quick = s.oneshot or (name == "auto" and not self._compiled_cached(source)
+        quick = s.oneshot or (name == "auto" and not self._compiled_cached(state, source)
                               and (s.live or not self._build_pays(source)))
         if quick and not s.live and not s.oneshot:
             log.info("%d frames: too short to repay a compiled build, running on a backend that needs none",
                      source.frame_count)
-        backend = create_backend(name, pack=self.catalog, options=options, oneshot=quick)
+        backend = create_backend(name, pack=state.catalog, options=options, oneshot=quick)
         if quick and s.live and not s.oneshot:
             self.warmup = threading.Thread(target=self._prepare_upgrade, args=(backend.name, options),
                                            name="backend-warmup", daemon=True)
             self.warmup.start()
         return backend
 
-    def _network_threads(self, source: Optional[Source] = None) -> int:
+    def _network_threads(self, state: LiveState, source: Optional[Source] = None) -> int:
         """The network's CPU threads: as asked, else, live with keyframes, one core fewer than there are
         where the display loop needs one to itself: from 4 cores, or above 640×480 (docs/pipeline-overlap.md)."""
         s = self.settings
-        if s.threads or not s.live or s.keyframes == "off":
+        if s.threads or not s.live or state.keyframes == "off":
             return s.threads
-        size = s.size or (source.frame_size if source else None) or defaults.FRAME_SIZE
+        size = state.size or (source.frame_size if source else None) or defaults.FRAME_SIZE
         cores = usable_cores()
         if cores >= 4 or size[0] * size[1] > defaults.FRAME_SIZE[0] * defaults.FRAME_SIZE[1]:
             return max(1, cores - 1)
         return 0
 
-    def _compiled_cached(self, source: Source) -> bool:
+    @staticmethod
+    def _compiled_cached(state: LiveState, source: Source) -> bool:
         """``auto`` would pick a compiled CPU backend, and its stock network is cached for these frames."""
-        best, size = auto_choice(), self.settings.size or source.frame_size
-        return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(self.catalog.stock, size[1], size[0])
+        best, size = auto_choice(), state.size or source.frame_size
+        return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(state.catalog.stock, size[1], size[0])
 
     @staticmethod
     def _build_pays(source: Source) -> bool:
         """A file long enough to repay compiling for its frames (unknown length: assume it is)."""
         count, size = source.frame_count, source.frame_size
         return not count or size is None or count * size[0] * size[1] >= defaults.BUILD_PAYS_PIXEL_FRAMES
-
-    def running(self) -> tuple[str, Optional[tuple[int, int]], str]:
-        """(source spec, size, backend name) running now."""
-        with self._lock:
-            return self._source_spec, self._size, self._backend_name
-
-    @property
-    def serve_settings(self) -> ServeSettings:
-        with self._lock:
-            return self._serve
-
-    def label(self) -> str:
-        """The source (and size) running now."""
-        with self._lock:
-            spec, size = self._source_spec, self._size
-        return spec if size is None else f"{spec} @ {defaults.size_text(size)}"
-
-    def _swap_source(self, spec: str, size) -> None:
-        try:
-            source = self._open_source(spec, size)
-        except StylecamError as exc:
-            self._emit(Failed("source", str(exc)))  # the running source stays
-            return
-        self.pipeline.replace_source(source).close()
-        with self._lock:
-            self._source_spec, self._size = spec, size
-        self._emit(Started(self.label(), self.pipeline.backend.describe()))
-
-    def _swap_backend(self, name: str) -> None:
-        try:
-            backend = self._create_backend(name, self.pipeline.source)
-        except StylecamError as exc:
-            self._emit(Failed("backend", str(exc)))  # the running backend stays
-            return
-        self.pipeline.replace_backend(backend).close()
-        with self._lock:
-            self._backend_name = name
-        self._emit(Started(self.label(), backend.describe()))
-
-    def _apply_style(self, style: StyleSettings) -> None:
-        try:
-            self.pipeline.update(**{f: getattr(style, f) for f in ("style", "strength", "preserve_colors",
-                                                                    "stabilize", "mask")})
-        except StylecamError as exc:  # e.g. no person segmenter here: the running look stays
-            with self._lock:
-                if self._style is style:
-                    self._style = self.pipeline.settings
-            self._emit(Failed(error_kind(exc, "style"), str(exc)))
-
-    def _swap_catalog(self, catalog, style: StyleSettings, before: tuple, select, remote: bool) -> None:
-        """On the session's thread: the backend serves ``catalog`` (a picture style changes nothing
-        there; new stock weights need a new backend), then the pipeline uses it. A failure keeps both
-        as they were, and the requests go back to them."""
-        current = self.pipeline.backend
-        try:
-            if current.catalog.stock.digest == catalog.stock.digest:
-                current.adopt(catalog)
-            else:
-                with self._lock:
-                    name = self._backend_name
-                new = create_backend(name, pack=catalog, oneshot=name == "auto",
-                                     options=BackendOptions(threads=self._network_threads(self.pipeline.source),
-                                                            background_warmup=self.settings.live,
-                                                            builder=self.builder))
-                self.pipeline.replace_backend(new).close()
-            self.pipeline.set_pack(catalog, style)
-        except (StylecamError, ValueError) as exc:
-            with self._lock:
-                if self._wanted_catalog is catalog:  # nothing newer was asked for meanwhile
-                    self._wanted_catalog, self._style = before
-            log.warning("the styles were not changed: %s", exc)
-            self._emit(Failed("backend", f"the styles were not changed: {exc}"))
-            return
-        self.catalog = catalog
-        self._emit(CatalogChanged(catalog, select=select, remote=remote))
 
     def _prepare_upgrade(self, current_name: str, options: BackendOptions) -> None:
         """Start the full `auto` choice; if it is a compiled CPU path, build what the frames run now
@@ -463,72 +580,19 @@ class Session:
             raise StylecamError(f"{backend.name} could not build {shape[1]}x{shape[0]}")
 
     def _take_upgrade(self, upgrade) -> None:
-        with self._lock:
-            auto = self._backend_name == "auto"
-        if not auto or self._closed:
+        if self.state.backend != "auto" or self._closed:
             upgrade.close()
             return
-        if upgrade.pack is not self.pipeline.pack:
-            if upgrade.pack.stock.digest != self.pipeline.pack.stock.digest:
+        catalog = self.pipeline.catalog
+        if upgrade.catalog is not catalog:
+            if upgrade.catalog.stock.digest != catalog.stock.digest:
                 upgrade.close()
                 return
-            upgrade.adopt(self.pipeline.pack)  # a picture style arrived while it warmed up
+            upgrade.adopt(catalog)  # a picture style arrived while it warmed up
         self.pipeline.replace_backend(upgrade).close()
         log.info("switched to the warmed-up %s", upgrade.describe())
         self._emit(BackendSwitched(upgrade.describe()))
         self._emit(Started(self.label(), upgrade.describe()))
-
-    def _set_record(self, path: Optional[Path]) -> None:
-        for sink in [s for s in self.pipeline.sinks if isinstance(s, VideoFileSink)]:
-            self.pipeline.remove_sink(sink)
-            sink.close()
-            self._emit(OutputChanged("record", False, f"saved {sink.frames} frames to {sink.path}"))
-        if path is not None:
-            try:
-                self.pipeline.add_sink(VideoFileSink(path, fps=self.pipeline.source.fps or defaults.FPS))
-                self._emit(OutputChanged("record", True, f"recording to {path}"))
-            except StylecamError as exc:
-                self._emit(OutputChanged("record", False, str(exc), failed=True))
-
-    def serve(self) -> StreamServer:
-        """Start the network stream now (before ``run``: a CLI wants its error at once); raises."""
-        if self.server is not None:
-            return self.server
-        hub = MjpegHub()
-        try:
-            with self._lock:
-                serve = self._serve
-            self.server = StreamServer(hub, self, serve).start()
-        except BaseException:
-            hub.close()
-            raise
-        self.pipeline.add_sink(hub)
-        return self.server
-
-    def _set_output(self, name: str, on: bool) -> None:
-        kind = VirtualCamSink if name == "vcam" else MjpegHub
-        running = next((s for s in self.pipeline.sinks if isinstance(s, kind)), None)
-        if on and running is None:
-            try:
-                if name == "vcam":
-                    with self._lock:
-                        w, h = self._size or defaults.FRAME_SIZE
-                    sink = VirtualCamSink(w - w % 2, h - h % 2, self.pipeline.source.fps or defaults.FPS)
-                    message = f"virtual camera on: {sink.device}"
-                    self.pipeline.add_sink(sink)
-                else:
-                    message = f"streaming at {self.serve().url} (stream.mjpg)"
-            except StylecamError as exc:
-                self._emit(OutputChanged(name, False, str(exc), failed=True))
-                return
-            self._emit(OutputChanged(name, True, message))
-        elif not on and running is not None:
-            self.pipeline.remove_sink(running)
-            if name == "stream" and self.server is not None:
-                self.server.close()
-                self.server = None
-            running.close()
-            self._emit(OutputChanged(name, False, "virtual camera off" if name == "vcam" else "network stream off"))
 
 
 class _Either:

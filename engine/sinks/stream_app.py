@@ -21,7 +21,8 @@ from typing import Optional
 
 from aiohttp import web
 
-from ..errors import StylecamError
+from ..errors import StyleError, StylecamError
+from ..styles.mix import StyleMix
 from ..styles.pictures import MAX_BYTES as MAX_PICTURE
 from ..styles.pictures import PictureTooLarge
 from ..styles.user_styles import StyleSaveError, check_name
@@ -297,8 +298,8 @@ class StreamApp:
 
     async def stats(self, request) -> web.Response:
         control = self.server.control
-        fps, render = await self._call(lambda: (control.fps(), control.render()))
-        return self._json(200, {"fps": fps, **render, "clients": self.server.clients, "dropped": self.server.dropped,
+        fps, stats = await self._call(lambda: (control.fps(), control.stats()))
+        return self._json(200, {"fps": fps, **stats, "clients": self.server.clients, "dropped": self.server.dropped,
                                 "encoded": self.server.hub.encoded, "readers_max": self.settings.max_readers})
 
     async def frame(self, request) -> web.Response:
@@ -311,10 +312,11 @@ class StreamApp:
         length = self._body_length(request, MAX_BODY, "style request")
         try:
             spec = parse_style_request(await self._read_body(request, length))
-        except ValueError as exc:
+            mix = StyleMix.parse(spec)  # the HTTP edge: the spec's one parse; the mix travels from here
+        except (ValueError, StyleError) as exc:
             raise Refused(400, str(exc), logging.INFO) from None
         try:
-            label = await self._call(self.server.control.set_style, spec)
+            label = await self._call(self.server.control.set_remote_style, mix)
         except StylecamError as exc:
             raise Refused(400, str(exc), logging.INFO) from None
         return self._json(200, {"style": spec, "name": label, "message": f"style: {label}"})

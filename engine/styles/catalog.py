@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -29,8 +30,11 @@ class MixPart:
 
 
 class StyleCatalog(StyleSpecs):
-    def __init__(self, packs: list[StylePack], lighter: dict[str, StylePack] | None = None):
-        """``lighter``: network name → a lighter network standing in for the network of its family."""
+    def __init__(self, packs: list[StylePack], lighter: dict[str, StylePack] | None = None,
+                 manifest: Path | None = None):
+        """``lighter``: network name → a lighter network standing in for the network of its family;
+        ``manifest``: the stock network's manifest it was loaded from (a reload loads the same one)."""
+        self.manifest = manifest
         self.packs = {p.family: p for p in packs}
         self.lighter = {name: p for name, p in (lighter or {}).items() if p.family in self.packs}
         self.styles: list[StyleInfo] = []
@@ -92,3 +96,8 @@ class StyleCatalog(StyleSpecs):
         pack, local = self.packs[family], style_id - self.offsets[family]
         what = pack.digest + (pack.vectors[local].tobytes().hex() if pack.vectors is not None else str(local))
         return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def as_catalog(pack) -> StyleCatalog:
+    """A catalog as it is; one network's StylePack as the catalog of that network alone."""
+    return StyleCatalog([pack]) if isinstance(pack, StylePack) else pack

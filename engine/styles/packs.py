@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError, StyleError
+from .mix import StyleMix, slugify
 from ..model.config import StyleNetConfig
 from ..paths import MODELS_DIR
 
@@ -35,10 +36,6 @@ class StyleInfo:
     @property
     def slug(self) -> str:
         return slugify(self.name)
-
-
-def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def file_sha256(path: Path) -> str:
@@ -79,56 +76,36 @@ class StyleSpecs:
     def num_styles(self) -> int:
         return len(self.styles)
 
-    def lookup(self, key: str) -> int:
+    def lookup(self, key: "int | str") -> int:
         """Row index of an id or a (case/spacing-insensitive) name."""
-        key = key.strip()
-        if re.fullmatch(r"\d+", key):
-            idx = int(key)
-            if idx < self.num_styles:
-                return idx
-            raise StyleError(f"style id {idx} out of range: use 0 to {self.num_styles - 1} (see `stylecam styles`)")
+        if isinstance(key, str) and re.fullmatch(r"\s*\d+\s*", key):
+            key = int(key)
+        if isinstance(key, (int, np.integer)):
+            if 0 <= key < self.num_styles:
+                return int(key)
+            raise StyleError(f"style id {key} out of range: use 0 to {self.num_styles - 1} (see `stylecam styles`)")
         slug = slugify(key)
         for s in self.styles:
             if s.slug == slug:
                 return s.id
         raise StyleError(f"unknown style {key!r}: use an id 0-{self.num_styles - 1} or a name from `stylecam styles`")
 
-    def weights(self, spec: "str | int | dict[int, float] | np.ndarray") -> np.ndarray:
-        """Normalised float32 weight vector [N] for a spec."""
-        if not self.styles:
-            raise StyleError("no styles to choose from")
-        w = np.zeros(self.num_styles, dtype=np.float32)
+    def weights(self, spec: "str | int | StyleMix | np.ndarray") -> np.ndarray:
+        """Normalised float32 weight vector [N] for a spec (parsed by StyleMix, the one parser) or a vector."""
         if isinstance(spec, np.ndarray):
             if spec.shape != (self.num_styles,):
                 raise StyleError(f"a style vector needs {self.num_styles} values, got shape {spec.shape}")
             w = spec.astype(np.float32)
-        elif isinstance(spec, (int, np.integer)):
-            w[self.lookup(str(int(spec)))] = 1.0
-        elif isinstance(spec, dict):
-            for k, v in spec.items():
-                w[self.lookup(str(k))] += float(v)
-        else:
-            text = str(spec)
-            if not text.strip():
-                raise StyleError("empty style spec: use an id like 7, a name, or a blend like 3:0.5,12:0.5")
-            for part in text.split(","):
-                key, sep, amount = part.rpartition(":") if ":" in part else (part, "", "1")
-                try:
-                    value = float(amount)
-                except ValueError:
-                    raise StyleError(f"bad weight {amount!r} in style spec {text!r}: use e.g. 3:0.5,12:0.5") from None
-                w[self.lookup(key)] += value
-        if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
-            raise StyleError(f"style weights must be non-negative and not all zero, got {spec!r}")
-        return w / w.sum()
+            if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+                raise StyleError("style weights must be non-negative and not all zero")
+            return w / w.sum()
+        if isinstance(spec, dict):  # {style: share}
+            return StyleMix(tuple(spec.items())).weights(self)
+        return StyleMix.parse(spec).weights(self)
 
     def describe(self, spec) -> str:
         """Human label for a spec: 'Starry Swirl' or 'Stained Glass 50% + Lilac Pastel 50%'."""
-        w = self.weights(spec)
-        parts = [(self.styles[i].name, w[i]) for i in np.flatnonzero(w)]
-        if len(parts) == 1:
-            return parts[0][0]
-        return " + ".join(f"{n} {v:.0%}" for n, v in parts)
+        return StyleMix.of(self.weights(spec), self).label(self)
 
 
 class StylePack(StyleSpecs):

@@ -201,7 +201,7 @@ def load_catalog(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None =
     from .catalog import StyleCatalog
 
     store = store or UserStyleStore()
-    return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)], load_lighter(manifest))
+    return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)], load_lighter(manifest), manifest=manifest)
 
 
 def load_lighter(manifest: Path = STOCK_MANIFEST) -> dict[str, StylePack]:
