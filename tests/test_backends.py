@@ -9,8 +9,8 @@ from tests.conftest import run_stock
 
 
 @pytest.fixture(scope="module")
-def availability(pack):
-    return available_backends(pack)
+def availability():
+    return available_backends()
 
 
 @pytest.mark.parametrize("name", ["torch-cpu", "onnxruntime", "openvino", "torch-cuda", "onnxruntime-cuda", "tensorrt"])

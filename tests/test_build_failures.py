@@ -178,7 +178,7 @@ def test_a_soak_on_a_failing_build_counts_it_reports_it_and_exits_short(tmp_path
     assert len([w for w in warnings if "could not build" in w]) == len(given_up)  # one line per size given up
     assert summary["short"][0] == (f"failed builds: {sum(per_size.values())} builds failed in the build process "
                                    f"(want 0), given up for {', '.join(given_up)}")
-    assert seen[0].render()["build_failure"].startswith("failing-compiled could not build the stock network at "
+    assert seen[0].stats()["build_failure"].startswith("failing-compiled could not build the stock network at "
                                                         "160x120 (3 tries, last: RuntimeError: C++ compile error")
     assert summary["backends"] and all("onnxruntime" in b for b in summary["backends"])
     assert summary["fps_mean"] > 0  # the stand-in kept the frames coming

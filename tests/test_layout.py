@@ -19,6 +19,10 @@ OURS = (*PACKAGES, "scripts", "tests")
 SCRIPTS_MAY_IMPORT = ("engine", "lab")
 # ...except the one script that measures the window itself: what the GUI adds to the bench's frame time
 SCRIPTS_THAT_DRIVE_THE_APP = ("scripts.gui_overhead",)
+# the live engine (the session, its events and state, the style store, training): the app reaches it only
+# through its worker (app/__init__.py); the other app modules use the engine's values and helpers
+APP_LIVE = ("engine.live.session", "engine.live.events", "engine.live.state", "engine.live.preview",
+            "engine.styles.user_styles", "engine.training", "engine.backends.networks")
 # lower number = lower layer; an engine module may import its own group and any lower one
 LAYER = {"__init__": 9, "live": 8, "backends": 7, "sinks": 7,
          "training": 6, "styles": 5, "video": 4, "frame": 3, "model": 2,
@@ -132,6 +136,13 @@ def test_each_package_imports_only_what_its_rule_names():
             allowed = (p, *rules[p], *(("app",) if m in SCRIPTS_THAT_DRIVE_THE_APP else ()))
             wrong += [f"{m} -> {t} (rule of {p}: {', '.join(rules[p]) or 'nothing'})"
                       for t in sorted(targets) if not any(_within(t, a) for a in allowed)]
+    assert not wrong, wrong
+
+
+def test_the_app_reaches_the_live_engine_through_its_worker_only():
+    graph = _tree()[1]
+    wrong = sorted(f"{m} -> {t}" for m, targets in graph.items() if _within(m, "app") and m != "app.workers"
+                   for t in targets if any(_within(t, live) for live in APP_LIVE))
     assert not wrong, wrong
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from engine.model.config import StyleNetConfig
-from engine.model.stylenet import FramedStyleNet, StyleNet
+from engine.backends.framed import FramedStyleNet
+from engine.model.stylenet import StyleNet
 from engine.paths import MODELS_DIR
 from engine.styles.packs import STOCK_MANIFEST, StyleInfo, StylePack, save_pack
 from lab.distill import SLIM_CONFIG

@@ -27,22 +27,19 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
     """``cpu_layout``: convs rewritten into equivalents that CPU kernels run faster (the same numbers
     within 1e-6). CPU conv kernels vectorize over output channels, 8 lanes on AVX2:
     - the last conv, where it has under 8 outputs per pixel, as its 4×4-blocked equivalent
-      (``ConvCIN.blocked_weights``: 3 outputs → 48 channels);
-    - each upsampling conv as a sub-pixel conv on the small input (``ConvCIN.subpixel_weights``): no
+      (``conv_rewrites.blocked_weights``: 3 outputs → 48 channels);
+    - each upsampling conv as a sub-pixel conv on the small input (``conv_rewrites.subpixel_weights``): no
       upsampled tensor made and padded, 4× the output channels.
     ONNX Runtime on an AMD EPYC Zen 2 at 320×240: the stock network 40.5 → 34.9 ms, the picture one
     38.6 → 29.0 ms (README, "Convs rewritten for CPU kernels")."""
     import torch
 
+    from .conv_rewrites import rewrite_for_cpu  # torch: only where an export runs
+
     net = pack.build()
     net.set_native_norm(True)
     if cpu_layout:
-        last = net.expand[-1]
-        # the frame entering the last conv is a multiple of 2^len(expand) (each expand layer doubles it)
-        if last.w.shape[0] < 8 and 2 ** len(net.config.expand) % 4 == 0:
-            last.rewrite_for_cpu("blocked")
-        for layer in net.expand[:-1]:
-            layer.rewrite_for_cpu("subpixel")
+        rewrite_for_cpu(net)
     image = torch.rand(1, 3, 64, 96)
     rows = pack.config.num_styles
     weights = torch.full((rows,), 1.0 / rows)

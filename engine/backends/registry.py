@@ -76,7 +76,7 @@ def create_single(name: str, *, pack: StylePack, options: BackendOptions = Backe
     return cls(pack=pack, options=options)
 
 
-def available_backends(pack=None) -> dict[str, str]:
+def available_backends() -> dict[str, str]:
     """name → 'ok' or the reason it cannot run here, asking each class (nothing is built)."""
     return {name: cls.unavailable_reason() or "ok" for name, cls in BACKENDS.items()}
 

@@ -74,7 +74,7 @@ class TorchBackend(Backend):
         # Compiled on the CPU: uint8 frames go straight into the graph (fused pre/post-processing).
         self.framed = use_compile and not cuda
         if self.framed:
-            from ..model.stylenet import FramedStyleNet
+            from .framed import FramedStyleNet
 
             self.fn = torch.compile(FramedStyleNet(net), dynamic=False)
         else:

@@ -61,7 +61,8 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from ..model.stylenet import FramedStyleNet
+    from .conv_rewrites import convs_in
+    from .framed import FramedStyleNet
 
     net = pack.build()
     net.set_native_norm(True)
@@ -70,8 +71,7 @@ def quantize(pack, height: int, width: int, float_layers=FLOAT_LAYERS, float_bf1
     if float_bf16 is None:
         float_bf16 = has_fast_bf16()
     if float_bf16:  # bf16 alone keeps ≥ 44 dB
-        for name in float_layers:
-            net.get_submodule(name).conv_dtype = torch.bfloat16
+        convs_in(net, float_layers, torch.bfloat16)
     framed = FramedStyleNet(net, planes=True)  # a space-to-depth network's depth-to-space: as_frame, after
     frames = [torch.from_numpy(f) for f in calibration_frames(height, width)]
     vectors = [torch.from_numpy(v) for v in pack.calibration_vectors()]
@@ -96,7 +96,7 @@ def guard(pack, height: int, width: int):
     import torch
     from skimage import data
 
-    from ..model.stylenet import FramedStyleNet
+    from .framed import FramedStyleNet
 
     photo = getattr(data, GUARD_PHOTO)()
     photo = photo[0] if isinstance(photo, tuple) else photo

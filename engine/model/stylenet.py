@@ -36,51 +36,6 @@ class ConvCIN(nn.Module):
         # Without a norm the conv has a bias (a folded batch norm) instead.
         self.norm = ConditionalInstanceNorm(cout, num_styles) if norm else None
         self.b = None if norm else nn.Parameter(torch.zeros(cout))
-        self.conv_dtype: torch.dtype | None = None  # e.g. bf16 for the float convs of the int8 graph
-        self.rewrite: tuple[str, int, torch.Tensor] | None = None  # (kind, blocks, weights): ``rewrite_for_cpu``
-
-    def rewrite_for_cpu(self, kind: str) -> bool:
-        """Run this conv as an equivalent that CPU kernels run faster, if it has one: "blocked"
-        (``blocked_weights``, 4×4 blocks) or "subpixel" (``subpixel_weights``, an upsampling 3×3 conv).
-        The weights are made once, as a constant: an export then holds one initializer instead of the
-        graph that builds them (12 828 nodes and 6 s to export, else)."""
-        subpixel = kind == "subpixel"
-        if self.b is not None or self.stride != 1 or (subpixel and not (self.upsample and self.w.shape[-1] == 3)):
-            return False
-        with torch.no_grad():
-            w = self.subpixel_weights() if subpixel else self.blocked_weights(4)
-        self.rewrite = (kind, 2 if subpixel else 4, w.detach().clone())
-        return True
-
-    def blocked_weights(self, k: int) -> torch.Tensor:
-        """The same conv as one with stride k and k² times the output channels, whose
-        depth-to-space is this conv's output: each k×k block of outputs from one (K+k−1)² window.
-
-        For a last conv with 3 outputs per pixel: CPU kernels vectorize over output channels (8 or 16
-        lanes), so 3 channels left most lanes idle (Magenta's 9×9 8→3 took a third of the picture
-        network in ONNX Runtime on AVX2); 3k² channels fill them, for (K+k−1)²/K² more multiply-adds."""
-        cout, cin, kh, kw = self.w.shape
-        w = self.w.new_zeros(cout, k, k, cin, kh + k - 1, kw + k - 1)
-        for dy in range(k):
-            for dx in range(k):
-                w[:, dy, dx, :, dy:dy + kh, dx:dx + kw] = self.w
-        return w.reshape(cout * k * k, cin, kh + k - 1, kw + k - 1)
-
-    def subpixel_weights(self) -> torch.Tensor:
-        """Nearest ×2 upsample, reflection pad 1 and this 3×3 conv, as one 3×3 conv on the small input
-        (edge-padded by 1) with 4× the output channels, whose depth-to-space is this conv's output.
-
-        Output pixel (2i+dy, 2j+dx) reads upsampled rows 2i+dy−1…2i+dy+1, which are input rows
-        i + ⌊(dy+ky−1)/2⌋: each of the 4 phases is a 3×3 kernel (2×2 of it non-zero) on the input. No
-        upsampled tensor is made and padded; the upsample's reflected border is the input's edge."""
-        cout, cin, _, _ = self.w.shape
-        w = self.w.new_zeros(cout, 2, 2, cin, 3, 3)
-        for dy in range(2):
-            for dx in range(2):
-                for ky in range(3):
-                    for kx in range(3):
-                        w[:, dy, dx, :, (dy + ky - 1) // 2 + 1, (dx + kx - 1) // 2 + 1] += self.w[:, :, ky, kx]
-        return w.reshape(cout * 4, cin, 3, 3)
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         x = self._conv(x)
@@ -89,25 +44,13 @@ class ConvCIN(nn.Module):
         return F.relu(x) if self.relu else x
 
     def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        """(Upsample →) pad → conv, as written or as its rewrite; in ``x``'s dtype."""
-        out_dtype = x.dtype
-        kind, blocks, rewritten = self.rewrite or (None, 1, None)
-        if kind == "subpixel":
-            x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        else:
-            if self.upsample:
-                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-            x = F.pad(x, (self.pad,) * 4, mode="reflect")
-        if self.conv_dtype is not None:
-            x = x.to(self.conv_dtype)
-        if rewritten is not None:
-            stride = 1 if kind == "subpixel" else blocks
-            x = F.pixel_shuffle(F.conv2d(x, rewritten.to(x.dtype), stride=stride), blocks)
-        else:
-            w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
-            b = None if self.b is None else self.b.to(x.dtype)
-            x = F.conv2d(x, w, b, stride=self.stride)
-        return x.to(out_dtype)
+        """(Upsample →) reflection pad → conv (a backend may swap in an equivalent: backends/conv_rewrites.py)."""
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
+        b = None if self.b is None else self.b.to(x.dtype)
+        return F.conv2d(x, w, b, stride=self.stride)
 
 
 class ResidualBlock(nn.ModuleList):
@@ -169,35 +112,3 @@ class StyleNet(nn.Module):
         if s != 1 and shuffle:
             x = F.pixel_shuffle(x, s)  # ONNX DepthToSpace
         return torch.sigmoid(x)
-
-
-class FramedStyleNet(nn.Module):
-    """uint8 H×W×3 frame in, uint8 H×W×3 frame out, around a StyleNet.
-
-    Lets a compiler fuse the conversion, padding and rounding into the network's first and last
-    kernels instead of separate passes over the frame (CPU compiled paths).
-    """
-
-    def __init__(self, net: StyleNet, planes: bool = False):
-        """``planes``: a space-to-depth network returns its uint8 output before the depth-to-space
-        (3s² × padded H/s × W/s; engine/depth_to_space.py finishes it). Inductor fused that shuffle, the last
-        norm and the sigmoid into one kernel with gathered loads: a third of the int8 slim network's
-        time at 640×480."""
-        super().__init__()
-        self.net = net
-        self.multiple = net.config.downsample
-        self.planes = planes and net.config.space_to_depth > 1
-
-    def forward(self, frame: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        h, w = frame.shape[0], frame.shape[1]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        x = frame.permute(2, 0, 1).unsqueeze(0).float() * (1.0 / 255.0)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        x = x.contiguous(memory_format=torch.channels_last)
-        if self.planes:
-            y = self.net(x, style_weights, shuffle=False)[0].float()
-            return (y * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).contiguous()
-        y = self.net(x, style_weights)[0, :, :h, :w].float()
-        return (y * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
-
