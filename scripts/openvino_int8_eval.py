@@ -66,7 +66,8 @@ def conv_layers(model) -> list[str]:
 
 
 def quantize(pack, float_convs=(), *, fp32_model=None, width=640, height=480, frames_per_style=1,
-             overflow_fix="enable", preset="performance", activations_range=None):
+             overflow_fix="enable", preset="performance", activations_range=None,
+             ignore_types=("MatMul", "MVN", "Multiply", "Add")):
     """The fp32 OpenVINO model with every conv but ``float_convs`` (layer names like "contract.1")
     quantized to int8, calibrated on CALIBRATION_PHOTOS at this size under every style.
 
@@ -89,7 +90,7 @@ def quantize(pack, float_convs=(), *, fp32_model=None, width=640, height=480, fr
     vectors = pack.calibration_vectors()
     items = [{"image": frames[(s * frames_per_style + k) % len(frames)], "style_weights": v}
              for s, v in enumerate(vectors) for k in range(frames_per_style)]
-    scope = nncf.IgnoredScope(names=sorted(wanted), types=["MatMul", "MVN", "Multiply", "Add"], validate=False)
+    scope = nncf.IgnoredScope(names=sorted(wanted), types=list(ignore_types), validate=False)
     ranges = getattr(RangeEstimatorParametersSet, activations_range) if activations_range else None
     advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix(overflow_fix),
                                               activations_range_estimator_params=ranges)
@@ -255,7 +256,8 @@ def sheet(pack, core, models, threads, path):
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(blocks), cv2.COLOR_RGB2BGR))
 
 
-TRIED = {  # quantization settings tried beside the defaults (fidelity only: same kernels, same speed)
+TRIED = {  # quantization settings tried beside the defaults (fidelity only)
+    "norms' Multiply/Add quantized too": {"ignore_types": ("MatMul", "MVN")},
     "overflow fix off (8-bit weights)": {"overflow_fix": "disable"},
     "mixed preset (asymmetric activations)": {"preset": "mixed"},
     "activations: global min/max": {"activations_range": "MINMAX"},
