@@ -12,9 +12,8 @@ VIEW_POLL_MS = 16  # the Qt view polls the latest frame this often
 TARGET_FPS_LIVE = 30.0  # live runs hold this frame rate by the render scale (the governor); files and bench: off
 STABILIZE_LIVE = True  # live runs (camera, vcam, serve, the app) are steadied unless told not; files are not
 PREBUILD_AFTER_S = 10.0  # steady this long, a live session builds the rest of the governor's ladder aside
-# A video file shorter than this (frames × pixels) is stylized on a backend that needs no build:
-# int8 saves ~30 ms a 640×480 frame over ONNX Runtime on 2 cores and builds in 30–60 s, so it
-# repays its build after ~1000 such frames (docs/performance.md). A cached build is always used.
+# a file shorter than this (frames × pixels) runs on a backend that needs no build (a build repays
+# after ~1000 640×480 frames: docs/performance.md); a cached build is always used
 BUILD_PAYS_PIXEL_FRAMES = 1000 * 640 * 480
 WARMUP_DELAY_S = 0.5  # a window closed this quickly never even starts the build process
 QUIT_WAIT_S = 60.0  # quitting waits this long for a compile under way in the process (killing it aborts)

@@ -10,7 +10,7 @@ import torch
 
 from engine.backends.torch_int8 import GUARD_STYLES, quantize
 from engine.metrics import psnr
-from engine.model.stylenet import FramedStyleNet
+from engine.backends.framed import FramedStyleNet
 from engine.styles.packs import StylePack
 
 

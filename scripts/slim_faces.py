@@ -33,7 +33,7 @@ def main() -> None:
     from skimage import data
 
     from engine.frame.frames import fit_long, guided_upscale
-    from engine.model.stylenet import FramedStyleNet
+    from engine.backends.framed import FramedStyleNet
     from engine.live.pipeline import scaled_input
     from engine.styles.packs import StylePack
 

@@ -39,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _pack(args):
+def _catalog(args):
     """Every style: the stock network's (or --pack's) with the user's fitted rows, and the picture styles."""
     from engine.styles.packs import STOCK_MANIFEST
     from engine.styles.user_styles import load_catalog
@@ -48,7 +48,7 @@ def _pack(args):
 
 
 def cmd_styles(args) -> int:
-    pack = _pack(args)
+    pack = _catalog(args)
     lighter = {s.id: pack.lighter_for(s.id) for s in pack.styles}  # what the governor may run it on
     if args.json:
         print(json.dumps([{"id": s.id, "name": s.name, "slug": s.slug, "network": pack.family_of(s.id),
@@ -67,7 +67,7 @@ def cmd_stylize(args) -> int:
     from engine.frame.frames import parse_size
     from engine.live.pipeline import StyleSettings
 
-    pack = _pack(args)
+    pack = _catalog(args)
     stabilize = stylize_steadied(args)
     style = StyleSettings(style=args.style, strength=args.strength, preserve_colors=args.preserve_colors,
                           stabilize=stabilize, mask=args.mask)
@@ -193,7 +193,7 @@ def cmd_bench(args) -> int:
                              progress=not args.quiet, render_scale=check_render_scale(args.render_scale),
                              compare_peer=args.compare_peer, fidelity=args.fidelity, stabilize=args.stabilize,
                              governor=_governor(args), keyframes=args.keyframes)
-    result = run_bench(_pack(args), settings)  # a bad style is reported before any run starts
+    result = run_bench(_catalog(args), settings)  # a bad style is reported before any run starts
     print(format_table(result))
     write_json(result, Path(args.json) if args.json else None)
     return 0
@@ -231,7 +231,7 @@ def cmd_export(args) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise InputError(f"output folder does not exist: {out.parent}")
-    pack = _pack(args).packs[args.network]
+    pack = _catalog(args).packs[args.network]
     export_onnx(pack, out, opset=args.opset)
     what = "one weight per stock row" if args.network == "stock" else "[code(100), 1] of a picture style"
     print(f"wrote {out} (inputs: image [1,3,H,W], style_weights [{pack.config.num_styles}]: {what}; output: stylized)")
@@ -329,7 +329,7 @@ def cmd_vcam(args) -> int:
     if args.fps <= 0 or args.fps > 240:
         raise InputError(f"--fps must be between 0 and 240, got {args.fps}")
     width, height = parse_size(args.size)
-    pack = _pack(args)
+    pack = _catalog(args)
     StyleSettings(style=args.style, stabilize=args.stabilize, mask=args.mask).check(pack)  # before the device
     sink = VirtualCamSink(width, height, args.fps, device=args.device)
     session = _live_session(args, pack, [sink])
@@ -344,7 +344,7 @@ def cmd_serve(args) -> int:
 
     settings = ServeSettings(host=args.host, port=args.port, token=args.token,
                              allow_hosts=tuple(args.allow_host or ())).check()
-    session = _live_session(args, _pack(args), [], serve=settings)
+    session = _live_session(args, _catalog(args), [], serve=settings)
     try:
         server = session.serve()
     except BaseException:
@@ -413,7 +413,7 @@ def cmd_style_add(args) -> int:
     check_training_installed(mode, settings)  # before the progress bar
     if mode == "picture":
         style, info = add_style(Path(args.picture), args.name, settings)
-        pack = _pack(args)
+        pack = _catalog(args)
         print(f"added picture style {pack.lookup(style.name)}: {style.name} ({info['seconds']:.1f} s) — "
               f"use it with --style \"{style.name}\"")
         return 0
@@ -422,7 +422,7 @@ def cmd_style_add(args) -> int:
             bar.update(i - bar.n)
             bar.set_postfix(loss=f"{loss:.4f}")
         style, info = add_style(Path(args.picture), args.name, settings, progress=progress)
-    pack = _pack(args)
+    pack = _catalog(args)
     print(f"added style {pack.lookup(style.name)}: {style.name} ({info['mode']}, {info['steps']} steps, "
           f"{info['seconds']:.0f} s) — use it with --style \"{style.name}\"")
     return 0
@@ -445,7 +445,7 @@ def cmd_eval(args) -> int:
 
     if not args.images and not args.video:
         raise InputError("eval needs --images (perceptual losses) or --video (steadiness), or both")
-    pack = _pack(args)
+    pack = _catalog(args)
     weights = args.style.weights(pack)
     paths = []
     if args.images:
@@ -524,7 +524,7 @@ def cmd_gui(args) -> int:
         raise InputError("--quit-after must be a positive number of seconds")
     if args.screenshot and args.quit_after is None:
         args.quit_after = 5.0
-    pack = _pack(args)
+    pack = _catalog(args)
     if args.style:
         args.style.weights(pack)  # a style the catalog lacks: one error before a window
     if args.source:
