@@ -29,7 +29,7 @@ def busy() -> subprocess.Popen:
 def seed_home(template: Path) -> None:
     """One launch that makes the exported models and the demo clip the trials copy."""
     env = {**os.environ, "STYLECAM_HOME": str(template), "QT_QPA_PLATFORM": "offscreen"}
-    subprocess.run([sys.executable, "-m", "engine", "gui", "--source", "demo", "--style", "7", "--quit-after", "8"],
+    subprocess.run([sys.executable, "-m", "stylecam", "gui", "--source", "demo", "--style", "7", "--quit-after", "8"],
                    cwd=ROOT, env=env, capture_output=True, timeout=300, check=True)
     shutil.rmtree(template / "cache" / "compiled", ignore_errors=True)
     for left in (template / "config", template / "cache" / "openvino"):
@@ -56,7 +56,7 @@ def main() -> int:
             quit_after = round(rng.uniform(1.0, 6.0), 2)
             env = {**os.environ, "STYLECAM_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
             t = time.monotonic()
-            done = subprocess.run([sys.executable, "-m", "engine", "-v", "gui", "--source", "demo", "--style", "7",
+            done = subprocess.run([sys.executable, "-m", "stylecam", "-v", "gui", "--source", "demo", "--style", "7",
                                    "--quit-after", str(quit_after)], cwd=ROOT, env=env, capture_output=True, text=True,
                                   timeout=300)
             log = done.stderr
