@@ -283,7 +283,8 @@ def _live_session(args, pack, sinks, serve=None):
 
 
 def _governor(args) -> GovernorSettings:
-    return GovernorSettings(target_fps=args.target_fps or None, min_scale=args.min_scale).check()
+    return GovernorSettings(target_fps=args.target_fps or None, min_scale=args.min_scale,
+                            max_scale=args.max_scale).check()
 
 
 def _log_event(event) -> None:
@@ -595,6 +596,8 @@ def _governor_options(s, default) -> None:
                         f"is headroom (0 = off, full quality; default {default or 'off'})")
     s.add_argument("--min-scale", type=float, default=GovernorSettings.min_scale,
                    help="the governor's floor (default %(default)s)")
+    s.add_argument("--max-scale", type=float, default=GovernorSettings.max_scale,
+                   help="the governor's ceiling, and the keyframes' scale (default %(default)s)")
 
 
 def _style_arg(text: str) -> StyleMix:

@@ -61,8 +61,10 @@ class GovernorSettings:
     def check(self) -> "GovernorSettings":
         if self.target_fps is not None and not 0 <= self.target_fps <= 1000:
             raise InputError(f"--target-fps must be between 0 (off) and 1000, got {self.target_fps:g}")
-        if not 0.25 <= self.min_scale <= self.max_scale <= 1.0:
+        if not 0.25 <= self.min_scale <= 1.0:
             raise InputError(f"--min-scale must be between 0.25 and 1, got {self.min_scale:g}")
+        if not self.min_scale <= self.max_scale <= 1.0:
+            raise InputError(f"--max-scale must be between --min-scale ({self.min_scale:g}) and 1, got {self.max_scale:g}")
         return self
 
     def rungs(self) -> tuple[float, ...]:
