@@ -28,8 +28,7 @@ from engine.sinks.server import ServeSettings
 from engine.live.session import Session, SessionSettings
 from engine.live.thumbnails import make_thumbnails
 from engine.styles.mix import StyleMix
-from engine.styles.packs import STOCK_MANIFEST
-from engine.styles.user_styles import UserStyleStore, load_catalog
+from engine.styles.user_styles import UserStyleStore, reload_catalog
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ class EngineWorker(QObject):
         opens with it."""
         with self._lock:
             if self.session is None:
-                catalog = load_catalog(self._catalog.manifest or STOCK_MANIFEST)
+                catalog = reload_catalog(self._catalog)
                 self._catalog = catalog
                 if select is not None:
                     self._opening = replace(self._opening, style=replace(self._opening.style,

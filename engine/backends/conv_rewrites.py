@@ -69,13 +69,8 @@ class SubpixelConvCIN(_Swapped):
 class CastConvCIN(_Swapped):
     """The conv in ``conv_dtype`` (e.g. bf16 for the float convs of the int8 graph), its output back."""
 
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        out_dtype = x.dtype
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = F.pad(x, (self.pad,) * 4, mode="reflect").to(self.conv_dtype)
-        b = None if self.b is None else self.b.to(x.dtype)
-        return F.conv2d(x, self.w.to(x.dtype), b, stride=self.stride).to(out_dtype)
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
+        return super()._convolve(x.to(self.conv_dtype)).to(x.dtype)
 
 
 def rewrite_for_cpu(net: StyleNet) -> StyleNet:

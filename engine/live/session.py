@@ -35,8 +35,7 @@ from ..sinks.mjpeg import MjpegHub
 from ..sinks.virtualcam import VirtualCamSink
 from ..slot import LatestSlot
 from ..styles.mix import StyleMix
-from ..styles.packs import STOCK_MANIFEST
-from ..styles.user_styles import UserStyleStore, add_picture_style, load_catalog
+from ..styles.user_styles import UserStyleStore, add_picture_style, reload_catalog
 from .state import LiveState, Outputs, changed
 
 log = logging.getLogger(__name__)
@@ -61,9 +60,6 @@ class SessionSettings:
     # the app: with its window hidden and no sink that wants frames (a stream client, the virtual
     # camera, a recording), make none; the CLI's vcam and serve always run
     idle_unwatched: bool = False
-
-    def label(self) -> str:
-        return self.source if self.size is None else f"{self.source} @ {defaults.size_text(self.size)}"
 
 
 class Session:
@@ -249,7 +245,7 @@ class Session:
     # -- the catalog: the one place it is rebuilt ---------------------------------------------------
     def load_catalog(self):
         """Every style, from the manifest this session's catalog came from (a --pack stays) and its store."""
-        return load_catalog(self.catalog.manifest or STOCK_MANIFEST, store=self.store)
+        return reload_catalog(self.catalog, store=self.store)
 
     def set_catalog(self, catalog, select: Optional[str] = None, remote: bool = False) -> None:
         """Styles added or removed: requests are checked against it at once; the backend and the

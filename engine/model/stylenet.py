@@ -47,7 +47,9 @@ class ConvCIN(nn.Module):
         """(Upsample →) reflection pad → conv (a backend may swap in an equivalent: backends/conv_rewrites.py)."""
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        return self._convolve(F.pad(x, (self.pad,) * 4, mode="reflect"))
+
+    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
         w = self.w if self.w.dtype == x.dtype else self.w.to(x.dtype)  # no cast node when it is not needed
         b = None if self.b is None else self.b.to(x.dtype)
         return F.conv2d(x, w, b, stride=self.stride)

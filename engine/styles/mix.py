@@ -89,14 +89,13 @@ class StyleMix:
     def spec(self, catalog) -> str:
         """The mix as a spec that names the styles as ``catalog`` does ('Starry Swirl', '3:0.5,Cat:0.5'):
         what /styles reports as current, and what parses back to this mix."""
-        def key(k):
-            return k if isinstance(k, int) else catalog.styles[catalog.lookup(k)].name
-        if len(self.parts) == 1 and self.parts[0][1] == 1.0:
-            return str(key(self.parts[0][0]))
-        return ",".join(f"{key(k)}:{share:.6g}" for k, share in self.parts)
+        return self._text(lambda k: k if isinstance(k, int) else catalog.styles[catalog.lookup(k)].name)
 
     def __str__(self) -> str:
         """The mix as a spec (settings files, JSON): it parses back to an equal mix."""
+        return self._text(lambda k: k)
+
+    def _text(self, name) -> str:
         if len(self.parts) == 1 and self.parts[0][1] == 1.0:
-            return str(self.parts[0][0])
-        return ",".join(f"{key}:{share:.6g}" for key, share in self.parts)
+            return str(name(self.parts[0][0]))
+        return ",".join(f"{name(k)}:{share:.6g}" for k, share in self.parts)

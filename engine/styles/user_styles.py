@@ -204,6 +204,12 @@ def load_catalog(manifest: Path = STOCK_MANIFEST, store: UserStyleStore | None =
     return StyleCatalog([load_pack(manifest, store), load_picture_pack(store)], load_lighter(manifest), manifest=manifest)
 
 
+def reload_catalog(catalog, store: UserStyleStore | None = None):
+    """``catalog`` loaded again (styles added or removed on disk), from the manifest it came from: a
+    ``--pack`` stays."""
+    return load_catalog(catalog.manifest or STOCK_MANIFEST, store)
+
+
 def load_lighter(manifest: Path = STOCK_MANIFEST) -> dict[str, StylePack]:
     """The slim student of the stock network, for the governor, when it stands in for this stock
     network and renders some of its styles within the quality floor (its manifest's ``within_floor``)."""
