@@ -8,6 +8,9 @@ OpenCV's own worker pool (cvtColor, resize, flow) keeps spinning after each call
 cores all run the network's OpenMP threads, that stalls every parallel region waiting for a
 preempted thread (p95 of inference 37 → 28.5 ms at 640×480 on 2 cores). The frame-sized OpenCV work
 around the network is small, so it runs single-threaded there.
+
+Background threads that run a network (keyframes, a backend's warm-up) lower their own priority, so the
+display loop on the other threads keeps its frames: a shown frame late is seen, a keyframe late is not.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import ctypes.util
 import logging
 import os
 import platform
+import threading
 from functools import lru_cache
 
 log = logging.getLogger(__name__)
@@ -124,3 +128,15 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+BACKGROUND_NICE = 5  # a network's background threads, below the display loop's
+
+
+def yield_to_display(nice: int = BACKGROUND_NICE) -> None:
+    """Lower this thread's priority. On Linux nice is per thread, and the inference threads a library starts
+    from this one inherit it; elsewhere, or where it is not allowed, nothing changes."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError) as exc:
+        log.debug("thread keeps its priority: %s", exc)

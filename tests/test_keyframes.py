@@ -115,14 +115,14 @@ def test_live_writes_one_frame_per_source_frame(tmp_path):
 
 def test_a_new_style_shows_within_a_keyframe_interval(net):
     """After a switch, the frames show the new style as soon as the keyframe rendered after it is there: at
-    most the render in flight and one more."""
+    most the render in flight and one more; steady video on the frames shown keeps nothing of the old."""
     backend, pack = net
     frames = _pan(data.astronaut(), 300, 0)
     from engine.video.capture import StillSource
 
     source = StillSource(SourceSettings("image", fps=30.0), frames[0])
-    pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack, [NullSink()], StyleSettings(style="7"),
-                    keyframes="on")
+    pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack, [NullSink()],
+                    StyleSettings(style="7", stabilize=True), keyframes="on")  # steady video on, as live
     a, b = _render(net, frames[0], "7"), _render(net, frames[0], "1")
     for _ in range(10):
         pipe.step()
@@ -139,3 +139,50 @@ def test_a_new_style_shows_within_a_keyframe_interval(net):
     pipe.close()
     assert shown_old <= 2 * interval_frames + 2
     assert psnr(r.stylized, b) > 30.0
+
+
+def test_steady_video_after_a_cut_keeps_no_ghost(net, tmp_path):
+    """Steady video runs on the frames shown. Across a cut the old keyframe's colour map paints the new scene
+    until its own keyframe comes; from that keyframe on, the frames are the new scene's render, with nothing
+    of the painted frames blended in."""
+    backend, pack = net
+    old, new = _pan(data.astronaut(), 1, 0)[0], _pan(data.coffee(), 1, 0)[0]
+    clip = _clip(tmp_path, [old] * 15 + [new] * 30)
+    source = ReplaySource(SourceSettings(loop=False), clip)
+    pipe = Pipeline(source, create_backend("onnxruntime", pack=pack), pack, [NullSink()],
+                    StyleSettings(style="7", stabilize=True), keyframes="on")
+    results = []
+    while (r := pipe.step()) is not None:
+        results.append((r.index, r.keyframe, r.trusted, r.original, r.stylized))
+    pipe.close()
+    painted = [x for x in results if x[0] > 15 and x[1] <= 15]
+    after = [x for x in results if x[1] > 15]
+    assert painted and all(t == 0.0 for _, _, t, _, _ in painted)  # the cut, painted by the old colour map
+    assert len(after) >= 5
+    for index, key, _, image, shown in after:
+        assert psnr(shown, _render(net, image)) > 30.0, (index, key)
+
+
+def test_steady_video_on_carried_frames_stands_down_when_it_cannot_keep_up():
+    """Steady video on the frames shown blends the frame before into the next while the display loop affords
+    it; once carrying and steadying take more than half a frame's interval it stops, and the frames go out
+    as carried (a frame late is worse than a flicker)."""
+    from engine.frame.stabilize import Stabilizer, StabilizerSettings
+    from engine.live.steady_carried import AFFORD_FRAMES, SteadyCarried
+
+    frames = _pan(data.astronaut(), AFFORD_FRAMES + 5, 1)
+    rng = np.random.default_rng(3)
+    shown = [np.clip(f.astype(np.int16) + rng.integers(-12, 13, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    key = Carrier().keyframe(0, frames[0], shown[0])
+
+    def run(carry_ms: float) -> tuple[SteadyCarried, list[bool]]:
+        steady = SteadyCarried(Stabilizer(StabilizerSettings(threads=1).carried()))
+        changed = [not np.array_equal(steady(f, s, key, 1.0, True, carry_ms, 33.3)[0], s)
+                   for f, s in zip(frames, shown)]
+        return steady, changed
+
+    cheap, changed = run(1.0)
+    assert cheap.affordable and all(changed[1:])  # every frame after the first blended with the one before
+    dear, changed = run(30.0)
+    assert not dear.affordable
+    assert any(changed[1:AFFORD_FRAMES]) and not any(changed[AFFORD_FRAMES:])

@@ -125,7 +125,7 @@ class Carrier:
         """The frame to show for ``source`` (source frame ``index``): ``key`` moved to it, filled where
         the move cannot be trusted. (A fade from the keyframe before, both carried, was tried: the second
         carry cost the display loop frames, 5–7 → 39–44 repeats in 240, for no less flicker; steady video
-        on the keyframes already softens a new one: docs/keyframes.md.)"""
+        on the frames shown smooths a new one's arrival: docs/keyframes.md.)"""
         out, self.trusted = self._one(key, source, self._gray(source), index)
         self._flows = {key.index: self._flows[key.index]} if key.index in self._flows else {}
         return out

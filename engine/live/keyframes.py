@@ -1,10 +1,10 @@
 """The keyframe renderer: the network at full size on its own thread, always on the newest frame.
 
 The display loop (the pipeline) hands every source frame to ``offer`` and never waits for the
-network: it shows the newest keyframe carried to the current frame by engine/frame/carry.py. This
-thread takes the newest offered frame, renders it with the look it was offered with, steadies it
-against the previous keyframe (steady video works here, at the keyframe rate, so a new keyframe
-arrives blended rather than as a jump), prepares what carrying it needs, and publishes it.
+network: it shows the newest keyframe carried to the current frame by engine/frame/carry.py, and steady
+video runs there, on what is shown (a keyframe's arrival is one more frame to blend; at the keyframe
+rate it smoothed little: docs/keyframes.md). This thread takes the newest offered frame, renders it
+with the look it was offered with, prepares what carrying it needs, and publishes it.
 
 A job carries everything it needs (the backend, the weights, the look's tag), taken on the display
 loop's thread, so a change of style reaches the very next render. A backend the display loop replaced
@@ -21,8 +21,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..cpu_tuning import yield_to_display
 from ..frame.carry import Carrier, Keyframe
-from ..frame.stabilize import Stabilizer, StabilizerSettings
 from ..metrics import RateMeter
 from ..slot import LatestSlot
 
@@ -39,7 +39,6 @@ class Job:
     tag: int  # the look's number: a keyframe of an older look is never shown as the new one
     backend: object  # what renders it (a backend retired meanwhile drops the job)
     render: Callable[[object, np.ndarray], tuple[np.ndarray, dict]]  # (backend, image) → (output, what ran)
-    steady: bool  # steady video on
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,8 @@ class Rendered:
 
 
 class KeyframeRenderer:
-    def __init__(self, carrier: Carrier, stabilizer: StabilizerSettings = StabilizerSettings(threads=1)):
+    def __init__(self, carrier: Carrier):
         self.carrier = carrier
-        self._stabilizer = Stabilizer(stabilizer)
         self._jobs: LatestSlot[Job] = LatestSlot()
         self.latest: LatestSlot[Rendered] = LatestSlot()
         self._busy = threading.Lock()  # held while a job renders
@@ -63,7 +61,6 @@ class KeyframeRenderer:
         self._gone: deque = deque(maxlen=8)  # the backends closed so (a late job for one is dropped)
         self._stop = threading.Event()
         self._taken = 0
-        self._tag = -1  # the look of the last keyframe (the stabilizer starts over on a new one)
         self.rate = RateMeter(30)  # keyframes per second
         self.times: deque[float] = deque(maxlen=24)  # render ms of the last keyframes
         self.error: Optional[BaseException] = None  # the last render's failure (the display loop reports it)
@@ -112,10 +109,9 @@ class KeyframeRenderer:
         with self._busy:
             self._taken = self._jobs.latest()[0]
             self.latest = LatestSlot()
-            self._stabilizer.reset()
-            self._tag = -1
 
     def _loop(self) -> None:
+        yield_to_display()
         while not self._stop.is_set():
             seq, job = self._jobs.wait_newer(self._taken, 0.2)
             if job is None:
@@ -137,13 +133,6 @@ class KeyframeRenderer:
     def _render(self, job: Job) -> None:
         t0 = time.perf_counter()
         out, info = job.render(job.backend, job.image)
-        if job.tag != self._tag:
-            self._stabilizer.reset()  # a new look starts clean: no blend with the old one
-            self._tag = job.tag
-        if job.steady:
-            out = self._stabilizer(job.image, out)
-        else:
-            self._stabilizer.reset()
         key = self.carrier.keyframe(job.index, job.image, out, job.tag)
         ms = 1000.0 * (time.perf_counter() - t0)
         self.times.append(ms)

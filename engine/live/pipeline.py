@@ -37,6 +37,7 @@ from ..styles.mix import StyleMix
 from ..styles.catalog import StyleCatalog
 from ..styles.packs import StylePack
 from .governor import Level
+from .steady_carried import SteadyCarried
 from .keyframes import Job, KeyframeRenderer, Rendered
 from .levels import LevelScheduler
 
@@ -166,7 +167,9 @@ class Pipeline:
         self._tag = 0  # the look's number: bumped by every change of look, so no keyframe shows an old one
         upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads spin after a run: more workers would wait for a busy core (docs/pipeline-overlap.md)
-        self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if backend.on_cpu else 0))
+        self._steady = StabilizerSettings(threads=1 if backend.on_cpu else 0)
+        self.stabilizer = Stabilizer(self._steady.carried() if self.carrying else self._steady)
+        self._steady_carried = SteadyCarried(self.stabilizer)  # keyframe mode: steady video on the frames shown
         # the stabilizer's flow runs beside the network where its threads leave the cores (a GPU; ONNX
         # Runtime and OpenVINO, which sleep between ops), never beside OpenMP threads that spin
         self.overlap_prepare = not backend.on_cpu
@@ -240,7 +243,7 @@ class Pipeline:
         self.levels.new_governor(Governor(settings) if settings.active else None)
         if self.keyframes == "auto":
             if self.governor is None:
-                self.carrying = False
+                self._stop_carrying()
             elif not self.carrying:
                 self._start_carrying()
 
@@ -253,7 +256,7 @@ class Pipeline:
             if not self.carrying:
                 self._start_carrying()
         else:
-            self.carrying = False
+            self._stop_carrying()
 
     def replace_source(self, source: Source) -> Source:
         """Read frames from ``source`` from the next frame on; returns the old one for the caller to close."""
@@ -261,6 +264,7 @@ class Pipeline:
         self._paced = source.paced
         self.levels.changed()
         self._tag += 1
+        self._steady_carried.restart()
         if self._renderer is not None:
             self._renderer.forget()  # the old source's keyframes mean nothing to the new one's frames
         return old
@@ -366,8 +370,7 @@ class Pipeline:
         level = self.levels.key_level(self.settings.render_scale)
         self.levels.prepare_key(self.backend, weights, scaled_shape(frame.image.shape, level.scale), level.light)
         render = functools.partial(self._render_key, settings, weights, level)
-        renderer.offer(Job(frame.index, frame.image, frame.timestamp, self._tag, self.backend, render,
-                           settings.stabilize))
+        renderer.offer(Job(frame.index, frame.image, frame.timestamp, self._tag, self.backend, render))
         shown = renderer.newest()
         if shown is None:  # the start, or a new source: nothing to carry yet
             shown = renderer.wait(self._tag, FIRST_KEYFRAME_S)
@@ -376,8 +379,11 @@ class Pipeline:
                 raise error if error is not None else StylecamError("no keyframe came from the network")
         t2 = time.perf_counter()
         out = self._carrier.carry(shown.key, frame.image, frame.index)
-        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": 0.0,
-                 "carry": time.perf_counter() - t2}
+        carry_ms = 1000.0 * (time.perf_counter() - t2)
+        out, steady_ms = self._steady_carried(frame.image, out, shown.key, self._carrier.trusted, settings.stabilize,
+                                              carry_ms, 1000.0 / (self.source.fps or defaults.FPS))
+        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": steady_ms / 1000.0,
+                 "carry": carry_ms / 1000.0}
         return out, shown, times
 
     def _render_key(self, settings: StyleSettings, weights: np.ndarray, level: Level, backend,
@@ -390,8 +396,14 @@ class Pipeline:
 
     def _start_carrying(self) -> None:
         self.carrying = True
+        self.stabilizer.use(self._steady.carried())
         if self._renderer is not None:
             self._renderer.forget()  # its last keyframe is from long ago: the next frame waits for a fresh one
+
+    def _stop_carrying(self) -> None:
+        if self.carrying:
+            self.carrying = False
+            self.stabilizer.use(self._steady)
 
     def _switch_keyframes(self) -> None:
         """auto: back to rendering every frame once keyframes come fast enough to (a fast network)."""
@@ -403,8 +415,7 @@ class Pipeline:
         p90 = renderer.render_p90_ms()
         if p90 is not None and p90 <= KEYFRAME_OFF_SHARE * governor.budget_ms:
             log.info("keyframes take %.0f ms of %.0f: rendering every frame", p90, governor.budget_ms)
-            self.carrying = False
-            self.stabilizer.reset()
+            self._stop_carrying()
             renderer.times.clear()
             governor.moved(governor.level)
 

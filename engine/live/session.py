@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from .. import defaults
 from ..backends import BACKENDS, COMPILED_CPU, BackendOptions, auto_choice, create_backend
-from ..cpu_tuning import usable_cores
+from ..cpu_tuning import usable_cores, yield_to_display
 from ..backends.build_worker import BuildWorker
 from ..backends.networks import as_catalog
 from ..video.capture import Source, SourceSettings, open_source
@@ -536,6 +536,7 @@ class Session:
     def _prepare_upgrade(self, current_name: str, options: BackendOptions) -> None:
         """Start the full `auto` choice; if it is a compiled CPU path, build what the frames run now
         (the level the governor chose: its network and size) and hand it over between two frames."""
+        yield_to_display()  # and the inference threads the new backend starts from here
         if self._stop.wait(defaults.WARMUP_DELAY_S):  # closed right away: never start a build
             return
         try:
