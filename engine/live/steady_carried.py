@@ -20,8 +20,9 @@ from ..frame.stabilize import Stabilizer
 
 log = logging.getLogger(__name__)
 
-AFFORD_SHARE = 0.5  # carry + steadying may take this share of a source frame's interval (the rest: output, capture)
-AFFORD_FRAMES = 30  # frames timed before deciding
+AFFORD_SHARE = 0.9  # carry + steadying (the median of their sum) may take this share of a source frame's interval
+RETRY_FRAMES = 60  # stood down, it tries again after this many frames, twice as many after each failed try
+AFFORD_FRAMES = 15  # frames timed before deciding
 
 
 class SteadyCarried:
@@ -29,15 +30,18 @@ class SteadyCarried:
 
     def __init__(self, stabilizer: Stabilizer):
         self.stabilizer = stabilizer
-        self.affordable = True  # until a source's frames show otherwise
+        self.affordable = True
         self._last: Optional[tuple] = None  # the keyframe last blended: (look, index, its frame's trust)
-        self._times: deque[float] = deque(maxlen=AFFORD_FRAMES)  # carry + steadying, ms
+        self._times: deque[float] = deque(maxlen=AFFORD_FRAMES)  # carry + steadying, ms, the frames steadied
+        self._retry = RETRY_FRAMES  # frames to wait after the next stand-down
+        self._wait = 0  # frames left before the next try
         self._shape: Optional[tuple] = None  # the frames timed
 
     def restart(self) -> None:
-        """A new source or frame size: forget the frames and time it again."""
+        """A new source or frame size: forget the frames and the times."""
         self.affordable = True
         self._times.clear()
+        self._retry, self._wait = RETRY_FRAMES, 0
         self._reset()
 
     def _reset(self) -> None:
@@ -50,6 +54,9 @@ class SteadyCarried:
         if image.shape != self._shape:
             self.restart()
             self._shape = image.shape
+        if not self.affordable:
+            self._wait -= 1
+            self.affordable = self._wait <= 0  # try again: timed afresh
         if not (steady and self.affordable):
             self._reset()
             return out, 0.0
@@ -61,9 +68,22 @@ class SteadyCarried:
         out = self.stabilizer(image, out)
         ms = 1000.0 * (time.perf_counter() - t0)
         self._times.append(carry_ms + ms)
-        if len(self._times) == AFFORD_FRAMES and np.percentile(self._times, 90) > AFFORD_SHARE * interval_ms:
-            log.info("steady video off for carried frames: carrying and steadying took %.0f ms of a %.0f ms frame",
-                     np.percentile(self._times, 90), interval_ms)
-            self.affordable = False
-            self._reset()
+        self._decide(interval_ms)
         return out, ms
+
+    def _decide(self, interval_ms: float) -> None:
+        """After ``AFFORD_FRAMES`` frames steadied: stand down if carry + steadying (their median: the loop
+        keeps up on the typical frame, a slow one skips a frame) take more than ``AFFORD_SHARE`` of the
+        frame's interval (a slow start, a big frame, a busy machine), and try again later; else a later
+        stand-down waits the shortest time again."""
+        if len(self._times) < AFFORD_FRAMES:
+            return
+        need = float(np.median(self._times))
+        self._times.clear()
+        if need <= AFFORD_SHARE * interval_ms:
+            self._retry = RETRY_FRAMES
+            return
+        self.affordable, self._wait = False, self._retry
+        log.info("steady video off for carried frames for %d frames: carrying and steadying take %.0f ms of a "
+                 "%.0f ms frame", self._wait, need, interval_ms)
+        self._retry = min(2 * self._retry, 64 * RETRY_FRAMES)
