@@ -177,7 +177,7 @@ def test_steady_video_on_carried_frames_stands_down_when_it_cannot_keep_up():
     key = Carrier().keyframe(0, frames[0], shown[0])
 
     def run(carry_ms: float) -> tuple[SteadyCarried, list[bool]]:
-        steady = SteadyCarried(Stabilizer(StabilizerSettings(threads=1).carried()))
+        steady = SteadyCarried(Stabilizer(StabilizerSettings(threads=1)))
         changed = [not np.array_equal(steady(f, s, key, 1.0, True, carry_ms, 33.3)[0], s)
                    for f, s in zip(frames, shown)]
         return steady, changed

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 import cv2
@@ -75,12 +75,6 @@ class StabilizerSettings:
         if self.scale not in (0, 2, 4) or self.window < 2 or self.threads < 0:
             raise ValueError(f"stabilizer: scale must be 0, 2 or 4, window at least 2 and threads not negative "
                              f"(got {self.scale}, {self.window}, {self.threads})")
-
-    def carried(self) -> "StabilizerSettings":
-        """For keyframes carried along the motion (engine/frame/carry.py): their frames already agree
-        between keyframes, so less of the past is kept (against 0.85/0.93: +0.3 dB to the ideal for a
-        little more warp error, offline on person61 and carphone: docs/keyframes.md)."""
-        return replace(self, strength=0.8, still_strength=0.9)
 
     def analysis(self, height: int) -> tuple[int, int]:
         """(scale, box window in analysis pixels, odd) for frames of this height."""
@@ -200,12 +194,6 @@ class Stabilizer:
         self.exposure_resets = 0
         self.reset()
         warm_up()
-
-    def use(self, settings: StabilizerSettings) -> None:
-        """Other strengths from the next frame, which starts clean (the same threads and flow)."""
-        settings.check()
-        self.settings = settings
-        self.reset()
 
     def reset(self) -> None:
         """Forget the previous frame (cheap: the pipeline calls it every frame while stabilizing is off)."""

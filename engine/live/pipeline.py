@@ -167,8 +167,7 @@ class Pipeline:
         self._tag = 0  # the look's number: bumped by every change of look, so no keyframe shows an old one
         upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads spin after a run: more workers would wait for a busy core (docs/pipeline-overlap.md)
-        self._steady = StabilizerSettings(threads=1 if backend.on_cpu else 0)
-        self.stabilizer = Stabilizer(self._steady.carried() if self.carrying else self._steady)
+        self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if backend.on_cpu else 0))
         self._steady_carried = SteadyCarried(self.stabilizer)  # keyframe mode: steady video on the frames shown
         # the stabilizer's flow runs beside the network where its threads leave the cores (a GPU; ONNX
         # Runtime and OpenVINO, which sleep between ops), never beside OpenMP threads that spin
@@ -396,14 +395,14 @@ class Pipeline:
 
     def _start_carrying(self) -> None:
         self.carrying = True
-        self.stabilizer.use(self._steady.carried())
+        self.stabilizer.reset()
         if self._renderer is not None:
             self._renderer.forget()  # its last keyframe is from long ago: the next frame waits for a fresh one
 
     def _stop_carrying(self) -> None:
         if self.carrying:
             self.carrying = False
-            self.stabilizer.use(self._steady)
+            self.stabilizer.reset()
 
     def _switch_keyframes(self) -> None:
         """auto: back to rendering every frame once keyframes come fast enough to (a fast network)."""
