@@ -28,6 +28,7 @@ from ..cpu_tuning import cpu_flags, has_fast_bf16, hidden_note, tune_process
 from ..errors import BackendUnavailable
 from ..frame.frames import check_frame
 from ..metrics import psnr
+from .aoti_runner import AotiRunner
 from .base import Backend, BackendOptions
 from .build_worker import BuildWorker
 from .compiled_cache import CompiledKey, discard, publish, usable
@@ -249,11 +250,17 @@ class TorchInt8Backend(Backend):
         return builder.submit(key.hash, build_package, pack, height, width, key)
 
     def _load(self, key: CompiledKey):
-        """The package's model as ``(frame, weights) → frame``. PyTorch's C++ package loader directly:
-        ``torch._inductor.aoti_load_package`` imports Inductor first (a second of a relaunch's start)."""
+        """The package's model as ``(frame, weights) → frame``: through its C interface, which frees the GIL
+        while it runs (aoti_runner.py), else PyTorch's C++ package loader directly
+        (``torch._inductor.aoti_load_package`` imports Inductor first: a second of a relaunch's start)."""
         path = key.path()
         if not usable(key):
             return None
+        try:
+            runner = AotiRunner(path, self.torch)
+            return lambda x, w: runner([x, w])[0]
+        except (ValueError, OSError, AttributeError) as exc:
+            log.info("int8 model %s runs through PyTorch's loader, which holds the GIL: %s", path.name, exc)
         try:
             loader = self.torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
             return lambda x, w: loader.run([x, w])[0]
