@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,30 +15,37 @@ import torch
 from engine.backends.aoti_runner import AotiRunner
 from engine.backends.torch_int8 import build_tools_missing
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(build_tools_missing() is not None, reason=f"AOTInductor: {build_tools_missing()}")
 
-COMPILE = textwrap.dedent("""
-    import sys, torch
+
+def compile_package(path: str, started: str | None = None) -> None:
+    """A small AOTInductor package at ``path`` (in a process of its own: compiling beside compiled inference
+    corrupts PyTorch's tracing state); ``started``, a file made when the compile starts."""
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.convs = torch.nn.ModuleList(torch.nn.Conv2d(16, 16, 3, padding=1) for _ in range(8))
+
         def forward(self, x, w):
             for conv in self.convs:
                 x = torch.relu(conv(x)) * w
             return x
+
     torch.manual_seed(0)
     example = (torch.rand(1, 16, 384, 384), torch.tensor(1.0))
     with torch.no_grad():
         program = torch.export.export(Net().eval(), example)
-        torch._inductor.aoti_compile_and_package(program, package_path=sys.argv[1])
-""")
+        if started:
+            Path(started).touch()
+        torch._inductor.aoti_compile_and_package(program, package_path=path)
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     path = tmp_path_factory.mktemp("aoti") / "net.pt2"
-    subprocess.run([sys.executable, "-c", COMPILE, str(path)], check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, "-c", "import sys; from tests.test_aoti_runner import compile_package; "
+                    "compile_package(sys.argv[1])", str(path)], check=True, capture_output=True, timeout=600, cwd=ROOT)
     return path
 
 

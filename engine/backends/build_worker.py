@@ -48,6 +48,9 @@ def _lower_priority(parent: int) -> None:
         os.nice(NICE)
     except (AttributeError, OSError):  # Windows has no nice(); the build still runs
         pass
+    # Inductor compiles in this process, not in a pool of its own: a pool's semaphores outlive a build
+    # stopped at quit ("resource_tracker: There appear to be 1 leaked semaphore objects" on the terminal)
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
@@ -216,9 +219,11 @@ class BuildWorker:
             self._waiting.clear()
             pool, self._pool = self._pool, None
             futures = list(self._futures.values())
+            busy = self._running is not None
         for future in futures:
             future.cancel()
         if pool is not None:
-            for process in list(getattr(pool, "_processes", {}).values()):  # a compile can take a minute
-                process.terminate()
+            if busy:  # a compile can take a minute
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
