@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -74,14 +75,15 @@ def compare(src: Path, ideal: Path, lives: list[Path], size=None, skip: int = 0,
         ls = lines[live]
         ages = [x["keyframe_age_ms"] for x in ls[skip:] if x.get("mode") == "keyframes"]
         lat = [x["latency_ms"] for x in ls[skip:] if x["shown"] is not None]
-        out.append({"live": str(live), "frames": len(rows[live]),
+        out.append({"live": str(live), "frames": len(rows[live]), "skip": skip,
                     "blank_at_start": sum(1 for x in ls if x["shown"] is None), "psnr_db": round(float(m[0]), 2),
                     "blurred_l1": round(float(m[1]), 4), "worst5_tiles_l1": round(float(m[2]), 4),
                     "warp_error": round(warp.values[k], 4), "ideal_warp_error": round(warp.values[-1], 4),
                     "keyframe_age_ms_median": round(float(np.median(ages)), 1) if ages else None,
                     "repeats": sum(1 for x, y in zip(ls[skip:], ls[skip + 1:])  # the same frame still on screen
                                    if x["shown"] is not None and x["shown"] == y["shown"]),
-                    "handover_latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None})
+                    "handover_latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None,
+                    "shown_as": dict(Counter(f"{x.get('mode')} {x.get('network')} {x.get('scale')}" for x in ls[skip:]))})
     return out
 
 

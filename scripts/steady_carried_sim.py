@@ -41,7 +41,7 @@ def main() -> None:
     ideal = [None] + [png(Path(args.ideal), i) for i in range(1, end + 1)]
     steady = Stabilizer(StabilizerSettings(strength=args.strength, still_strength=args.still, threads=1))
     carrier, keys, warp, scores, ms = Carrier(), [], WarpError(), [], []
-    for t in range(args.start - args.every, end + 1):
+    for t in range(args.start - args.every - args.delay, end + 1):
         if t % args.every == 0:
             out = steady(src[t - 1], ideal[t]) if args.steady == "keyframes" else ideal[t]
             keys.append((t + args.delay, carrier.keyframe(t, src[t - 1], out)))
