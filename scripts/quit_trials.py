@@ -65,7 +65,8 @@ def main() -> int:
                    "build_started": "builds for" in log,  # the quit came after the first compile began
                    "left_while_compiling": "leaving while the fast path is still compiling" in log,
                    "aborted": done.returncode == 134 or "terminate called" in log or "Fatal Python error" in log,
-                   "traceback": "Traceback" in log}
+                   "traceback": "Traceback" in log,
+                   "leaked": "leaked semaphore" in log}  # a build process stopped untidily (resource tracker)
             if done.returncode != 0 or row["traceback"]:
                 row["log_tail"] = log[-1500:]
             rows.append(row)
@@ -75,7 +76,8 @@ def main() -> int:
         for p in loads:
             p.kill()
         shutil.rmtree(work, ignore_errors=True)
-    summary = {"launches": len(rows), "clean": sum(r["exit"] == 0 and not r["traceback"] for r in rows),
+    summary = {"launches": len(rows),
+               "clean": sum(r["exit"] == 0 and not r["traceback"] and not r["leaked"] for r in rows),
                "build_started": sum(r["build_started"] for r in rows),
                "left_while_compiling": sum(r["left_while_compiling"] for r in rows),
                "aborts": sum(r["aborted"] for r in rows), "load": args.load,

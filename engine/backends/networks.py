@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import CancelledError
 from dataclasses import replace
 
 import numpy as np
@@ -104,6 +105,8 @@ class NetworkBackends:
             backend.warm(np.zeros(shape, np.uint8))
             self._failed.clear(key)
             log.info("the %s network switched to %s at %dx%d", family, backend.describe(), shape[1], shape[0])
+        except CancelledError:  # quitting: the build process was stopped, nothing failed
+            log.debug("the %s network's build for %dx%d was stopped", family, shape[1], shape[0])
         except Exception as exc:  # noqa: BLE001 - the stand-in keeps running
             self._build_failed(key, exc)
         finally:

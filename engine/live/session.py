@@ -148,6 +148,9 @@ class Session:
             return
         self._closed = True
         self._stop.set()
+        # first: a compile in the build process can stop at once, and the warm-up waits on it (an int8 build
+        # under way held a quit for up to a minute)
+        self.builder.close()
         if self.warmup is not None and self.warmup is not threading.current_thread():
             self.warmup.join(defaults.QUIT_WAIT_S)  # a compile under way in it must end before the process does
         self.latest.close()
@@ -159,7 +162,6 @@ class Session:
             upgrade, self._upgrade = self._upgrade, None
         if upgrade is not None:
             upgrade.close()
-        self.builder.close()
 
     def __enter__(self) -> "Session":
         return self
