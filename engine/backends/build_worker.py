@@ -48,9 +48,6 @@ def _lower_priority(parent: int) -> None:
         os.nice(NICE)
     except (AttributeError, OSError):  # Windows has no nice(); the build still runs
         pass
-    # Inductor compiles in this process, not in a pool of its own: a pool's semaphores outlive a build
-    # stopped at quit ("resource_tracker: There appear to be 1 leaked semaphore objects" on the terminal)
-    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
@@ -223,7 +220,7 @@ class BuildWorker:
         for future in futures:
             future.cancel()
         if pool is not None:
-            if busy:  # a compile can take a minute
+            if busy:  # a compile can take a minute; an idle process ends on its own, its resources released
                 for process in list(getattr(pool, "_processes", {}).values()):
                     process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
