@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(build_tools_missing() is not None, reason=f"AOTInductor: {build_tools_missing()}")
 
 
-def compile_package(path: str, started: str | None = None) -> None:
+def compile_package(path: str) -> None:
     """A small AOTInductor package at ``path`` (in a process of its own: compiling beside compiled inference
-    corrupts PyTorch's tracing state); ``started``, a file made when the compile starts."""
+    corrupts PyTorch's tracing state)."""
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -36,8 +36,6 @@ def compile_package(path: str, started: str | None = None) -> None:
     example = (torch.rand(1, 16, 384, 384), torch.tensor(1.0))
     with torch.no_grad():
         program = torch.export.export(Net().eval(), example)
-        if started:
-            Path(started).touch()
         torch._inductor.aoti_compile_and_package(program, package_path=path)
 
 
