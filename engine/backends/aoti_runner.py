@@ -10,14 +10,11 @@ C++ runner uses (``aoti_runtime/interface.h``): input handles are stolen, output
 from __future__ import annotations
 
 import ctypes
-import logging
 import shutil
 import tempfile
 import weakref
 import zipfile
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 _void_p = ctypes.c_void_p
 
