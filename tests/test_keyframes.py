@@ -192,3 +192,27 @@ def test_steady_video_on_carried_frames_stands_down_when_it_cannot_keep_up():
         f, s = frames[i % len(frames)], shown[i % len(frames)]
         changed.append(not np.array_equal(dear(f, s, key, 1.0, True, 1.0, 33.3)[0], s))
     assert dear.affordable and sum(changed[-AFFORD_FRAMES:]) >= AFFORD_FRAMES - 2  # (the pan's two wraps)
+
+
+def test_the_fill_blend_kernel_matches_its_formula():
+    """The numba kernel against the formula in NumPy: trusted cells copied, the rest ``c·moved + (1 − c)·
+    (a·grey + b)``, each pixel with its analysis cell's values (the last row and column take the rest)."""
+    from engine.frame.fill_blend import fill_blend
+
+    rng = np.random.default_rng(3)
+    k, h, w = 4, 38, 53  # not multiples of k: the last cells take the rows and columns left over
+    moved = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    a = rng.uniform(-1, 1, (h // k, w // k, 3)).astype(np.float32)
+    b = rng.uniform(-0.5, 1, (h // k, w // k, 3)).astype(np.float32)
+    conf = rng.choice(np.array([0.0, 0.3, 0.9985, 0.999, 1.0], np.float32), (h // k, w // k))
+    rows = np.minimum(np.arange(h) // k, h // k - 1)
+    cols = np.minimum(np.arange(w) // k, w // k - 1)
+    c = conf[rows][:, cols][..., None]
+    fill = a[rows][:, cols] * gray[..., None].astype(np.float32) + b[rows][:, cols] * np.float32(255)
+    want = np.where(c >= np.float32(0.999), moved,
+                    np.clip(c * moved + (1 - c) * fill + np.float32(0.5), 0, 255).astype(np.uint8))
+    got = fill_blend(moved, gray, a, b, conf, k)
+    assert np.abs(got.astype(int) - want).max() <= 1  # float rounding of the blend
+    assert (got[c[..., 0] >= np.float32(0.999)] == moved[c[..., 0] >= np.float32(0.999)]).all()
+    assert (got != moved).any()

@@ -16,30 +16,31 @@ from numba import njit
 @njit(nogil=True, cache=True, boundscheck=False)
 def _fill_blend(moved: np.ndarray, gray: np.ndarray, ca: np.ndarray, cb: np.ndarray, conf: np.ndarray, k: int,
                 out: np.ndarray, y0: int, y1: int) -> None:
+    """``out`` holds ``moved`` already: only the cells not wholly trusted are visited."""
     width = gray.shape[1]
     sh, sw = conf.shape
     for y in range(y0, y1):
         row = min(y // k, sh - 1)
-        for x in range(width):
-            col = min(x // k, sw - 1)
+        for col in range(sw):
             c = conf[row, col]
             if c >= np.float32(0.999):
-                for ch in range(3):
-                    out[y, x, ch] = moved[y, x, ch]
                 continue
-            # the colour map of the pixel's analysis cell: it is box-filtered over 16 frame pixels, so a
-            # bilinear fetch bought nothing visible for 4× the time (15 ms at 1280×720 with a fifth filled)
-            g = np.float32(gray[y, x]) * np.float32(255.0 / 255.0)
-            for ch in range(3):
-                v = c * np.float32(moved[y, x, ch]) + (1 - c) * (ca[row, col, ch] * g + cb[row, col, ch] * np.float32(255.0))
-                out[y, x, ch] = np.uint8(min(max(v + np.float32(0.5), np.float32(0.0)), np.float32(255.0)))
+            # a frame wider than k·sw: the last cell takes the columns left over
+            x1 = width if col == sw - 1 else min((col + 1) * k, width)
+            for x in range(col * k, x1):
+                # the colour map of the pixel's analysis cell: it is box-filtered over 16 frame pixels, so a
+                # bilinear fetch bought nothing visible for 4× the time (15 ms at 1280×720 with a fifth filled)
+                g = np.float32(gray[y, x])
+                for ch in range(3):
+                    v = c * np.float32(moved[y, x, ch]) + (1 - c) * (ca[row, col, ch] * g + cb[row, col, ch] * np.float32(255.0))
+                    out[y, x, ch] = np.uint8(min(max(v + np.float32(0.5), np.float32(0.0)), np.float32(255.0)))
 
 
 def fill_blend(moved: np.ndarray, gray: np.ndarray, a: np.ndarray, b: np.ndarray, conf: np.ndarray,
                k: int) -> np.ndarray:
     """``conf·moved + (1 − conf)·(a·gray + b)``: ``moved`` H×W×3 uint8, ``gray`` H×W uint8, the colour map
     ``a``, ``b`` (h×w×3 each) and the trust ``conf`` at 1/k of the size (float32). Drops the GIL."""
-    out = np.empty_like(moved)
+    out = moved.copy()  # the trusted cells, as they are (a copy: 2.4 → 0.5 ms at 1280×720, nearly all trusted)
     f32 = (lambda x: np.ascontiguousarray(x, np.float32))
     _fill_blend(moved, gray, f32(a), f32(b), f32(conf), k, out, 0, moved.shape[0])
     return out
