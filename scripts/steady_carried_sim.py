@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from engine.frame.carry import Carrier  # noqa: E402
+from engine.frame.carry import Carrier, CarrySettings  # noqa: E402
 from engine.frame.frames import parse_size  # noqa: E402
 from engine.frame.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
 from engine.metrics import psnr  # noqa: E402
@@ -35,12 +35,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--strength", type=float, default=StabilizerSettings.strength)
     ap.add_argument("--still", type=float, default=StabilizerSettings.still_strength)
+    ap.add_argument("--carry-scale", type=int, default=0, help="the carry's flow at 1/N of the size (0: its default)")
     args = ap.parse_args()
     end = args.start + args.frames
     src = list(frames(Path(args.src), parse_size(args.size) if args.size else None))[:end]
     ideal = [None] + [png(Path(args.ideal), i) for i in range(1, end + 1)]
     steady = Stabilizer(StabilizerSettings(strength=args.strength, still_strength=args.still, threads=1))
-    carrier, keys, warp, scores, ms = Carrier(), [], WarpError(), [], []
+    carrier, keys, warp, scores, ms = Carrier(CarrySettings(scale=args.carry_scale)), [], WarpError(), [], []
     for t in range(args.start - args.every - args.delay, end + 1):
         if t % args.every == 0:
             out = steady(src[t - 1], ideal[t]) if args.steady == "keyframes" else ideal[t]

@@ -36,7 +36,7 @@ CUT_TRUST = 0.2  # less of the frame than this carried: a cut
 
 @dataclass(frozen=True)
 class CarrySettings:
-    scale: int = 0  # flow and trust at 1/scale of the frame's size (0: about 320 pixels wide, at least 2)
+    scale: int = 0  # flow and trust at 1/scale of the frame's size (0: about 430 pixels wide, at least 2)
     preset: int = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST  # DIS's preset (FAST: the same scores, 4× the time)
     refine: int = 0  # DIS's variational refinement iterations (0: its preset's)
     tolerance: float = 12.0  # levels of local misfit, above the noise floor, that halve the trust
@@ -47,8 +47,9 @@ class CarrySettings:
 
     def analysis(self, width: int) -> tuple[int, int]:
         """(scale, misfit box in analysis pixels, odd) for frames of this width: the flow's accuracy is
-        what carries the strokes (at 1/2 of 640×480, +1 dB over 1/4), its cost grows with the pixels."""
-        k = self.scale or max(2, round(width / 320))
+        what carries the strokes (at 1/2 of 640×480, +1 dB over 1/4; at 1/3 of 1280×720, +0.5 dB live over
+        1/4, where 1/2 cost the keyframes more than it gained: docs/keyframes.md), its cost grows with the pixels."""
+        k = self.scale or max(2, round(width / 430))
         return k, max(3, round(self.window / k) | 1)
 
 
