@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,7 +21,7 @@ from engine.frame.frames import parse_size  # noqa: E402
 from engine.frame.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
 from engine.metrics import psnr  # noqa: E402
 from lab.evaluate import WarpError  # noqa: E402
-from scripts.live_compare import blurred_l1, frames, png  # noqa: E402
+from scripts.live_compare import blurred_l1, frames, png, worst_tiles  # noqa: E402
 
 
 def main() -> None:
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--strength", type=float, default=StabilizerSettings.strength)
     ap.add_argument("--still", type=float, default=StabilizerSettings.still_strength)
+    ap.add_argument("--save", help="a folder: the shown frames go there as PNGs (frame_NNNNNN.png)")
     ap.add_argument("--carry-scale", type=int, default=0, help="the carry's flow at 1/N of the size (0: its default)")
     args = ap.parse_args()
     end = args.start + args.frames
@@ -54,10 +56,13 @@ def main() -> None:
         if args.steady == "shown":
             shown = steady(src[t - 1], shown)
         ms.append(1000.0 * (time.perf_counter() - t0))
-        scores.append((psnr(shown, ideal[t]), blurred_l1(shown, ideal[t])))
+        scores.append((psnr(shown, ideal[t]), blurred_l1(shown, ideal[t]), worst_tiles(shown, ideal[t])))
+        if args.save:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(f"{args.save}/frame_{t:06d}.png", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
         warp.add(src[t - 1], shown, ideal[t])
-    p, l1 = np.mean(scores, axis=0)
-    print(f"steady on {args.steady}: PSNR {p:.2f} dB, blurred L1 {l1:.4f}, warp error {warp.values[0]:.4f} "
+    p, l1, tiles = np.mean(scores, axis=0)
+    print(f"steady on {args.steady}: PSNR {p:.2f} dB, blurred L1 {l1:.4f}, worst 5% tiles {tiles:.4f}, warp error {warp.values[0]:.4f} "
           f"(the ideal's {warp.values[1]:.4f}), carry{' + steady' if args.steady == 'shown' else ''} "
           f"{np.median(ms):.1f} ms a frame")
 

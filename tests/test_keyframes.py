@@ -195,9 +195,11 @@ def test_steady_video_on_carried_frames_stands_down_when_it_cannot_keep_up():
 
 
 def test_the_fill_blend_kernel_matches_its_formula():
-    """The numba kernel against the formula in NumPy: trusted cells copied, the rest ``c·moved + (1 − c)·
-    (a·grey + b)``, each pixel with its analysis cell's values (the last row and column take the rest)."""
-    from engine.frame.fill_blend import fill_blend
+    """The numba kernel against the formula in NumPy: trusted cells copied, the rest ``c·moved + (1 − c)·fill``,
+    the fill the local map ``a·grey + b`` where the grey is within SEEN_Z spreads of what the map saw, and the
+    palette beyond, weighted by (SEEN_Z / z)²; each pixel with its analysis cell's values (the last row and
+    column take the rest)."""
+    from engine.frame.fill_blend import SEEN_FLOOR, SEEN_Z, fill_blend
 
     rng = np.random.default_rng(3)
     k, h, w = 4, 38, 53  # not multiples of k: the last cells take the rows and columns left over
@@ -206,13 +208,38 @@ def test_the_fill_blend_kernel_matches_its_formula():
     a = rng.uniform(-1, 1, (h // k, w // k, 3)).astype(np.float32)
     b = rng.uniform(-0.5, 1, (h // k, w // k, 3)).astype(np.float32)
     conf = rng.choice(np.array([0.0, 0.3, 0.9985, 0.999, 1.0], np.float32), (h // k, w // k))
+    seen = np.dstack([rng.uniform(0, 1, (h // k, w // k)), rng.uniform(0, 0.3, (h // k, w // k))]).astype(np.float32)
+    palette = rng.uniform(0, 255, (256, 3)).astype(np.float32)
     rows = np.minimum(np.arange(h) // k, h // k - 1)
     cols = np.minimum(np.arange(w) // k, w // k - 1)
-    c = conf[rows][:, cols][..., None]
-    fill = a[rows][:, cols] * gray[..., None].astype(np.float32) + b[rows][:, cols] * np.float32(255)
-    want = np.where(c >= np.float32(0.999), moved,
-                    np.clip(c * moved + (1 - c) * fill + np.float32(0.5), 0, 255).astype(np.uint8))
-    got = fill_blend(moved, gray, a, b, conf, k)
+    cell = (lambda x: x[rows][:, cols])
+    c = cell(conf)[..., None]
+    g = gray[..., None].astype(np.float32)
+    z = np.abs(g / 255 - cell(seen)[..., :1]) / (cell(seen)[..., 1:] + SEEN_FLOOR)
+    local = np.where(z <= SEEN_Z, 1.0, (SEEN_Z / np.maximum(z, 1e-6)) ** 2)
+    fill = local * (cell(a) * g + cell(b) * 255) + (1 - local) * palette[gray]
+    want = np.where(c >= np.float32(0.999), moved, np.clip(c * moved + (1 - c) * fill + 0.5, 0, 255).astype(np.uint8))
+    got = fill_blend(moved, gray, a, b, conf, k, seen, palette)
     assert np.abs(got.astype(int) - want).max() <= 1  # float rounding of the blend
-    assert (got[c[..., 0] >= np.float32(0.999)] == moved[c[..., 0] >= np.float32(0.999)]).all()
+    trusted = c[..., 0] >= np.float32(0.999)
+    assert (got[trusted] == moved[trusted]).all()
     assert (got != moved).any()
+    assert (fill_blend(moved, gray, a, b, conf, k) != got).any()  # without seen: the local map everywhere
+
+
+def test_something_new_is_filled_in_the_palette_not_the_local_colours():
+    """A bright object comes in where the keyframe had a dark flat wall: the wall's local colour map would paint
+    it the wall's colour (it is flat: only its mean), the keyframe's palette paints it as the keyframe painted
+    bright things."""
+    h, w = 144, 192
+    source = np.full((h, w, 3), 40, np.uint8)
+    source[:, w // 2:] = 220  # a bright right half
+    styled = np.where(source[..., :1] > 128, np.array([230, 220, 0], np.uint8), np.array([0, 0, 200], np.uint8))
+    carrier = Carrier()
+    key = carrier.keyframe(0, source, styled.astype(np.uint8))
+    now = source.copy()
+    now[40:100, 20:70] = 220  # something bright came in over the dark wall
+    out = carrier.carry(key, now, 1)
+    inside = out[55:85, 30:60].reshape(-1, 3).astype(float).mean(axis=0)
+    assert np.abs(inside - [230, 220, 0]).mean() < 40, inside  # yellow, as the bright half was painted
+    assert np.abs(out[5:30, 5:60].astype(float) - [0, 0, 200]).mean() < 10  # the wall itself stays blue
