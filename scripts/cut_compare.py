@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.frame.frames import fit_cover, parse_size  # noqa: E402
