@@ -2,8 +2,9 @@
 the fill (the keyframe's local colour map, moved along the flow, applied to the current grey frame; where
 the grey is unlike anything that map saw, the keyframe's palette by grey level), blended by the trust.
 NumPy made six full-size float planes for it (~23 ms at 640×480 on one core of a Zen 3); this kernel
-visits only the cells not wholly trusted (0.5 ms a 1280×720 frame then, 7 ms where every pixel is filled). The warp itself stays OpenCV's fixed-point
-remap (SIMD, ~1 ms). Compiled on first use (cached on disk), or ahead of it by ``warm_up``.
+visits only the cells not wholly trusted (0.5 ms a 1280×720 frame then, 7 ms where every pixel is filled).
+The warp itself stays OpenCV's fixed-point remap (SIMD). Compiled on first use (cached on disk), or ahead
+of it by ``warm_up``.
 """
 from __future__ import annotations
 
