@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,6 +19,7 @@ from engine.frame.carry import Carrier, CarrySettings  # noqa: E402
 from engine.frame.frames import parse_size  # noqa: E402
 from engine.frame.stabilize import Stabilizer, StabilizerSettings  # noqa: E402
 from engine.metrics import psnr  # noqa: E402
+from engine.sinks.video import write_image  # noqa: E402
 from lab.evaluate import WarpError  # noqa: E402
 from scripts.live_compare import blurred_l1, frames, png, worst_tiles  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> None:
         scores.append((psnr(shown, ideal[t]), blurred_l1(shown, ideal[t]), worst_tiles(shown, ideal[t])))
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(f"{args.save}/frame_{t:06d}.png", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
+            write_image(Path(args.save) / f"frame_{t:06d}.png", shown)
         warp.add(src[t - 1], shown, ideal[t])
     p, l1, tiles = np.mean(scores, axis=0)
     print(f"steady on {args.steady}: PSNR {p:.2f} dB, blurred L1 {l1:.4f}, worst 5% tiles {tiles:.4f}, warp error {warp.values[0]:.4f} "
