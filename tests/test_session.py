@@ -118,6 +118,7 @@ def test_auto_starts_at_once_and_swaps_in_the_compiled_backend(pack, frames_320,
 
     from engine.backends import auto_choice
     from engine.backends.compiled_cache import CompiledKey
+    from engine.backends.export import onnx_path
     from engine.backends.torch_int8 import RECIPE, TorchInt8Backend
 
     best = auto_choice()
@@ -128,6 +129,8 @@ def test_auto_starts_at_once_and_swaps_in_the_compiled_backend(pack, frames_320,
     if int8_stock is not None:
         model = CompiledKey.make(pack, RECIPE, h, w).path()
         model.write_bytes(model.read_bytes()[:4096])
+    if best == "openvino":  # a first launch: OpenVINO's export not made yet (a relaunch starts on it at once)
+        onnx_path(pack, cpu_layout=True).unlink(missing_ok=True)
     events, frames = Events(), []
     source = StillSource(SourceSettings("image", fps=10), frame)  # frames that leave the build a core
     with caplog.at_level(logging.WARNING, logger="engine.backends.compiled_cache"):
@@ -149,6 +152,27 @@ def test_auto_starts_at_once_and_swaps_in_the_compiled_backend(pack, frames_320,
         session.close()
     if int8_stock is not None:
         assert TorchInt8Backend.ready(pack, h, w)  # rebuilt, for the tests after this one
+
+
+def test_a_relaunch_on_the_fp32_path_starts_on_openvino(pack, frames_320, monkeypatch):
+    """An AVX2-only CPU (STYLECAM_CPU=avx2): once OpenVINO's export is cached, live auto starts on it at once
+    (a size compiles aside in a fraction of a second, ONNX Runtime standing in), not on ONNX Runtime with
+    OpenVINO's warm-up thread starved beside two busy cores (2.7 s of second-old keyframes on Zen 4)."""
+    from engine.backends import BACKENDS, auto_choice
+    from engine.backends.export import cached_onnx
+
+    if BACKENDS["openvino"].unavailable_reason():
+        pytest.skip(BACKENDS["openvino"].unavailable_reason())
+    monkeypatch.setenv("STYLECAM_CPU", "avx2")
+    assert auto_choice() == "openvino"
+    cached_onnx(pack, cpu_layout=True)  # what the first launch left
+    frame = frames_320[0]
+    h, w = frame.shape[:2]
+    source = StillSource(SourceSettings("image", fps=30), frame)
+    settings = SessionSettings(backend="auto", size=(w, h), style=StyleSettings(stabilize=False))
+    with Session(pack, settings, source=source).open() as session:
+        assert session.pipeline.backend.name == "openvino" and session.warmup is None
+        assert _wait(lambda: session.pipeline.step().backend.startswith("openvino"))
 
 
 def test_serve_stays_quiet_when_clients_disconnect(pack, photos, capfd):

@@ -84,6 +84,12 @@ class Backend(ABC):
         """Runs frames of this size without a build (not compiled, or compiled and cached on disk)."""
         return not cls.compiled
 
+    @classmethod
+    def opens_at_once(cls, pack: StylePack, height: int, width: int) -> bool:
+        """A live session may start on it (a relaunch): it runs frames of this size within a second, a
+        stand-in running meanwhile. Ready, by default."""
+        return cls.ready(pack, height, width)
+
     def ready_for(self, height: int, width: int) -> bool:
         """Runs frames of this size now, without a build (a compiled backend: built, or cached)."""
         return True

@@ -68,10 +68,15 @@ def export_onnx(pack: StylePack, out: Path, opset: int = DEFAULT_OPSET, check: b
 _EXPORTING = threading.Lock()
 
 
+def onnx_path(pack: StylePack, opset: int = DEFAULT_OPSET, cpu_layout: bool = False) -> Path:
+    """Where ``cached_onnx`` keeps this pack's export (it may not be there yet)."""
+    variant = "-cpu2" if cpu_layout else ""
+    return cache_dir() / "onnx" / f"{pack.family}net-{pack.digest[:16]}-op{opset}{variant}.onnx"
+
+
 def cached_onnx(pack: StylePack, opset: int = DEFAULT_OPSET, cpu_layout: bool = False) -> Path:
     """The exported model for this pack, exporting once into the cache dir (one export at a time)."""
-    variant = "-cpu2" if cpu_layout else ""
-    path = cache_dir() / "onnx" / f"{pack.family}net-{pack.digest[:16]}-op{opset}{variant}.onnx"
+    path = onnx_path(pack, opset, cpu_layout)
     if path.is_file():
         touch(path)  # used: the cache's limits remove the least recently used first
         return path

@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from .. import defaults
+from ..cpu_tuning import yield_to_display
 from ..styles.catalog import StyleCatalog, as_catalog
 from .base import Backend, BackendOptions
 from .build_worker import MAX_ATTEMPTS, FailureLog
@@ -93,6 +94,7 @@ class NetworkBackends:
         """On its thread: create the backend if need be and build (load) this size; for a compiled CPU
         backend the compile itself runs in the build process, this thread only waits and loads."""
         shape = key[1]
+        yield_to_display()  # as the session's warm-up thread: the inference threads a first run starts inherit it
         try:
             with self._lock:
                 backend = self._backends.get(family)

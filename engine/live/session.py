@@ -527,7 +527,8 @@ class Session:
     def _compiled_cached(state: LiveState, source: Source) -> bool:
         """``auto`` would pick a compiled CPU backend, and its stock network is cached for these frames."""
         best, size = auto_choice(), state.size or source.frame_size
-        return best in COMPILED_CPU and size is not None and BACKENDS[best].ready(state.catalog.stock, size[1], size[0])
+        return (best in COMPILED_CPU and size is not None
+                and BACKENDS[best].opens_at_once(state.catalog.stock, size[1], size[0]))
 
     @staticmethod
     def _build_pays(source: Source) -> bool:
