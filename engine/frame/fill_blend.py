@@ -25,7 +25,8 @@ def _fill_blend(moved: np.ndarray, gray: np.ndarray, ca: np.ndarray, cb: np.ndar
     read once and the channels written out by hand: 5.2 → 3.2 ms a 1280×720 frame with 42 % of it filled."""
     width = gray.shape[1]
     sh, sw = conf.shape
-    to_unit, one, lo, hi, half = np.float32(1 / 255), np.float32(1.0), np.float32(0.0), np.float32(255.0), np.float32(0.5)
+    to_unit, one, half = np.float32(1 / 255), np.float32(1.0), np.float32(0.5)
+    lo, hi = np.float32(0.0), np.float32(255.0)
     for y in range(y0, y1):
         row = min(y // k, sh - 1)
         for col in range(sw):
