@@ -36,6 +36,7 @@ def _fill_blend(moved: np.ndarray, gray: np.ndarray, ca: np.ndarray, cb: np.ndar
             m, per_spread = seen[row, col, 0], one / (seen[row, col, 1] + SEEN_FLOOR)
             a0, a1, a2 = ca[row, col, 0], ca[row, col, 1], ca[row, col, 2]
             b0, b1, b2 = cb[row, col, 0] * hi, cb[row, col, 1] * hi, cb[row, col, 2] * hi
+            d = one - c  # the fill's share
             # a frame wider than k·sw: the last cell takes the columns left over
             x1 = width if col == sw - 1 else min((col + 1) * k, width)
             for x in range(col * k, x1):
@@ -49,7 +50,6 @@ def _fill_blend(moved: np.ndarray, gray: np.ndarray, ca: np.ndarray, cb: np.ndar
                 f0 = w * (a0 * g + b0) + p * palette[level, 0]
                 f1 = w * (a1 * g + b1) + p * palette[level, 1]
                 f2 = w * (a2 * g + b2) + p * palette[level, 2]
-                d = one - c
                 v0 = c * np.float32(moved[y, x, 0]) + d * f0 + half
                 v1 = c * np.float32(moved[y, x, 1]) + d * f1 + half
                 v2 = c * np.float32(moved[y, x, 2]) + d * f2 + half

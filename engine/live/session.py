@@ -525,7 +525,8 @@ class Session:
 
     @staticmethod
     def _compiled_cached(state: LiveState, source: Source) -> bool:
-        """``auto`` would pick a compiled CPU backend, and its stock network is cached for these frames."""
+        """``auto`` would pick a compiled CPU backend, and it opens at once for these frames (its stock network
+        cached: an int8 model of this size, OpenVINO's export)."""
         best, size = auto_choice(), state.size or source.frame_size
         return (best in COMPILED_CPU and size is not None
                 and BACKENDS[best].opens_at_once(state.catalog.stock, size[1], size[0]))
