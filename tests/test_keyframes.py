@@ -196,35 +196,39 @@ def test_steady_video_on_carried_frames_stands_down_when_it_cannot_keep_up():
 
 def test_the_fill_blend_kernel_matches_its_formula():
     """The numba kernel against the formula in NumPy: trusted cells copied, the rest ``c·moved + (1 − c)·fill``,
-    the fill the local map ``a·grey + b`` where the grey is within SEEN_Z spreads of what the map saw, and the
-    palette beyond, weighted by (SEEN_Z / z)²; each pixel with its analysis cell's values (the last row and
-    column take the rest)."""
-    from engine.frame.fill_blend import SEEN_FLOOR, SEEN_Z, fill_blend
+    the fill the local map ``a·grey + b`` where the colour is within SEEN_Z spreads of what the map saw, and
+    the colour table (the source colour's bin) beyond, weighted by (SEEN_Z / z)²; each pixel with its
+    analysis cell's values (the last row and column take the rest)."""
+    from engine.frame.fill_blend import LUT_BINS, SEEN_FLOOR, SEEN_Z, fill_blend
 
     rng = np.random.default_rng(3)
     k, h, w = 4, 38, 53  # not multiples of k: the last cells take the rows and columns left over
     moved = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    source = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
     a = rng.uniform(-1, 1, (h // k, w // k, 3)).astype(np.float32)
     b = rng.uniform(-0.5, 1, (h // k, w // k, 3)).astype(np.float32)
     conf = rng.choice(np.array([0.0, 0.3, 0.9985, 0.999, 1.0], np.float32), (h // k, w // k))
-    seen = np.dstack([rng.uniform(0, 1, (h // k, w // k)), rng.uniform(0, 0.3, (h // k, w // k))]).astype(np.float32)
-    palette = rng.uniform(0, 255, (256, 3)).astype(np.float32)
+    seen = np.dstack([rng.uniform(0, 1, (h // k, w // k, 3)), rng.uniform(0, 0.3, (h // k, w // k))]).astype(np.float32)
+    nb = LUT_BINS
+    lut = rng.uniform(0, 255, (nb ** 3, 3)).astype(np.float32)
     rows = np.minimum(np.arange(h) // k, h // k - 1)
     cols = np.minimum(np.arange(w) // k, w // k - 1)
     cell = (lambda x: x[rows][:, cols])
     c = cell(conf)[..., None]
     g = gray[..., None].astype(np.float32)
-    z = np.abs(g / 255 - cell(seen)[..., :1]) / (cell(seen)[..., 1:] + SEEN_FLOOR)
+    z = np.linalg.norm(source / 255 - cell(seen)[..., :3], axis=2, keepdims=True) / (cell(seen)[..., 3:] + SEEN_FLOOR)
     local = np.where(z <= SEEN_Z, 1.0, (SEEN_Z / np.maximum(z, 1e-6)) ** 2)
-    fill = local * (cell(a) * g + cell(b) * 255) + (1 - local) * palette[gray]
+    q = source.astype(int) * nb // 256  # the nearest bin
+    table = lut[(q[..., 0] * nb + q[..., 1]) * nb + q[..., 2]]
+    fill = local * (cell(a) * g + cell(b) * 255) + (1 - local) * table
     want = np.where(c >= np.float32(0.999), moved, np.clip(c * moved + (1 - c) * fill + 0.5, 0, 255).astype(np.uint8))
-    got = fill_blend(moved, gray, a, b, conf, k, seen, palette)
+    got = fill_blend(moved, source, gray, a, b, conf, k, seen, lut)
     assert np.abs(got.astype(int) - want).max() <= 1  # float rounding of the blend
     trusted = c[..., 0] >= np.float32(0.999)
     assert (got[trusted] == moved[trusted]).all()
     assert (got != moved).any()
-    assert (fill_blend(moved, gray, a, b, conf, k) != got).any()  # without seen: the local map everywhere
+    assert (fill_blend(moved, source, gray, a, b, conf, k) != got).any()  # without seen: the local map everywhere
 
 
 def test_something_new_is_filled_in_the_palette_not_the_local_colours():
@@ -243,3 +247,25 @@ def test_something_new_is_filled_in_the_palette_not_the_local_colours():
     inside = out[55:85, 30:60].reshape(-1, 3).astype(float).mean(axis=0)
     assert np.abs(inside - [230, 220, 0]).mean() < 40, inside  # yellow, as the bright half was painted
     assert np.abs(out[5:30, 5:60].astype(float) - [0, 0, 200]).mean() < 10  # the wall itself stays blue
+
+
+def test_something_new_is_filled_by_its_colour_not_its_grey():
+    """A yellow thing comes in over a dark blue wall. The keyframe had yellow things, and three times as many
+    blue ones of the same grey: a palette by grey level paints it mostly blue, the keyframe's colour table
+    paints it as the keyframe painted yellow things."""
+    h, w = 144, 192
+    source = np.empty((h, w, 3), np.uint8)
+    source[:, :w // 2] = (40, 42, 170)  # the wall, dark blue (grey 56)
+    source[:, w // 2:] = (80, 80, 220)  # light blue (grey 96)
+    source[h * 3 // 4:, w // 2:] = (150, 90, 0)  # yellow-brown (grey 98)
+    grey = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)
+    assert abs(int(grey[-1, -1]) - int(grey[0, -1])) <= 2
+    styled = np.where(source[..., 2:] > 100, np.array([0, 0, 200], np.uint8), np.array([230, 220, 0], np.uint8))
+    carrier = Carrier()
+    key = carrier.keyframe(0, source, styled.astype(np.uint8))
+    now = source.copy()
+    now[40:100, 20:70] = (150, 90, 0)  # the yellow thing over the wall
+    out = carrier.carry(key, now, 1)
+    inside = out[55:85, 30:60].reshape(-1, 3).astype(float).mean(axis=0)
+    assert np.abs(inside - [230, 220, 0]).mean() < 40, inside  # yellow, as the keyframe painted yellow things
+    assert np.abs(out[5:30, 5:15].astype(float) - [0, 0, 200]).mean() < 10  # the wall itself stays blue

@@ -16,10 +16,10 @@ keyframe and the flow back disagree (background an object uncovered). The fill i
 local colour map applied to the current frame: the guided filter's linear coefficients (He et al.
 2010), fitted once per keyframe between its source and its output, moved along the same flow, and
 applied to the current grey frame. It keeps the current frame's shapes (a hand where it is now, not
-where it was) in the keyframe's local colours and strokes' mean; trust blends the two. Where the grey is
+where it was) in the keyframe's local colours and strokes' mean; trust blends the two. Where the colour is
 unlike what the local map was fitted on (something new: a cat over a flat wall, which the wall's map paints
-the wall's colour), the keyframe's palette by grey level fills instead (offline, 1280×720, keyframes 18
-frames old: +1.5 dB, worst tiles −21 %; docs/keyframes.md).
+the wall's colour), the keyframe's colour table fills instead: its output's mean colour per source colour,
+which paints the cat as the keyframe painted things of the cat's colour (docs/keyframes.md, "Something new").
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ import cv2
 import numpy as np
 
 from .stabilize import _local_change, _outside
-from .fill_blend import fill_blend, warm_up
+from .fill_blend import LUT_BINS, fill_blend, paint, warm_up
+
+FIT_BINS = LUT_BINS // 2  # the colour table is fitted on 16 bins a channel (32: each bin seen too seldom, offline)
 
 FLAGS = cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP
 NOISE_FLOOR = 3.0  # levels: the most of the misfit that counts as the sensor's noise
@@ -63,22 +65,9 @@ class Keyframe(NamedTuple):
     output: np.ndarray  # H×W×3 uint8, the stylized frame
     gray: np.ndarray  # its source, grey at analysis size (uint8)
     coef: tuple[np.ndarray, np.ndarray]  # the fill's colour map at analysis size: (a, b), h×w×3 float32 each
-    seen: np.ndarray  # the grey the map was fitted on, per analysis pixel: (mean, spread) 0..1, h×w×2 float32
-    palette: np.ndarray  # the whole frame's colour per grey level (256×3 float32): what fills something new
-    tone: tuple[np.ndarray, np.ndarray]  # one colour map for the whole frame, (a, b) per channel: after a cut
+    seen: np.ndarray  # the colour the map was fitted on, per analysis pixel: (mean R, G, B, spread) 0..1, h×w×4 float32
+    lut: np.ndarray  # the output's colour per source colour bin (LUT_BINS³×3 float32, 0..255): what fills something new
     tag: object = None  # what it was rendered for (the look)
-
-
-def _tone(gray: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(a, b) per channel with ``a·grey + b`` matching the output's mean and contrast, the sign of their
-    correlation kept: a new scene painted in the keyframe's colours with its own edges at full contrast
-    (a regression's slope would flatten it where the style re-invents the shading)."""
-    g = gray.astype(np.float32).reshape(-1)
-    o = out.reshape(-1, 3)
-    gc, oc = g - g.mean(), o - o.mean(axis=0)
-    sign = np.sign(gc @ oc) + (gc @ oc == 0)
-    a = sign * oc.std(axis=0) / max(float(gc.std()), 1.0)
-    return a.astype(np.float32), (o.mean(axis=0) - a * g.mean()).astype(np.float32)
 
 
 PALETTE_BINS = 32
@@ -86,8 +75,8 @@ PALETTE_BINS = 32
 
 def _palette(gray: np.ndarray, out: np.ndarray) -> np.ndarray:
     """The output's mean colour per grey level (256×3, 0..255), from 32 bins, empty ones interpolated: the
-    style's palette as the picture's brightness picks it (bright things went yellow, dark ones blue), for
-    something that was not in the keyframe, whose local map would paint it like what was there."""
+    style's palette as the picture's brightness picks it (bright things went yellow, dark ones blue), what
+    the colour table falls back on for a colour the keyframe did not have."""
     bins = gray.reshape(-1).astype(np.intp) * PALETTE_BINS // 256
     count = np.bincount(bins, minlength=PALETTE_BINS)
     filled = count > 0
@@ -97,6 +86,53 @@ def _palette(gray: np.ndarray, out: np.ndarray) -> np.ndarray:
         mean = np.bincount(bins, out[..., ch].reshape(-1), PALETTE_BINS)[filled] / count[filled]
         palette[:, ch] = np.interp(np.arange(256), centres[filled], mean)
     return palette
+
+
+LUT_PRIOR = 4.0  # analysis pixels: a colour bin seen less than this leans on the palette by grey level
+LUT_SPREAD = 0.5  # the weight of a bin's 26 neighbours in its colour: an unseen shade of a seen colour takes theirs
+
+
+def _neighbours(table: np.ndarray) -> np.ndarray:
+    """The sum over each bin's 3×3×3 neighbourhood (the bin itself included), per channel."""
+    out = table
+    for axis in range(3):
+        pad = np.pad(out, [(1, 1) if a == axis else (0, 0) for a in range(out.ndim)])
+        out = sum(np.take(pad, range(i, i + table.shape[axis]), axis=axis) for i in range(3))
+    return out
+
+
+def _colour_table(small: np.ndarray, out: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """The output's mean colour per source colour (LUT_BINS³×3, 0..255), at analysis size: the network's
+    colour follows the source's colour, not only its grey (a yellow cat and a blue wall of one grey are
+    painted apart). A bin's neighbours count for LUT_SPREAD of it (read trilinearly, an empty bin beside a
+    seen one would otherwise pull toward the palette); bins seen rarely lean on the palette at their
+    centre's grey, bins far from all seen colours take it."""
+    nb = FIT_BINS
+    q = small.astype(np.intp) * nb // 256
+    cells = ((q[..., 0] * nb + q[..., 1]) * nb + q[..., 2]).reshape(-1)
+    sums = np.stack([np.bincount(cells, minlength=nb ** 3)]
+                    + [np.bincount(cells, out[..., ch].reshape(-1), nb ** 3) for ch in range(3)], axis=1)
+    sums = sums.reshape(nb, nb, nb, 4)
+    sums = ((1 - LUT_SPREAD) * sums + LUT_SPREAD * _neighbours(sums)).reshape(-1, 4)
+    count = sums[:, :1]
+    centre = (np.arange(nb) + 0.5) * (256 / nb)
+    r, g, b = np.meshgrid(centre, centre, centre, indexing="ij")
+    grey = np.clip(0.299 * r + 0.587 * g + 0.114 * b, 0, 255).astype(np.intp).reshape(-1)
+    share = count / (count + LUT_PRIOR)
+    table = (share * sums[:, 1:] / np.maximum(count, 1e-6) + (1 - share) * palette[grey]).reshape(nb, nb, nb, 3)
+    for axis in range(3):
+        table = _twice_as_fine(table, axis)
+    return np.ascontiguousarray(table.reshape(-1, 3), np.float32)
+
+
+def _twice_as_fine(table: np.ndarray, axis: int) -> np.ndarray:
+    """The table at twice the bins along ``axis``, linear between the old bins' centres (the kernel reads
+    the nearest bin: 8 levels a step, trilinear reading cost 2.5 ms more a 1280×720 frame)."""
+    n = table.shape[axis]
+    at = (lambda idx: np.take(table, np.clip(idx, 0, n - 1), axis=axis))
+    i = np.arange(n)
+    even, odd = 0.75 * table + 0.25 * at(i - 1), 0.75 * table + 0.25 * at(i + 1)
+    return np.stack([even, odd], axis=axis + 1).reshape(table.shape[:axis] + (2 * n,) + table.shape[axis + 1:])
 
 
 def _box(img: np.ndarray, r: int) -> np.ndarray:
@@ -143,9 +179,14 @@ class Carrier:
         a = cov / (var_i + np.float32(s.fill_eps))[..., None]
         b = mean_p - a * mean_i[..., None]
         coef = (np.ascontiguousarray(_box(a, r), np.float32), np.ascontiguousarray(_box(b, r), np.float32))
-        seen = np.dstack([mean_i, np.sqrt(np.maximum(var_i, 0.0))]).astype(np.float32)
+        small = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
+        colour = small.astype(np.float32) * np.float32(1 / 255)
+        mean_c = _box(colour, r)
+        spread = np.sqrt(np.maximum((_box(colour * colour, r) - mean_c * mean_c).sum(axis=2), 0.0))
+        seen = np.dstack([mean_c, spread]).astype(np.float32)
         out = out * np.float32(255)
-        return Keyframe(index, output, gray, coef, seen, _palette(gray, out), _tone(gray, out), tag)
+        lut = _colour_table(small, out, _palette(gray, out))
+        return Keyframe(index, output, gray, coef, seen, lut, tag)
 
     def carry(self, key: Keyframe, source: np.ndarray, index: int) -> np.ndarray:
         """The frame to show for ``source`` (source frame ``index``): ``key`` moved to it, filled where
@@ -183,10 +224,9 @@ class Carrier:
         trusted = float(conf.mean())
         if trusted < CUT_TRUST:
             # a cut (or motion the flow lost): nothing of the keyframe's picture belongs here; its colour
-            # map, taken as a whole, paints this frame until a keyframe of it comes (a local map would
-            # carry the old layout)
-            guide = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32)[..., None]
-            return np.clip(guide * key.tone[0] + key.tone[1] + 0.5, 0, 255).astype(np.uint8), 0.0
+            # table paints this frame until a keyframe of it comes (a local map would carry the old layout;
+            # one linear map per channel, before, scored 1–5 dB further from the new scene's render)
+            return paint(source, key.lut), 0.0
         big = cv2.resize(flow * np.float32(k), (w, h), interpolation=cv2.INTER_LINEAR)
         # fixed-point maps (1/32 pixel): a third faster than float ones, the conversion included
         moved = cv2.remap(key.output, *cv2.convertMaps(big, None, cv2.CV_16SC2), FLAGS,
@@ -194,4 +234,4 @@ class Carrier:
         if trusted > 0.999:
             return moved, trusted
         a, b, seen = (cv2.remap(c, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE) for c in (*key.coef, key.seen))
-        return fill_blend(moved, cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), a, b, conf, k, seen, key.palette), trusted
+        return fill_blend(moved, source, cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), a, b, conf, k, seen, key.lut), trusted
