@@ -157,16 +157,16 @@ class Carrier:
             self._dis[k] = dis
         return self._dis[k]
 
-    def _gray(self, frame: np.ndarray) -> np.ndarray:
-        """Grey at analysis size, uint8 (what DIS takes)."""
-        h, w = frame.shape[:2]
+    def _gray(self, full: np.ndarray) -> np.ndarray:
+        """The full-size grey at analysis size, uint8 (what DIS takes)."""
+        h, w = full.shape[:2]
         k = self.settings.analysis(w)[0]
-        return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (w // k, h // k), interpolation=cv2.INTER_AREA)
+        return cv2.resize(full, (w // k, h // k), interpolation=cv2.INTER_AREA)
 
     def keyframe(self, index: int, source: np.ndarray, output: np.ndarray, tag: object = None) -> Keyframe:
         """What carrying ``output`` (rendered from ``source``) needs: made once, off the display loop."""
         s = self.settings
-        gray = self._gray(source)
+        gray = self._gray(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY))
         k = s.analysis(source.shape[1])[0]
         h, w = gray.shape
         guide = gray.astype(np.float32) * np.float32(1 / 255)
@@ -193,17 +193,19 @@ class Carrier:
         the move cannot be trusted. (A fade from the keyframe before, both carried, was tried: the second
         carry cost the display loop frames, 5–7 → 39–44 repeats in 240, for no less flicker; steady video
         on the frames shown smooths a new one's arrival: docs/keyframes.md.)"""
-        out, self.trusted = self._one(key, source, self._gray(source), index)
+        full = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY)  # once: the flow's (at analysis size) and the fill's
+        out, self.trusted = self._one(key, source, full, index)
         self._flows = {key.index: self._flows[key.index]} if key.index in self._flows else {}
         return out
 
-    def _one(self, key: Keyframe, source: np.ndarray, gray: np.ndarray, index: int) -> tuple[np.ndarray, float]:
+    def _one(self, key: Keyframe, source: np.ndarray, full: np.ndarray, index: int) -> tuple[np.ndarray, float]:
         """``key`` carried to this frame, and the share of it trusted."""
         if key.index == index:
             return key.output, 1.0
         s = self.settings
         h, w = source.shape[:2]
         k, window = s.analysis(w)
+        gray = self._gray(full)
         init = self._flows.get(key.index)
         # DIS takes a flow of the right size as its start: the last frame's flow to the same keyframe
         flow = self._flow(k).calc(gray, key.gray, None if init is None else init.copy())
@@ -234,4 +236,4 @@ class Carrier:
         if trusted > 0.999:
             return moved, trusted
         a, b, seen = (cv2.remap(c, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE) for c in (*key.coef, key.seen))
-        return fill_blend(moved, source, cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), a, b, conf, k, seen, key.lut), trusted
+        return fill_blend(moved, source, full, a, b, conf, k, seen, key.lut), trusted
