@@ -269,3 +269,29 @@ def test_something_new_is_filled_by_its_colour_not_its_grey():
     inside = out[55:85, 30:60].reshape(-1, 3).astype(float).mean(axis=0)
     assert np.abs(inside - [230, 220, 0]).mean() < 40, inside  # yellow, as the keyframe painted yellow things
     assert np.abs(out[5:30, 5:15].astype(float) - [0, 0, 200]).mean() < 10  # the wall itself stays blue
+
+
+def test_a_new_source_shows_at_once_painted_then_its_own_keyframes(net):
+    """A switch to another camera does not hold the picture for the new source's first keyframe: its first
+    frame shows at once, its own shapes in the old keyframe's colours (nothing of the old picture), and its
+    own full-size keyframes follow."""
+    backend, pack = net
+    from engine.video.capture import StillSource
+
+    old, new = _pan(data.astronaut(), 1, 0)[0], _pan(data.coffee(), 1, 0)[0]
+    pipe = Pipeline(StillSource(SourceSettings("image", fps=30.0), old), create_backend("onnxruntime", pack=pack),
+                    pack, [NullSink()], StyleSettings(style="7", stabilize=True), keyframes="on")
+    for _ in range(5):
+        last_old = pipe.step()
+    pipe.replace_source(StillSource(SourceSettings("image", fps=30.0), new)).close()
+    first = pipe.step()
+    assert first.trusted == 0.0  # painted: before, the frame waited for the new source's keyframe
+    assert _edge_corr(first.stylized, new) > 0.5
+    assert _edge_corr(first.stylized, last_old.stylized) < 0.15
+    ideal = _render(net, new)
+    for _ in range(300):
+        r = pipe.step()
+        if r.trusted > 0.0:
+            break
+    pipe.close()
+    assert psnr(r.stylized, ideal) > 30.0  # its own keyframe, carried

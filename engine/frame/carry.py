@@ -102,11 +102,11 @@ def _neighbours(table: np.ndarray) -> np.ndarray:
 
 
 def _colour_table(small: np.ndarray, out: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """The output's mean colour per source colour (LUT_BINS³×3, 0..255), at analysis size: the network's
-    colour follows the source's colour, not only its grey (a yellow cat and a blue wall of one grey are
-    painted apart). A bin's neighbours count for LUT_SPREAD of it (read trilinearly, an empty bin beside a
-    seen one would otherwise pull toward the palette); bins seen rarely lean on the palette at their
-    centre's grey, bins far from all seen colours take it."""
+    """The output's mean colour per source colour, fitted at analysis size on FIT_BINS³ bins and returned
+    at LUT_BINS³ (×3, 0..255): the network's colour follows the source's colour, not only its grey (a yellow
+    cat and a blue wall of one grey are painted apart). A bin's neighbours count for LUT_SPREAD of it (the
+    finer table is linear between bins, so an empty bin beside a seen one would pull toward the palette);
+    bins seen rarely lean on the palette at their centre's grey, bins far from all seen colours take it."""
     nb = FIT_BINS
     q = small.astype(np.intp) * nb // 256
     cells = ((q[..., 0] * nb + q[..., 1]) * nb + q[..., 2]).reshape(-1)

@@ -56,6 +56,8 @@ class KeyframeRenderer:
         self._jobs: LatestSlot[Job] = LatestSlot()
         self.latest: LatestSlot[Rendered] = LatestSlot()
         self._busy = threading.Lock()  # held while a job renders
+        self._publishing = threading.Lock()  # a render's publishing against ``forget``
+        self._floor = 0  # the oldest look whose keyframes are still wanted (``forget``)
         self._retire_lock = threading.Lock()
         self._retired: list = []  # replaced backends, closed when no render uses them
         self._gone: deque = deque(maxlen=8)  # the backends closed so (a late job for one is dropped)
@@ -104,10 +106,11 @@ class KeyframeRenderer:
             self._gone.append(backend)
             backend.close()
 
-    def forget(self) -> None:
-        """Start over (a new source): the old keyframes mean nothing to its frames."""
-        with self._busy:
-            self._taken = self._jobs.latest()[0]
+    def forget(self, tag: int) -> None:
+        """Start over from look ``tag`` (a new source): the old keyframes mean nothing to its frames. Never
+        waits: a render in flight for an older look is dropped when it ends."""
+        with self._publishing:
+            self._floor = tag
             self.latest = LatestSlot()
 
     def _loop(self) -> None:
@@ -118,8 +121,8 @@ class KeyframeRenderer:
                 continue
             with self._busy:
                 self._close_retired()
-                if seq <= self._taken or any(job.backend is b for b in self._gone):  # dropped meanwhile
-                    continue
+                if seq <= self._taken or job.tag < self._floor or any(job.backend is b for b in self._gone):
+                    continue  # dropped meanwhile
                 self._taken = seq
                 try:
                     self._render(job)
@@ -137,7 +140,9 @@ class KeyframeRenderer:
         ms = 1000.0 * (time.perf_counter() - t0)
         self.times.append(ms)
         self.rate.tick()
-        self.latest.publish(Rendered(key, job.grabbed_at, info))
+        with self._publishing:
+            if job.tag >= self._floor:
+                self.latest.publish(Rendered(key, job.grabbed_at, info))
 
     def render_p90_ms(self) -> Optional[float]:
         """The 90th percentile of the last keyframes' render times (None before a few)."""

@@ -33,6 +33,7 @@ from ..sinks.base import Sink
 from ..frame.stabilize import Stabilizer, StabilizerSettings
 from ..frame.upscale import warm_up as upscale_warm_up
 from ..frame.carry import Carrier
+from ..frame.fill_blend import paint
 from ..styles.mix import StyleMix
 from ..styles.catalog import StyleCatalog
 from ..styles.packs import StylePack
@@ -165,6 +166,8 @@ class Pipeline:
         self._carrier = Carrier()  # the display loop's (flow to the keyframe, warp, fill)
         self._renderer: Optional[KeyframeRenderer] = None  # the network's thread, made when carrying starts
         self._tag = 0  # the look's number: bumped by every change of look, so no keyframe shows an old one
+        self._shown: Optional[Rendered] = None  # the keyframe carried to the last frame
+        self._painter: Optional[Rendered] = None  # a new source's frames: the old one's last keyframe paints them
         upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads spin after a run: more workers would wait for a busy core (docs/pipeline-overlap.md)
         self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if backend.on_cpu else 0))
@@ -265,7 +268,10 @@ class Pipeline:
         self._tag += 1
         self._steady_carried.restart()
         if self._renderer is not None:
-            self._renderer.forget()  # the old source's keyframes mean nothing to the new one's frames
+            # the old source's keyframes mean nothing to the new one's frames, but their colours do: its
+            # frames show at once, painted by the last one's colour table, until their own keyframe comes
+            self._painter = self._shown
+            self._renderer.forget(self._tag)
         return old
 
     def add_sink(self, sink: Sink) -> None:
@@ -371,12 +377,20 @@ class Pipeline:
         render = functools.partial(self._render_key, settings, weights, level)
         renderer.offer(Job(frame.index, frame.image, frame.timestamp, self._tag, self.backend, render))
         shown = renderer.newest()
-        if shown is None:  # the start, or a new source: nothing to carry yet
+        t2 = time.perf_counter()
+        if shown is None and self._painter is not None:  # a new source: painted, as after a cut
+            shown, self._carrier.trusted = self._painter, 0.0
+            out = paint(frame.image, shown.key.lut)
+            times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": 0.0,
+                     "carry": time.perf_counter() - t2}
+            return out, shown, times
+        if shown is None:  # the start: nothing to carry yet
             shown = renderer.wait(self._tag, FIRST_KEYFRAME_S)
             if shown is None:
                 error = renderer.error
                 raise error if error is not None else StylecamError("no keyframe came from the network")
-        t2 = time.perf_counter()
+            t2 = time.perf_counter()
+        self._shown, self._painter = shown, None
         out = self._carrier.carry(shown.key, frame.image, frame.index)
         carry_ms = 1000.0 * (time.perf_counter() - t2)
         out, steady_ms = self._steady_carried(frame.image, out, shown.key, self._carrier.trusted, settings.stabilize,
@@ -396,8 +410,9 @@ class Pipeline:
     def _start_carrying(self) -> None:
         self.carrying = True
         self.stabilizer.reset()
+        self._painter = None
         if self._renderer is not None:
-            self._renderer.forget()  # its last keyframe is from long ago: the next frame waits for a fresh one
+            self._renderer.forget(self._tag)  # its last keyframe is from long ago: the next frame waits for a fresh one
 
     def _stop_carrying(self) -> None:
         if self.carrying:
