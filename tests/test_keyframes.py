@@ -233,8 +233,8 @@ def test_the_fill_blend_kernel_matches_its_formula():
 
 def test_something_new_is_filled_in_the_palette_not_the_local_colours():
     """A bright object comes in where the keyframe had a dark flat wall: the wall's local colour map would paint
-    it the wall's colour (it is flat: only its mean), the keyframe's palette paints it as the keyframe painted
-    bright things."""
+    it the wall's colour (it is flat: only its mean), the keyframe's colours (its colour table, which was a
+    palette by grey when this test was written) paint it as the keyframe painted bright things."""
     h, w = 144, 192
     source = np.full((h, w, 3), 40, np.uint8)
     source[:, w // 2:] = 220  # a bright right half
