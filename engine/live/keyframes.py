@@ -111,6 +111,7 @@ class KeyframeRenderer:
         waits: a render in flight for an older look is dropped when it ends."""
         with self._publishing:
             self._floor = tag
+            self._taken = max(self._taken, self._jobs.latest()[0])  # the frames offered so far are not rendered
             self.latest = LatestSlot()
 
     def _loop(self) -> None:
