@@ -92,6 +92,16 @@ LUT_PRIOR = 4.0  # analysis pixels: a colour bin seen less than this leans on th
 LUT_SPREAD = 0.5  # the weight of a bin's 26 neighbours in its colour: an unseen shade of a seen colour takes theirs
 
 
+def _bin_grey(nb: int) -> np.ndarray:
+    """The grey level of each colour bin's centre (nb³, the fit's bin order): where a bin takes the palette."""
+    centre = (np.arange(nb) + 0.5) * (256 / nb)
+    r, g, b = np.meshgrid(centre, centre, centre, indexing="ij")
+    return np.clip(0.299 * r + 0.587 * g + 0.114 * b, 0, 255).astype(np.intp).reshape(-1)
+
+
+_BIN_GREY = _bin_grey(FIT_BINS)  # once, not per keyframe
+
+
 def _neighbours(table: np.ndarray) -> np.ndarray:
     """The sum over each bin's 3×3×3 neighbourhood (the bin itself included), per channel."""
     out = table
@@ -115,11 +125,8 @@ def _colour_table(small: np.ndarray, out: np.ndarray, palette: np.ndarray) -> np
     sums = sums.reshape(nb, nb, nb, 4)
     sums = ((1 - LUT_SPREAD) * sums + LUT_SPREAD * _neighbours(sums)).reshape(-1, 4)
     count = sums[:, :1]
-    centre = (np.arange(nb) + 0.5) * (256 / nb)
-    r, g, b = np.meshgrid(centre, centre, centre, indexing="ij")
-    grey = np.clip(0.299 * r + 0.587 * g + 0.114 * b, 0, 255).astype(np.intp).reshape(-1)
     share = count / (count + LUT_PRIOR)
-    table = (share * sums[:, 1:] / np.maximum(count, 1e-6) + (1 - share) * palette[grey]).reshape(nb, nb, nb, 3)
+    table = (share * sums[:, 1:] / np.maximum(count, 1e-6) + (1 - share) * palette[_BIN_GREY]).reshape(nb, nb, nb, 3)
     for axis in range(3):
         table = _twice_as_fine(table, axis)
     return np.ascontiguousarray(table.reshape(-1, 3), np.float32)

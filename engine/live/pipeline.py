@@ -381,9 +381,7 @@ class Pipeline:
         if shown is None and self._painter is not None:  # a new source: painted, as after a cut
             shown, self._carrier.trusted = self._painter, 0.0
             out = paint(frame.image, shown.key.lut)
-            times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": 0.0,
-                     "carry": time.perf_counter() - t2}
-            return out, shown, times
+            return out, shown, _carried_times(time.perf_counter() - t2, 0.0)
         if shown is None:  # the start: nothing to carry yet
             shown = renderer.wait(self._tag, FIRST_KEYFRAME_S)
             if shown is None:
@@ -395,9 +393,7 @@ class Pipeline:
         carry_ms = 1000.0 * (time.perf_counter() - t2)
         out, steady_ms = self._steady_carried(frame.image, out, shown.key, self._carrier.trusted, settings.stabilize,
                                               carry_ms, 1000.0 / (self.source.fps or defaults.FPS))
-        times = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": steady_ms / 1000.0,
-                 "carry": carry_ms / 1000.0}
-        return out, shown, times
+        return out, shown, _carried_times(carry_ms / 1000.0, steady_ms / 1000.0)
 
     def _render_key(self, settings: StyleSettings, weights: np.ndarray, level: Level, backend,
                     image: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -613,6 +609,11 @@ class Pipeline:
             sink.close()
         self.backend.close()
         self.source.close()
+
+
+def _carried_times(carry_s: float, steady_s: float) -> dict:
+    """A carried frame's seconds per stage (the network ran on its own thread, not in this frame)."""
+    return {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0, "stabilize": steady_s, "carry": carry_s}
 
 
 class _Retiring:
