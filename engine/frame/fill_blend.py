@@ -4,11 +4,10 @@ the colour is unlike anything that map saw, the keyframe's colours by source col
 NumPy made six full-size float planes for it (~23 ms at 640×480 on one core of a Zen 3); this kernel
 visits only the cells not wholly trusted (0.5 ms a 1280×720 frame then, 7 ms where every pixel is filled).
 The warp itself stays OpenCV's fixed-point remap (SIMD). Compiled on first use (cached on disk), or ahead
-of it by ``warm_up``.
+of it by ``warm`` (engine/frame/kernels.py).
 """
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 from numba import njit
@@ -100,11 +99,9 @@ def paint(source: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return np.clip(lut + np.float32(0.5), 0, 255).astype(np.uint8)[cells]
 
 
-def warm_up() -> None:
-    """Compile (or load the cached) kernel on a side thread, so the first carried frame does not wait for it."""
+def warm() -> None:
+    """Compile (or load the cached) kernel now (engine/frame/kernels.py calls it ahead of the first frame)."""
     frame, gray = np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8)
     coef = np.zeros((2, 2, 3), np.float32)
-    threading.Thread(target=fill_blend, args=(frame, frame, gray, coef, coef, np.zeros((2, 2), np.float32), 2,
-                                              np.zeros((2, 2, 4), np.float32),
-                                              np.zeros((LUT_BINS ** 3, 3), np.float32)),
-                     name="fill-warm-up", daemon=True).start()
+    fill_blend(frame, frame, gray, coef, coef, np.zeros((2, 2), np.float32), 2, np.zeros((2, 2, 4), np.float32),
+               np.zeros((LUT_BINS ** 3, 3), np.float32))

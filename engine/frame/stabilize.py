@@ -45,7 +45,7 @@ from typing import NamedTuple, Optional
 import cv2
 import numpy as np
 
-from .weighted_blend import blend_rows, warm_up
+from .weighted_blend import blend_rows
 
 CUT_THRESHOLD = 40.0  # mean |Δ| of an 80×60 grey thumbnail (0..255) that counts as a new scene
 TILE = 4  # analysis pixels per side of the tiles that are warped (or copied) as a whole
@@ -193,7 +193,6 @@ class Stabilizer:
         self.cuts = 0
         self.exposure_resets = 0
         self.reset()
-        warm_up()
 
     def reset(self) -> None:
         """Forget the previous frame (cheap: the pipeline calls it every frame while stabilizing is off)."""

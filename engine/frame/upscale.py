@@ -5,11 +5,10 @@ reference): the fit runs row by row through two small rings of horizontally summ
 then the coefficients), vertical sums sliding, so no full-size float image but A and B is made; then
 OpenCV upsamples A and B and one kernel writes ``A·guide + B`` as uint8. At 640×480 on one core:
 0.81–0.84× the OpenCV version's time at render scales 0.5–0.62, 0.6× at 0.75–0.875. Compiled on first
-use (cached on disk), or ahead of it by ``warm_up``.
+use (cached on disk), or ahead of it by ``warm`` (engine/frame/kernels.py).
 """
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Executor
 from typing import Optional
 
@@ -173,8 +172,7 @@ def _halves(pool: Optional[Executor], h: int, band) -> None:
     first.result()
 
 
-def warm_up() -> None:
-    """Compile (or load the cached) kernels on a side thread now, so the first upscaled frame does not wait."""
+def warm() -> None:
+    """Compile (or load the cached) kernels now (engine/frame/kernels.py calls it ahead of the first frame)."""
     small, guide = np.zeros((4, 4, 3), np.uint8), np.zeros((8, 8), np.uint8)
-    threading.Thread(target=guided_filter_upscale, args=(small, guide[:4, :4], guide, 1, 1.0),
-                     name="upscale-warm-up", daemon=True).start()
+    guided_filter_upscale(small, guide[:4, :4], guide, 1, 1.0)

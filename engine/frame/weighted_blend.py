@@ -3,11 +3,10 @@
 The stabilizer's last full-resolution pass. OpenCV's ``blendLinear`` needs a full-size float weight
 map and runs scalar: 1.7–2.4 ms at 640×480 on one core. This numba kernel widens each weight row once
 per k frame rows and blends in 1/256 steps in a loop LLVM vectorizes: 0.5 ms, within one level of
-``blendLinear``. Compiled on first use (cached on disk), or ahead of it by ``warm_up``.
+``blendLinear``. Compiled on first use (cached on disk), or ahead of it by ``warm`` (engine/frame/kernels.py).
 """
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 from numba import njit
@@ -43,9 +42,7 @@ def blend_rows(first: np.ndarray, second: np.ndarray, weight: np.ndarray, k: int
     _blend_rows(first, second, weight, k, out, rows[0], rows[1])
 
 
-def warm_up() -> None:
-    """Compile (or load the cached) kernel on a side thread now, so the first steadied frame does not wait
-    for it (about a second when not cached; numba's dispatcher makes a caller wait for a compile under way)."""
+def warm() -> None:
+    """Compile (or load the cached) kernel now (engine/frame/kernels.py calls it ahead of the first frame)."""
     frame = np.zeros((4, 4, 3), np.uint8)
-    threading.Thread(target=blend_rows, args=(frame, frame, np.zeros((1, 1), np.float32), 4, frame.copy(), (0, 4)),
-                     name="blend-warm-up", daemon=True).start()
+    blend_rows(frame, frame, np.zeros((1, 1), np.float32), 4, frame.copy(), (0, 4))

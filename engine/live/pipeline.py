@@ -31,7 +31,7 @@ from ..metrics import LatencyMeter, RateMeter
 from ..frame.segment import check_mask, composite
 from ..sinks.base import Sink
 from ..frame.stabilize import Stabilizer, StabilizerSettings
-from ..frame.upscale import warm_up as upscale_warm_up
+from ..frame import kernels
 from ..frame.carry import Carrier
 from ..frame.fill_blend import paint
 from ..styles.mix import StyleMix
@@ -142,12 +142,14 @@ class Pipeline:
                  sinks: list[Sink] = (),
                  settings: StyleSettings = StyleSettings(), read_timeout: float = 2.0,
                  governor: GovernorSettings = GovernorSettings(), background_warmup: bool = False,
-                 keyframes: str = "off"):
+                 keyframes: str = "off", kernels_ready: Optional[threading.Event] = None):
         """``governor``: hold a frame rate by the render scale (then ``settings.render_scale`` is unused);
         ``background_warmup``: a compiled backend builds a new scale's size on a thread meanwhile;
         ``keyframes``: on, off, or auto (with the governor on: where the network at full size cannot
         hold the source's rate), the network renders full-size keyframes on its own thread and every
-        frame shows the newest one carried along the motion (engine/live/keyframes.py)."""
+        frame shows the newest one carried along the motion (engine/live/keyframes.py); ``kernels_ready``:
+        numba's kernels warming up (engine/frame/kernels.py; None: the pipeline starts it), which the first
+        frame waits for."""
         if keyframes not in KEYFRAME_MODES:
             raise InputError(f"--keyframes must be one of {', '.join(KEYFRAME_MODES)}, got {keyframes!r}")
         self.source = source
@@ -163,12 +165,12 @@ class Pipeline:
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.keyframes = keyframes
         self.carrying = keyframes == "on"  # keyframe mode is what runs now (auto: set with the governor)
+        self._kernels_ready = kernels_ready or kernels.warm_up()
         self._carrier = Carrier()  # the display loop's (flow to the keyframe, warp, fill)
         self._renderer: Optional[KeyframeRenderer] = None  # the network's thread, made when carrying starts
         self._tag = 0  # the look's number: bumped by every change of look, so no keyframe shows an old one
         self._shown: Optional[Rendered] = None  # the keyframe carried to the last frame
         self._painter: Optional[Rendered] = None  # a new source's frames: the old one's last keyframe paints them
-        upscale_warm_up()  # the edge-aware upscale's kernels, compiled (or loaded) before a scale drops
         # CPU inference threads spin after a run: more workers would wait for a busy core (docs/pipeline-overlap.md)
         self.stabilizer = Stabilizer(StabilizerSettings(threads=1 if backend.on_cpu else 0))
         self._steady_carried = SteadyCarried(self.stabilizer)  # keyframe mode: steady video on the frames shown
@@ -337,6 +339,7 @@ class Pipeline:
             image, networks, ran, scale = frame.image, shown.info["networks"], shown.info["backend"], \
                 shown.info["render_scale"]
         else:
+            self._kernels_ready.wait(FIRST_KEYFRAME_S)  # set after the first frames of a process
             out, image, networks, ran, times = self._stylize(frame.image, settings, weights, scale, light)
             t4 = time.perf_counter()
             if settings.stabilize:
@@ -387,6 +390,7 @@ class Pipeline:
             if shown is None:
                 error = renderer.error
                 raise error if error is not None else StylecamError("no keyframe came from the network")
+            self._kernels_ready.wait(FIRST_KEYFRAME_S)  # a first start: the carry's kernels compile meanwhile
             t2 = time.perf_counter()
         self._shown, self._painter = shown, None
         out = self._carrier.carry(shown.key, frame.image, frame.index)

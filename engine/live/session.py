@@ -24,6 +24,7 @@ from ..cpu_tuning import usable_cores, yield_to_display
 from ..backends.build_worker import BuildWorker
 from ..backends.networks import as_catalog
 from ..video.capture import Source, SourceSettings, open_source
+from ..frame import kernels
 from .events import BackendSwitched, Event, Failed, Notice, OutputChanged, Started, StateChanged, error_kind
 from ..errors import StyleError, StylecamError
 from .governor import GovernorSettings
@@ -105,11 +106,12 @@ class Session:
         source = backend = None
         try:
             state.style.check(state.catalog)  # a bad style fails before anything heavy opens
+            kernels_ready = kernels.warm_up()  # beside the source's and the backend's start (engine/frame/kernels.py)
             source = self._given_source or self._open_source(state.source, state.size)
             backend = self._create_backend(state, source)
             self.pipeline = Pipeline(source, backend, state.catalog, self._initial_sinks, state.style,
                                      read_timeout=s.read_timeout, governor=state.governor, background_warmup=s.live,
-                                     keyframes=state.keyframes)
+                                     keyframes=state.keyframes, kernels_ready=kernels_ready)
         except BaseException:
             for part in (backend, source, *self._initial_sinks):
                 if part is not None:
