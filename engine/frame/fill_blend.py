@@ -8,7 +8,6 @@ of it by ``warm`` (engine/frame/kernels.py).
 """
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 

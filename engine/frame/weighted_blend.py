@@ -7,7 +7,6 @@ per k frame rows and blends in 1/256 steps in a loop LLVM vectorizes: 0.5 ms, wi
 """
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 
