@@ -339,7 +339,7 @@ class Pipeline:
             image, networks, ran, scale = frame.image, shown.info["networks"], shown.info["backend"], \
                 shown.info["render_scale"]
         else:
-            self._kernels_ready.wait(FIRST_KEYFRAME_S)  # set after the first frames of a process
+            self._kernels_ready.wait(FIRST_KEYFRAME_S)  # a first start: steady video's kernel compiles meanwhile
             out, image, networks, ran, times = self._stylize(frame.image, settings, weights, scale, light)
             t4 = time.perf_counter()
             if settings.stabilize:
