@@ -229,6 +229,16 @@ def test_the_fill_blend_kernel_matches_its_formula():
     assert (got[trusted] == moved[trusted]).all()
     assert (got != moved).any()
     assert (fill_blend(moved, source, gray, a, b, conf, k) != got).any()  # without seen: the local map everywhere
+    # along a flow the kernel reads the map where it leads, nearest and clamped: as OpenCV's nearest remap of
+    # the map (whole cells and a third, so no rounding ties; some lead out of the map, to its edge)
+    flow = np.dstack([rng.integers(-3, 4, conf.shape), rng.integers(-3, 4, conf.shape)]).astype(np.float32) + 0.3
+    moved_map = [cv2.remap(x, flow, None, cv2.INTER_NEAREST | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_REPLICATE)
+                 for x in (a, b, seen)]
+    along = fill_blend(moved, source, gray, a, b, conf, k, seen, lut, flow)
+    assert np.array_equal(along, fill_blend(moved, source, gray, *moved_map[:2], conf, k, moved_map[2], lut))
+    assert (along != got).any()
+    mine = moved.copy()
+    assert fill_blend(mine, source, gray, a, b, conf, k, seen, lut, overwrite=True) is mine and np.array_equal(mine, got)
 
 
 def test_something_new_is_filled_in_the_palette_not_the_local_colours():

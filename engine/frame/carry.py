@@ -145,6 +145,25 @@ def _twice_as_fine(table: np.ndarray, axis: int) -> np.ndarray:
     return np.stack([even, odd], axis=axis + 1).reshape(table.shape[:axis] + (2 * n,) + table.shape[axis + 1:])
 
 
+def _shrink(img: np.ndarray, k: int) -> np.ndarray:
+    """``img`` at 1/k, each analysis pixel the mean of k×k frame pixels (the rows and columns past the last
+    whole cell left out): OpenCV's area resize by a whole factor, 2.5× faster than by 1280/426."""
+    h, w = img.shape[:2]
+    return cv2.resize(img[:h // k * k, :w // k * k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+
+def _grow(small: np.ndarray, k: int, size: tuple[int, int]) -> np.ndarray:
+    """``small`` (analysis cells of k×k frame pixels) bilinear at the frame's ``size`` (h, w); the rows and
+    columns past the last whole cell take the edge's values."""
+    h, w = size
+    sh, sw = small.shape[:2]
+    big = np.empty((h, w) + small.shape[2:], small.dtype)
+    cv2.resize(small, (k * sw, k * sh), dst=big[:k * sh, :k * sw], interpolation=cv2.INTER_LINEAR)
+    big[:, k * sw:] = big[:, k * sw - 1:k * sw]
+    big[k * sh:] = big[k * sh - 1:k * sh]
+    return big
+
+
 def _box(img: np.ndarray, r: int) -> np.ndarray:
     return cv2.blur(img, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
@@ -170,9 +189,7 @@ class Carrier:
 
     def _gray(self, full: np.ndarray) -> np.ndarray:
         """The full-size grey at analysis size, uint8 (what DIS takes)."""
-        h, w = full.shape[:2]
-        k = self.settings.analysis(w)[0]
-        return cv2.resize(full, (w // k, h // k), interpolation=cv2.INTER_AREA)
+        return _shrink(full, self.settings.analysis(full.shape[1])[0])
 
     def keyframe(self, index: int, source: np.ndarray, output: np.ndarray, tag: object = None) -> Keyframe:
         """What carrying ``output`` (rendered from ``source``) needs: made once, off the display loop."""
@@ -181,7 +198,7 @@ class Carrier:
         k = s.analysis(source.shape[1])[0]
         h, w = gray.shape
         guide = gray.astype(np.float32) * np.float32(1 / 255)
-        out = cv2.resize(output, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        out = _shrink(output, k).astype(np.float32) * np.float32(1 / 255)
         r = max(1, round(s.fill_radius / k))
         mean_i = _box(guide, r)
         var_i = _box(guide * guide, r) - mean_i * mean_i
@@ -190,7 +207,7 @@ class Carrier:
         a = cov / (var_i + np.float32(s.fill_eps))[..., None]
         b = mean_p - a * mean_i[..., None]
         coef = (np.ascontiguousarray(_box(a, r), np.float32), np.ascontiguousarray(_box(b, r), np.float32))
-        small = cv2.resize(source, (w, h), interpolation=cv2.INTER_AREA)
+        small = _shrink(source, k)
         colour = small.astype(np.float32) * np.float32(1 / 255)
         mean_c = _box(colour, r)
         spread = np.sqrt(np.maximum((_box(colour * colour, r) - mean_c * mean_c).sum(axis=2), 0.0))
@@ -240,11 +257,12 @@ class Carrier:
             # table paints this frame until a keyframe of it comes (a local map would carry the old layout;
             # one linear map per channel, before, scored 1–5 dB further from the new scene's render)
             return paint(source, key.lut), 0.0
-        big = cv2.resize(flow * np.float32(k), (w, h), interpolation=cv2.INTER_LINEAR)
+        big = _grow(flow * np.float32(k), k, (h, w))
         # fixed-point maps (1/32 pixel): a third faster than float ones, the conversion included
         moved = cv2.remap(key.output, *cv2.convertMaps(big, None, cv2.CV_16SC2), FLAGS,
                           borderMode=cv2.BORDER_REPLICATE)
         if trusted > 0.999:
             return moved, trusted
-        a, b, seen = (cv2.remap(c, flow, None, FLAGS, borderMode=cv2.BORDER_REPLICATE) for c in (*key.coef, key.seen))
-        return fill_blend(moved, source, full, a, b, conf, k, seen, key.lut), trusted
+        # the colour map is read along the flow, nearest, in the kernel (for the cells it fills; remapping it
+        # whole, bilinear, scored the same for 1.5 ms more a 1280×720 frame)
+        return fill_blend(moved, source, full, *key.coef, conf, k, key.seen, key.lut, flow, overwrite=True), trusted
