@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("src")
     ap.add_argument("ideal", help="the folder of `stylecam stylize SRC IDEAL/` (every frame at full size)")
-    ap.add_argument("--steady", choices=("keyframes", "shown", "none"), default="shown")
+    ap.add_argument("--steady", choices=("keyframes", "shown", "both", "none"), default="shown")
     ap.add_argument("--size", help="WxH the ideal was rendered at (--size)")
     ap.add_argument("--every", type=int, default=6, help="frames between keyframes")
     ap.add_argument("--delay", type=int, default=4, help="frames from a keyframe's source frame to its first showing")
@@ -43,17 +43,19 @@ def main() -> None:
     src = list(frames(Path(args.src), parse_size(args.size) if args.size else None))[:end]
     ideal = [None] + [png(Path(args.ideal), i) for i in range(1, end + 1)]
     steady = Stabilizer(StabilizerSettings(strength=args.strength, still_strength=args.still, threads=1))
+    steady_keys = Stabilizer(StabilizerSettings(threads=1))  # "both": the keyframes' own, at their rate
     carrier, keys, warp, scores, ms = Carrier(CarrySettings(scale=args.carry_scale)), [], WarpError(), [], []
     for t in range(args.start - args.every - args.delay, end + 1):
         if t % args.every == 0:
-            out = steady(src[t - 1], ideal[t]) if args.steady == "keyframes" else ideal[t]
+            out = {"keyframes": steady, "both": steady_keys}.get(args.steady)
+            out = out(src[t - 1], ideal[t]) if out else ideal[t]
             keys.append((t + args.delay, carrier.keyframe(t, src[t - 1], out)))
         if t < args.start:
             continue
         key = [k for shown_from, k in keys if shown_from <= t][-1]
         t0 = time.perf_counter()
         shown = carrier.carry(key, src[t - 1], t)
-        if args.steady == "shown":
+        if args.steady in ("shown", "both"):
             shown = steady(src[t - 1], shown)
         ms.append(1000.0 * (time.perf_counter() - t0))
         scores.append((psnr(shown, ideal[t]), blurred_l1(shown, ideal[t]), worst_tiles(shown, ideal[t])))
@@ -66,7 +68,7 @@ def main() -> None:
     p = float(np.mean(scores[~np.isinf(scores[:, 0]), 0])) if same < len(scores) else float("inf")
     l1, tiles = scores[:, 1:].mean(axis=0)
     print(f"steady on {args.steady}: PSNR {p:.2f} dB ({same} frames identical, left out), blurred L1 {l1:.4f}, worst 5% tiles {tiles:.4f}, warp error {warp.values[0]:.4f} "
-          f"(the ideal's {warp.values[1]:.4f}), carry{' + steady' if args.steady == 'shown' else ''} "
+          f"(the ideal's {warp.values[1]:.4f}), carry{' + steady' if args.steady in ('shown', 'both') else ''} "
           f"{np.median(ms):.1f} ms a frame")
 
 
