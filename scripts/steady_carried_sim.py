@@ -47,8 +47,8 @@ def main() -> None:
     carrier, keys, warp, scores, ms = Carrier(CarrySettings(scale=args.carry_scale)), [], WarpError(), [], []
     for t in range(args.start - args.every - args.delay, end + 1):
         if t % args.every == 0:
-            out = {"keyframes": steady, "both": steady_keys}.get(args.steady)
-            out = out(src[t - 1], ideal[t]) if out else ideal[t]
+            steadier = {"keyframes": steady, "both": steady_keys}.get(args.steady)
+            out = steadier(src[t - 1], ideal[t]) if steadier else ideal[t]
             keys.append((t + args.delay, carrier.keyframe(t, src[t - 1], out)))
         if t < args.start:
             continue

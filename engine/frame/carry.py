@@ -187,16 +187,11 @@ class Carrier:
             self._dis[k] = dis
         return self._dis[k]
 
-    def _gray(self, full: np.ndarray) -> np.ndarray:
-        """The full-size grey at analysis size, uint8 (what DIS takes)."""
-        return _shrink(full, self.settings.analysis(full.shape[1])[0])
-
     def keyframe(self, index: int, source: np.ndarray, output: np.ndarray, tag: object = None) -> Keyframe:
         """What carrying ``output`` (rendered from ``source``) needs: made once, off the display loop."""
         s = self.settings
-        gray = self._gray(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY))
         k = s.analysis(source.shape[1])[0]
-        h, w = gray.shape
+        gray = _shrink(cv2.cvtColor(source, cv2.COLOR_RGB2GRAY), k)  # what DIS takes
         guide = gray.astype(np.float32) * np.float32(1 / 255)
         out = _shrink(output, k).astype(np.float32) * np.float32(1 / 255)
         r = max(1, round(s.fill_radius / k))
@@ -233,7 +228,7 @@ class Carrier:
         s = self.settings
         h, w = source.shape[:2]
         k, window = s.analysis(w)
-        gray = self._gray(full)
+        gray = _shrink(full, k)
         init = self._flows.get(key.index)
         # DIS takes a flow of the right size as its start: the last frame's flow to the same keyframe
         flow = self._flow(k).calc(gray, key.gray, None if init is None else init.copy())
